@@ -1,0 +1,17 @@
+//! Tower layers of mcp-prometheus.
+//!
+//! One concern per file. Each layer has an `XLayer` (the [`tower::Layer`]),
+//! an `X<S>` service and, where it is configurable, an `XConfig` with the
+//! serde shape operators write in TOML. This crate knows HTTP, tower and the
+//! shared request-extension types; it knows nothing of MCP tools or OAuth.
+
+pub mod body;
+pub mod secret;
+pub mod endpoint;
+pub mod timeout;
+pub mod upstream_auth;
+pub mod upstream_metrics;
+
+/// The error type every outbound layer speaks: the pooled client's errors,
+/// our own timeouts and credential failures all travel boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

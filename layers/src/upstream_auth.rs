@@ -1,0 +1,325 @@
+//! Outbound credentials: the operator's credential for one named upstream.
+//!
+//! Only the operator decides where credentials go: each upstream gets its
+//! own layer instance, built from that upstream's config, and whatever
+//! `Authorization` header a request already carries is replaced.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request};
+use serde::{Deserialize, Serialize};
+use tower::{Layer, Service};
+
+use crate::BoxError;
+use crate::secret::Secret;
+
+/// How often a bearer token file is read again, so rotated tokens (projected
+/// service-account tokens, Vault agents) are picked up without a restart.
+const TOKEN_FILE_REFRESH: Duration = Duration::from_secs(30);
+
+/// The upstream credential, as written in `[[upstreams]] auth = { … }`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum UpstreamAuthConfig {
+    /// Send no credential.
+    #[default]
+    None,
+    /// HTTP basic authentication; the password inline or from a file.
+    Basic {
+        username: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<Secret>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_file: Option<PathBuf>,
+    },
+    /// A bearer token, inline or from a file that is re-read periodically.
+    Bearer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<Secret>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_file: Option<PathBuf>,
+    },
+}
+
+/// A credential config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamAuthConfigError {
+    #[error("give exactly one of `{inline}` and `{file}`")]
+    Ambiguous {
+        inline: &'static str,
+        file: &'static str,
+    },
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the credential contains characters not allowed in an HTTP header")]
+    NotAHeaderValue,
+}
+
+impl UpstreamAuthConfig {
+    /// Checks the config and reads any credential files once, so a missing
+    /// file is reported at start-up rather than at the first tool call.
+    pub fn build(&self) -> Result<UpstreamAuthLayer, UpstreamAuthConfigError> {
+        let source = match self {
+            Self::None => None,
+            Self::Basic {
+                username,
+                password,
+                password_file,
+            } => {
+                let password = match (password, password_file) {
+                    (Some(p), None) => p.expose().to_owned(),
+                    (None, Some(path)) => read_trimmed(path)?,
+                    (None, None) => String::new(),
+                    (Some(_), Some(_)) => {
+                        return Err(UpstreamAuthConfigError::Ambiguous {
+                            inline: "password",
+                            file: "password_file",
+                        });
+                    }
+                };
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                Some(CredentialSource::Fixed(sensitive(&format!(
+                    "Basic {encoded}"
+                ))?))
+            }
+            Self::Bearer { token, token_file } => match (token, token_file) {
+                (Some(t), None) => Some(CredentialSource::Fixed(sensitive(&format!(
+                    "Bearer {}",
+                    t.expose()
+                ))?)),
+                (None, Some(path)) => {
+                    let value = bearer_from_file(path)?;
+                    Some(CredentialSource::File(Arc::new(TokenFile {
+                        path: path.clone(),
+                        cached: RwLock::new((Instant::now(), value)),
+                    })))
+                }
+                _ => {
+                    return Err(UpstreamAuthConfigError::Ambiguous {
+                        inline: "token",
+                        file: "token_file",
+                    });
+                }
+            },
+        };
+        Ok(UpstreamAuthLayer { source })
+    }
+}
+
+fn read_trimmed(path: &PathBuf) -> Result<String, UpstreamAuthConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| UpstreamAuthConfigError::Unreadable {
+            path: path.clone(),
+            source,
+        })
+}
+
+fn bearer_from_file(path: &PathBuf) -> Result<HeaderValue, UpstreamAuthConfigError> {
+    sensitive(&format!("Bearer {}", read_trimmed(path)?))
+}
+
+fn sensitive(value: &str) -> Result<HeaderValue, UpstreamAuthConfigError> {
+    let mut value =
+        HeaderValue::from_str(value).map_err(|_| UpstreamAuthConfigError::NotAHeaderValue)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[derive(Debug)]
+struct TokenFile {
+    path: PathBuf,
+    cached: RwLock<(Instant, HeaderValue)>,
+}
+
+impl TokenFile {
+    /// The current header value; re-reads the file when the cached copy is
+    /// old. A failed re-read keeps the last good token and logs, because a
+    /// file being rewritten must not fail in-flight calls.
+    fn current(&self) -> HeaderValue {
+        if let Ok(guard) = self.cached.read()
+            && guard.0.elapsed() < TOKEN_FILE_REFRESH
+        {
+            return guard.1.clone();
+        }
+        let mut guard = match self.cached.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.0.elapsed() >= TOKEN_FILE_REFRESH {
+            match bearer_from_file(&self.path) {
+                Ok(value) => guard.1 = value,
+                Err(error) => tracing::warn!(%error, "keeping the previous upstream token"),
+            }
+            guard.0 = Instant::now();
+        }
+        guard.1.clone()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum CredentialSource {
+    Fixed(HeaderValue),
+    File(Arc<TokenFile>),
+}
+
+/// Adds one upstream's configured credential to every request.
+#[derive(Clone, Debug)]
+pub struct UpstreamAuthLayer {
+    source: Option<CredentialSource>,
+}
+
+impl<S> Layer<S> for UpstreamAuthLayer {
+    type Service = UpstreamAuth<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        UpstreamAuth {
+            inner,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// Service of [`UpstreamAuthLayer`].
+#[derive(Clone, Debug)]
+pub struct UpstreamAuth<S> {
+    inner: S,
+    source: Option<CredentialSource>,
+}
+
+impl<S, B> Service<Request<B>> for UpstreamAuth<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let headers = req.headers_mut();
+        headers.remove(AUTHORIZATION);
+        match &self.source {
+            None => {}
+            Some(CredentialSource::Fixed(value)) => {
+                headers.insert(AUTHORIZATION, value.clone());
+            }
+            Some(CredentialSource::File(file)) => {
+                headers.insert(AUTHORIZATION, file.current());
+            }
+        }
+        self.inner.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    async fn authorization_sent(config: UpstreamAuthConfig, incoming: Option<&str>) -> Option<String> {
+        let svc = config.build().expect("valid").layer(tower::service_fn(
+            |req: Request<()>| async move {
+                Ok::<_, Infallible>(
+                    req.headers()
+                        .get(AUTHORIZATION)
+                        .map(|v| v.to_str().expect("ascii").to_owned()),
+                )
+            },
+        ));
+        let mut req = Request::new(());
+        if let Some(value) = incoming {
+            req.headers_mut()
+                .insert(AUTHORIZATION, HeaderValue::from_str(value).expect("valid"));
+        }
+        svc.oneshot(req).await.expect("infallible")
+    }
+
+    #[tokio::test]
+    async fn none_strips_any_inbound_credential() {
+        let sent = authorization_sent(UpstreamAuthConfig::None, Some("Bearer caller")).await;
+        assert_eq!(sent, None);
+    }
+
+    #[tokio::test]
+    async fn basic_encodes_user_and_password() {
+        let config = UpstreamAuthConfig::Basic {
+            username: "user".into(),
+            password: Some(Secret::new("pass")),
+            password_file: None,
+        };
+        assert_eq!(
+            authorization_sent(config, None).await.as_deref(),
+            Some("Basic dXNlcjpwYXNz")
+        );
+    }
+
+    #[tokio::test]
+    async fn bearer_replaces_the_callers_header() {
+        let config = UpstreamAuthConfig::Bearer {
+            token: Some(Secret::new("operator")),
+            token_file: None,
+        };
+        let sent = authorization_sent(config, Some("Bearer caller")).await;
+        assert_eq!(sent.as_deref(), Some("Bearer operator"));
+    }
+
+    #[tokio::test]
+    async fn bearer_from_file_is_trimmed() {
+        let path = std::env::temp_dir().join(format!("upstream-auth-{}", std::process::id()));
+        std::fs::write(&path, "file-token\n").expect("writable");
+        let config = UpstreamAuthConfig::Bearer {
+            token: None,
+            token_file: Some(path.clone()),
+        };
+        let sent = authorization_sent(config, None).await;
+        std::fs::remove_file(&path).ok();
+        assert_eq!(sent.as_deref(), Some("Bearer file-token"));
+    }
+
+    #[test]
+    fn bearer_needs_exactly_one_source() {
+        let both = UpstreamAuthConfig::Bearer {
+            token: Some(Secret::new("a")),
+            token_file: Some("/nonexistent".into()),
+        };
+        assert!(matches!(both.build(), Err(UpstreamAuthConfigError::Ambiguous { .. })));
+        let neither = UpstreamAuthConfig::Bearer {
+            token: None,
+            token_file: None,
+        };
+        assert!(neither.build().is_err());
+    }
+
+    #[test]
+    fn missing_file_is_reported_at_build() {
+        let config = UpstreamAuthConfig::Bearer {
+            token: None,
+            token_file: Some("/nonexistent/token".into()),
+        };
+        let err = config.build().expect_err("unreadable");
+        assert!(err.to_string().contains("/nonexistent/token"), "{err}");
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        let config = UpstreamAuthConfig::Bearer {
+            token: Some(Secret::new("a\r\nX-Evil: 1")),
+            token_file: None,
+        };
+        assert!(matches!(config.build(), Err(UpstreamAuthConfigError::NotAHeaderValue)));
+    }
+}
