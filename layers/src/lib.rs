@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod secret;
+pub mod tenant_id;
 pub mod endpoint;
 pub mod timeout;
 pub mod upstream_auth;

@@ -1,0 +1,50 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Transport;
+
+/// An MCP server giving AI assistants read-only access to Prometheus and
+/// Grafana Mimir.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-prometheus", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP (streamable HTTP by default, or stdio).
+    Serve(ServeArgs),
+    /// Validate a config file and print the effective config, secrets
+    /// redacted.
+    CheckConfig {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+/// Options of `serve`; each overrides the matching config key.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The TOML config file (default: the built-in config/standalone.toml).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Overrides `server.transport`.
+    #[arg(long, value_enum)]
+    pub transport: Option<Transport>,
+    /// Overrides `server.listen`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Overrides `observability.listen`.
+    #[arg(long)]
+    pub observability_listen: Option<SocketAddr>,
+}

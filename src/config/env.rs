@@ -1,0 +1,148 @@
+//! Environment variables of the Go mcp-prometheus, so its manifests keep
+//! working: each overrides a key of the default (first) upstream.
+
+use std::path::PathBuf;
+
+use mcp_prometheus_layers::secret::Secret;
+use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
+
+use super::{Config, ConfigError, UpstreamConfig};
+
+/// Applies `PROMETHEUS_*` overrides read through `lookup` (the process
+/// environment in production, a map in tests). Empty values count as unset,
+/// as in the Go server.
+pub fn apply_env_overrides(
+    config: &mut Config,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let url = get("PROMETHEUS_URL");
+    if config.upstreams.is_empty() {
+        if let Some(url) = &url {
+            config.upstreams.push(UpstreamConfig::new("default", url));
+        } else {
+            return Ok(());
+        }
+    }
+    let upstream = &mut config.upstreams[0];
+    if let Some(url) = url {
+        upstream.url = url;
+    }
+    if let Some(org_id) = get("PROMETHEUS_ORGID") {
+        upstream.org_id = Some(org_id);
+    }
+    if let Some(token) = get("PROMETHEUS_TOKEN") {
+        upstream.auth = UpstreamAuthConfig::Bearer {
+            token: Some(Secret::new(token)),
+            token_file: None,
+        };
+    } else if let Some(path) = get("PROMETHEUS_TOKEN_FILE") {
+        upstream.auth = UpstreamAuthConfig::Bearer {
+            token: None,
+            token_file: Some(PathBuf::from(path)),
+        };
+    } else if let Some(username) = get("PROMETHEUS_USERNAME") {
+        let password_file = get("PROMETHEUS_PASSWORD_FILE").map(PathBuf::from);
+        let password = match password_file {
+            Some(_) => None,
+            None => Some(Secret::new(get("PROMETHEUS_PASSWORD").unwrap_or_default())),
+        };
+        upstream.auth = UpstreamAuthConfig::Basic {
+            username,
+            password,
+            password_file,
+        };
+    }
+    if let Some(value) = get("PROMETHEUS_TLS_SKIP_VERIFY") {
+        upstream.tls.insecure_skip_verify = parse_bool("PROMETHEUS_TLS_SKIP_VERIFY", &value)?;
+    }
+    if let Some(path) = get("PROMETHEUS_TLS_CA_CERT") {
+        upstream.tls.ca_file = Some(PathBuf::from(path));
+    }
+    Ok(())
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key: name.into(),
+            message: format!("{value:?} is not a boolean: send true or false"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut config = Config::parse(super::super::STANDALONE_TOML)?;
+        apply_env_overrides(&mut config, |name| env.get(name).cloned())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn url_and_tenant_override_the_default_upstream() {
+        let config = with_env(&[
+            ("PROMETHEUS_URL", "https://mimir.example/prometheus"),
+            ("PROMETHEUS_ORGID", "team-a"),
+        ])
+        .expect("valid");
+        assert_eq!(config.upstreams[0].url, "https://mimir.example/prometheus");
+        assert_eq!(config.upstreams[0].org_id.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn token_wins_over_basic() {
+        let config = with_env(&[
+            ("PROMETHEUS_USERNAME", "u"),
+            ("PROMETHEUS_PASSWORD", "p"),
+            ("PROMETHEUS_TOKEN", "t"),
+        ])
+        .expect("valid");
+        assert!(matches!(
+            &config.upstreams[0].auth,
+            UpstreamAuthConfig::Bearer { token: Some(t), .. } if t.expose() == "t"
+        ));
+    }
+
+    #[test]
+    fn basic_from_username_and_password() {
+        let config =
+            with_env(&[("PROMETHEUS_USERNAME", "u"), ("PROMETHEUS_PASSWORD", "p")]).expect("valid");
+        assert!(matches!(
+            &config.upstreams[0].auth,
+            UpstreamAuthConfig::Basic { username, password: Some(p), .. }
+                if username == "u" && p.expose() == "p"
+        ));
+    }
+
+    #[test]
+    fn tls_switches() {
+        let config = with_env(&[
+            ("PROMETHEUS_TLS_SKIP_VERIFY", "true"),
+            ("PROMETHEUS_TLS_CA_CERT", "/etc/ca.pem"),
+        ])
+        .expect("valid");
+        assert!(config.upstreams[0].tls.insecure_skip_verify);
+        assert_eq!(
+            config.upstreams[0].tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        let err = with_env(&[("PROMETHEUS_TLS_SKIP_VERIFY", "maybe")]).expect_err("not a bool");
+        assert!(err.to_string().contains("PROMETHEUS_TLS_SKIP_VERIFY"), "{err}");
+    }
+
+    #[test]
+    fn empty_values_are_ignored() {
+        let config = with_env(&[("PROMETHEUS_URL", "")]).expect("valid");
+        assert_eq!(config.upstreams[0].url, "http://127.0.0.1:9090");
+    }
+}

@@ -1,0 +1,238 @@
+//! The configuration file: plain serde structs, one table per concern,
+//! loaded once at start-up, overridden by the Go server's environment
+//! variables, then validated.
+
+mod duration;
+mod env;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mcp_prometheus_layers::secret::Secret;
+use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
+use serde::{Deserialize, Serialize};
+
+pub use duration::ConfigDuration;
+pub use env::apply_env_overrides;
+pub use validate::ConfigError;
+
+/// The defaults `serve` uses without `--config`: the file `make run` uses.
+pub const STANDALONE_TOML: &str = include_str!("../../config/standalone.toml");
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub observability: ObservabilityConfig,
+    /// Named Prometheus-compatible upstreams; the first is the default.
+    pub upstreams: Vec<UpstreamConfig>,
+    pub tools: ToolsConfig,
+}
+
+/// Which MCP transport `serve` speaks.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum Transport {
+    /// JSON-RPC over stdin/stdout, for desktop clients that spawn us.
+    Stdio,
+    /// MCP streamable HTTP at `server.mcp_path`.
+    #[default]
+    StreamableHttp,
+}
+
+/// The MCP listener.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub transport: Transport,
+    pub listen: SocketAddr,
+    pub mcp_path: String,
+    /// `Host` values accepted on the MCP route (DNS-rebinding protection).
+    /// Behind a Kubernetes Service, list the Service's DNS names.
+    /// `["*"]` accepts any host: only behind a proxy that checks it.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin` values accepted; requests without `Origin` (every
+    /// non-browser client) always pass.
+    pub allowed_origins: Vec<String>,
+    /// Answer simple requests with `application/json` rather than SSE.
+    pub json_response: bool,
+    /// Give clients of protocol versions before 2026-07-28 a session
+    /// (`Mcp-Session-Id`). 2026-07-28 requests are always stateless. Turn off
+    /// to serve everything statelessly (any replica answers any request).
+    pub stateful_sessions: bool,
+    /// Prepended to every tool name, e.g. `mcp_prometheus_`.
+    pub tool_prefix: String,
+    /// Largest MCP request body accepted.
+    pub max_request_body_bytes: usize,
+    /// Requests served at once on the MCP listener; more wait.
+    pub max_concurrent_requests: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: ConfigDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            transport: Transport::StreamableHttp,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mcp_path: "/mcp".into(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+            ],
+            json_response: true,
+            stateful_sessions: true,
+            tool_prefix: String::new(),
+            max_request_body_bytes: 1 << 20,
+            max_concurrent_requests: 256,
+            shutdown_grace: ConfigDuration::secs(10),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The observability listener and logs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; unset turns
+    /// the listener off.
+    pub listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    /// A `tracing` filter (`info`, `mcp_prometheus=debug`); `RUST_LOG` wins.
+    pub log_level: String,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9091))),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// One Prometheus-compatible API a tool may query.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// What tools call it (`upstream = "<name>"`).
+    pub name: String,
+    /// Base URL; may carry a path prefix (`/prometheus` for Mimir,
+    /// `/api/datasources/proxy/uid/<uid>` for a Grafana datasource).
+    pub url: String,
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout: ConfigDuration,
+    /// Static headers added to every request (values are printed redacted).
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub auth: UpstreamAuthConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Sent as `X-Scope-OrgID` on every request to this upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// Largest response body read from this upstream.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+fn default_upstream_timeout() -> ConfigDuration {
+    ConfigDuration::secs(30)
+}
+
+fn default_max_response_bytes() -> usize {
+    64 << 20
+}
+
+impl UpstreamConfig {
+    /// An upstream with defaults for everything but name and URL.
+    pub fn new(name: &str, url: &str) -> Self {
+        Self {
+            name: name.into(),
+            url: url.into(),
+            timeout: default_upstream_timeout(),
+            headers: BTreeMap::new(),
+            auth: UpstreamAuthConfig::None,
+            tls: TlsConfig::default(),
+            org_id: None,
+            max_response_bytes: default_max_response_bytes(),
+        }
+    }
+}
+
+/// TLS to an upstream.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM bundle of extra trusted CAs (added to the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate. For tests only.
+    pub insecure_skip_verify: bool,
+}
+
+/// How much a tool returns.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// Items (series, labels, targets…) a tool returns when the caller
+    /// gives no `limit`.
+    pub default_limit: usize,
+    /// The largest `limit` a caller may ask for.
+    pub max_limit: usize,
+    /// Upper bound for a query's `timeout` argument.
+    pub max_query_timeout: ConfigDuration,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            default_limit: 200,
+            max_limit: 5000,
+            max_query_timeout: ConfigDuration::secs(120),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Loads `path` (or the built-in standalone defaults), applies the
+    /// environment overrides and validates: the one way a config is made.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+            None => STANDALONE_TOML.to_owned(),
+        };
+        let mut config = Self::parse(&text)?;
+        apply_env_overrides(&mut config, |name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The effective config as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}

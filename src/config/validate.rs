@@ -1,0 +1,255 @@
+//! Start-up validation: every check names the key and says what to write.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
+
+use super::Config;
+
+/// A config that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Parse(String),
+    #[error("invalid config: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Longest tool name MCP clients reliably accept.
+const MAX_TOOL_NAME: usize = 64;
+/// Longest built-in tool name (`get_targets_metadata`).
+const LONGEST_TOOL: usize = 20;
+
+impl Config {
+    /// Checks everything serde cannot: run once at start-up and by
+    /// `check-config`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_upstreams()?;
+        let tools = &self.tools;
+        if tools.default_limit == 0 || tools.default_limit > tools.max_limit {
+            return Err(invalid(
+                "tools.default_limit",
+                format!(
+                    "must be between 1 and tools.max_limit ({})",
+                    tools.max_limit
+                ),
+            ));
+        }
+        if tools.max_query_timeout.0.is_zero() {
+            return Err(invalid("tools.max_query_timeout", "must be more than 0s"));
+        }
+        Ok(())
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if !server.mcp_path.starts_with('/') || server.mcp_path.len() < 2 {
+            return Err(invalid(
+                "server.mcp_path",
+                "must be an absolute path other than \"/\", such as \"/mcp\"",
+            ));
+        }
+        if server.allowed_hosts.is_empty() {
+            return Err(invalid(
+                "server.allowed_hosts",
+                "must list the Host values clients use (e.g. [\"mcp.example.com\"]), or [\"*\"] to accept any host behind a proxy that checks it",
+            ));
+        }
+        let prefix = &server.tool_prefix;
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || prefix.len() + LONGEST_TOOL > MAX_TOOL_NAME
+        {
+            return Err(invalid(
+                "server.tool_prefix",
+                format!(
+                    "may hold only letters, digits, '_' and '-', at most {} characters (e.g. \"mcp_prometheus_\")",
+                    MAX_TOOL_NAME - LONGEST_TOOL
+                ),
+            ));
+        }
+        if server.max_request_body_bytes < 1024 {
+            return Err(invalid(
+                "server.max_request_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if server.max_concurrent_requests == 0 {
+            return Err(invalid("server.max_concurrent_requests", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_upstreams(&self) -> Result<(), ConfigError> {
+        if self.upstreams.is_empty() {
+            return Err(invalid(
+                "upstreams",
+                "configure at least one [[upstreams]] with name and url (or set PROMETHEUS_URL)",
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            let key = |field: &str| format!("upstreams[{i}].{field}");
+            let name = &upstream.name;
+            if name.is_empty()
+                || name.len() > 63
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    key("name"),
+                    format!("{name:?} must be 1-63 letters, digits, '-' or '_'"),
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(invalid(key("name"), format!("{name:?} is used twice")));
+            }
+            let url = url::Url::parse(&upstream.url).map_err(|e| {
+                invalid(
+                    key("url"),
+                    format!("{:?} is not a URL ({e}): send e.g. \"http://prometheus:9090\"", upstream.url),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid(key("url"), "must be an http:// or https:// URL with a host"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(invalid(
+                    key("url"),
+                    "must not carry credentials: use auth = { kind = \"basic\", … }",
+                ));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(invalid(key("url"), "must not have a query or fragment"));
+            }
+            let timeout = upstream.timeout.0;
+            if timeout.is_zero() || timeout > Duration::from_secs(600) {
+                return Err(invalid(key("timeout"), "must be between 1ms and 10m"));
+            }
+            if upstream.max_response_bytes < 1024 {
+                return Err(invalid(key("max_response_bytes"), "must be at least 1024"));
+            }
+            for (header, value) in &upstream.headers {
+                let parsed = HeaderName::try_from(header.as_str()).map_err(|_| {
+                    invalid(key("headers"), format!("{header:?} is not a header name"))
+                })?;
+                if parsed == http::header::AUTHORIZATION || parsed == "x-scope-orgid" {
+                    return Err(invalid(
+                        key("headers"),
+                        format!("set {header} through auth or org_id, not headers"),
+                    ));
+                }
+                HeaderValue::from_str(value.expose()).map_err(|_| {
+                    invalid(
+                        key("headers"),
+                        format!("the value of {header} is not a valid header value"),
+                    )
+                })?;
+            }
+            if let Some(org_id) = &upstream.org_id {
+                mcp_prometheus_layers::tenant_id::validate(org_id)
+                    .map_err(|e| invalid(key("org_id"), e.to_string()))?;
+            }
+            if let Some(ca) = &upstream.tls.ca_file
+                && !ca.is_file()
+            {
+                return Err(invalid(key("tls.ca_file"), format!("{} is not a readable file", ca.display())));
+            }
+            upstream
+                .auth
+                .build()
+                .map_err(|e| invalid(key("auth"), e.to_string()))?;
+            let sends_credentials = !matches!(upstream.auth, UpstreamAuthConfig::None);
+            if sends_credentials && url.scheme() == "http" && !is_loopback(&url) {
+                tracing::warn!(
+                    upstream = %name,
+                    "credentials are sent over plain HTTP to a non-loopback host; use https"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, STANDALONE_TOML};
+
+    fn error_of(extra: &str) -> String {
+        let text = format!("{STANDALONE_TOML}\n{extra}");
+        match Config::parse(&text).and_then(|c| c.validate()) {
+            Ok(()) => panic!("accepted: {extra}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn standalone_is_valid() {
+        Config::parse(STANDALONE_TOML)
+            .expect("parses")
+            .validate()
+            .expect("valid");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").expect_err("unknown");
+        assert!(err.to_string().contains("bogus"), "{err}");
+        assert!(err.to_string().contains("mcp_path"), "lists what is allowed: {err}");
+    }
+
+    #[test]
+    fn bad_upstreams_are_named() {
+        let cases = [
+            ("[[upstreams]]\nname = \"local\"\nurl = \"http://x\"\n", "used twice"),
+            ("[[upstreams]]\nname = \"b\"\nurl = \"ftp://x\"\n", "upstreams[1].url"),
+            ("[[upstreams]]\nname = \"b\"\nurl = \"http://u:p@x\"\n", "credentials"),
+            ("[[upstreams]]\nname = \"b c\"\nurl = \"http://x\"\n", "upstreams[1].name"),
+            ("[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\ntimeout = \"0s\"\n", "timeout"),
+            ("[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\norg_id = \"a|b\"\n", "org_id"),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nheaders = { Authorization = \"x\" }\n",
+                "through auth",
+            ),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nauth = { kind = \"bearer\" }\n",
+                "exactly one",
+            ),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nauth = { kind = \"digest\" }\n",
+                "digest",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let err = error_of(extra);
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! mcp-prometheus: an MCP server in front of Prometheus and Grafana Mimir.
+
+mod app;
+mod cli;
+mod config;
+mod mcp;
+mod promtime;
+mod serve;
+mod telemetry;
+mod tools;
+mod upstream;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, ServeArgs};
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    // rustls needs one process-wide provider before any TLS config is made.
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
+        eprintln!("a TLS crypto provider was already installed");
+    }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("mcp-prometheus {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { config } => match Config::load(Some(&config)) {
+            Ok(config) => {
+                print!("{}", config.to_redacted_toml());
+                eprintln!("config is valid");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = match Config::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(transport) = args.transport {
+        config.server.transport = transport;
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(listen) = args.observability_listen {
+        config.observability.listen = Some(listen);
+    }
+    telemetry::logging::init(&config.observability);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let app = match app::App::build(config) {
+            Ok(app) => app,
+            Err(error) => {
+                tracing::error!(%error, "cannot build the upstream clients");
+                return ExitCode::from(2);
+            }
+        };
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve::shutdown_signal(shutdown.clone()));
+        match serve::run(app, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(%error, "stopped");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,59 @@
+//! `serve`: the transports, the observability listener and shutdown.
+
+mod http;
+mod observability;
+mod shutdown;
+mod stdio;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Transport;
+
+pub use shutdown::shutdown_signal;
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("MCP stdio transport failed: {0}")]
+    Stdio(String),
+}
+
+/// Serves until `shutdown` is cancelled (or stdin closes under stdio).
+pub async fn run(app: App, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let app = Arc::new(app);
+    let observability = match app.config.observability.listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(tokio::spawn(observability::serve(
+                listener,
+                app.clone(),
+                shutdown.clone(),
+            ))),
+            Err(source) if app.config.server.transport == Transport::Stdio => {
+                // A second desktop client spawning us must still work.
+                tracing::warn!(%addr, %source, "observability listener disabled");
+                None
+            }
+            Err(source) => return Err(ServeError::Bind { addr, source }),
+        },
+        None => None,
+    };
+    let result = match app.config.server.transport {
+        Transport::Stdio => stdio::serve(&app, shutdown.clone()).await,
+        Transport::StreamableHttp => http::serve(&app, shutdown.clone()).await,
+    };
+    shutdown.cancel();
+    if let Some(task) = observability {
+        let _ = task.await;
+    }
+    result
+}

@@ -1,0 +1,284 @@
+//! Discovery tools: which metrics, labels and series exist, and what they
+//! mean.
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::args::TimeArg;
+use super::render::{count, cut, series_name, str_field};
+use super::{Family, ToolContext, ToolError, ToolOutput};
+use crate::promtime::format_unix;
+use crate::upstream::ApiCall;
+
+/// Arguments of `list_metrics` and `list_label_names`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamesArgs {
+    /// Series selectors to restrict to, e.g. `["{job=\"api\"}"]`.
+    #[serde(default)]
+    matches: Vec<String>,
+    /// Start of the time window.
+    start: Option<TimeArg>,
+    /// End of the time window.
+    end: Option<TimeArg>,
+    /// Most names to return.
+    limit: Option<u64>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+/// Arguments of `list_label_values`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelValuesArgs {
+    /// Label name, e.g. `job`.
+    label: String,
+    /// Series selectors to restrict to.
+    #[serde(default)]
+    matches: Vec<String>,
+    /// Start of the time window.
+    start: Option<TimeArg>,
+    /// End of the time window.
+    end: Option<TimeArg>,
+    /// Most values to return.
+    limit: Option<u64>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+/// Arguments of `find_series`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesArgs {
+    /// Series selectors (at least one), e.g. `["up{job=\"api\"}"]`.
+    matches: Vec<String>,
+    /// Start of the time window.
+    start: Option<TimeArg>,
+    /// End of the time window.
+    end: Option<TimeArg>,
+    /// Most series to return.
+    limit: Option<u64>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+/// Arguments of `get_metric_metadata`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataArgs {
+    /// Metric name (default: all metrics).
+    metric: Option<String>,
+    /// Most metrics to return.
+    limit: Option<u64>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+/// Arguments of `get_targets_metadata`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsMetadataArgs {
+    /// Label selector for targets, e.g. `{job="prometheus"}`.
+    match_target: Option<String>,
+    /// Metric name.
+    metric: Option<String>,
+    /// Most entries to return.
+    limit: Option<u64>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+fn window_params(
+    matches: Vec<String>,
+    start: Option<TimeArg>,
+    end: Option<TimeArg>,
+) -> Vec<(&'static str, String)> {
+    let mut params: Vec<(&'static str, String)> =
+        matches.into_iter().map(|m| ("match[]", m)).collect();
+    if let Some(start) = start {
+        params.push(("start", format_unix(start.0)));
+    }
+    if let Some(end) = end {
+        params.push(("end", format_unix(end.0)));
+    }
+    params
+}
+
+/// Renders a list of strings, one per line, under a heading.
+fn string_list(upstream: &str, mut data: Value, limit: usize, heading: &str) -> ToolOutput {
+    let total = cut(&mut data, limit);
+    let items: Vec<&str> = data
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let returned = items.len();
+    let text = format!("{heading} ({total}):\n{}", items.join("\n"));
+    ToolOutput::new(upstream, data, text).counted(returned, total, Family::Discovery)
+}
+
+/// `list_metrics`: metric names (values of `__name__`).
+pub async fn list_metrics(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/label/:name/values",
+            path: "/api/v1/label/__name__/values".into(),
+            params: window_params(args.matches, args.start, args.end),
+            post: false,
+        })
+        .await?;
+    Ok(string_list(upstream.name(), answer.data, limit, "metrics")
+        .with_notes(answer.warnings, answer.infos))
+}
+
+/// `list_label_names`.
+pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/labels",
+            path: "/api/v1/labels".into(),
+            params: window_params(args.matches, args.start, args.end),
+            post: true,
+        })
+        .await?;
+    Ok(string_list(upstream.name(), answer.data, limit, "label names")
+        .with_notes(answer.warnings, answer.infos))
+}
+
+/// `list_label_values`.
+pub async fn label_values(ctx: ToolContext, args: LabelValuesArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    if args.label.is_empty() {
+        return Err(ToolError::InvalidArguments(
+            "label: give a label name such as \"job\"".into(),
+        ));
+    }
+    let path = format!(
+        "/api/v1/label/{}/values",
+        utf8_percent_encode(&args.label, NON_ALPHANUMERIC)
+    );
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/label/:name/values",
+            path,
+            params: window_params(args.matches, args.start, args.end),
+            post: false,
+        })
+        .await?;
+    let heading = format!("values of {}", args.label);
+    Ok(string_list(upstream.name(), answer.data, limit, &heading)
+        .with_notes(answer.warnings, answer.infos))
+}
+
+/// `find_series`.
+pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    if args.matches.iter().all(|m| m.trim().is_empty()) {
+        return Err(ToolError::InvalidArguments(
+            "matches: give at least one series selector, e.g. [\"up{job=\\\"api\\\"}\"]".into(),
+        ));
+    }
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/series",
+            path: "/api/v1/series".into(),
+            params: window_params(args.matches, args.start, args.end),
+            post: true,
+        })
+        .await?;
+    let mut data = answer.data;
+    let total = cut(&mut data, limit);
+    let lines: Vec<String> = data
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_object).map(series_name).collect())
+        .unwrap_or_default();
+    let text = format!("{}:\n{}", count(total, "series", "series"), lines.join("\n"));
+    Ok(ToolOutput::new(upstream.name(), data, text)
+        .counted(lines.len(), total, Family::Discovery)
+        .with_notes(answer.warnings, answer.infos))
+}
+
+/// `get_metric_metadata`: type, help and unit per metric.
+pub async fn metric_metadata(ctx: ToolContext, args: MetadataArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let mut params = Vec::new();
+    if let Some(metric) = args.metric {
+        params.push(("metric", metric));
+    }
+    let answer = upstream
+        .api::<Map<String, Value>>(ApiCall {
+            endpoint: "/api/v1/metadata",
+            path: "/api/v1/metadata".into(),
+            params,
+            post: false,
+        })
+        .await?;
+    let total = answer.data.len();
+    let data: Map<String, Value> = answer.data.into_iter().take(limit).collect();
+    let mut text = format!("metadata of {}", count(total, "metric", "metrics"));
+    for (metric, entries) in &data {
+        for entry in entries.as_array().into_iter().flatten() {
+            let unit = str_field(entry, "unit");
+            text.push_str(&format!(
+                "\n{metric} ({}{}): {}",
+                str_field(entry, "type"),
+                if unit.is_empty() { String::new() } else { format!(", unit {unit}") },
+                str_field(entry, "help"),
+            ));
+        }
+    }
+    let returned = data.len();
+    Ok(ToolOutput::new(upstream.name(), Value::Object(data), text)
+        .counted(returned, total, Family::Discovery)
+        .with_notes(answer.warnings, answer.infos))
+}
+
+/// `get_targets_metadata`: metadata as scraped from each target.
+pub async fn targets_metadata(
+    ctx: ToolContext,
+    args: TargetsMetadataArgs,
+) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let mut params = Vec::new();
+    if let Some(selector) = args.match_target {
+        params.push(("match_target", selector));
+    }
+    if let Some(metric) = args.metric {
+        params.push(("metric", metric));
+    }
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/targets/metadata",
+            path: "/api/v1/targets/metadata".into(),
+            params,
+            post: false,
+        })
+        .await?;
+    let mut data = answer.data;
+    let total = cut(&mut data, limit);
+    let entries = data.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut text = format!("{}", count(total, "metadata entry", "metadata entries"));
+    for entry in entries {
+        let target = entry.get("target").and_then(Value::as_object);
+        text.push_str(&format!(
+            "\n{} {} ({}): {}",
+            target.map(series_name).unwrap_or_default(),
+            str_field(entry, "metric"),
+            str_field(entry, "type"),
+            str_field(entry, "help"),
+        ));
+    }
+    let returned = entries.len();
+    Ok(ToolOutput::new(upstream.name(), data, text)
+        .counted(returned, total, Family::Discovery)
+        .with_notes(answer.warnings, answer.infos))
+}

@@ -1,0 +1,172 @@
+//! What a tool returns: structured content for programs, and a concise text
+//! a model reads cheaply, with truncation guidance it can act on.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Tool families share their advice on how to narrow a truncated answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// PromQL queries.
+    Query,
+    /// Metric, label, series and metadata discovery.
+    Discovery,
+    /// Alerts and rules.
+    Alerting,
+    /// Bulk status endpoints (targets, flags, TSDB stats…).
+    Status,
+}
+
+impl Family {
+    /// What the model should do when a result was cut.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::Query => {
+                "Narrow the query: add label filters ({job=\"…\"}), aggregate with sum/avg/count by (label), use topk/bottomk, or use a shorter range or a larger step."
+            }
+            Self::Discovery => {
+                "Narrow the request: give tighter `matches` selectors, a narrower start/end window, or a smaller `limit` and page by refining the selector."
+            }
+            Self::Alerting => {
+                "Filter: use `state`, `type`, `rule_name` or `rule_group`, or query ALERTS{alertname=\"…\"} with execute_query."
+            }
+            Self::Status => "Filter the request (state, scrape_pool, health, metric) or lower `limit`.",
+        }
+    }
+}
+
+/// The result of a successful tool call.
+#[derive(Debug, Serialize)]
+pub struct ToolOutput {
+    /// Which upstream answered.
+    pub upstream: String,
+    /// Prometheus's `data`, after our filters and limits.
+    pub data: Value,
+    /// Whether items were left out.
+    pub truncated: bool,
+    /// Items before our limit, when countable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
+    /// Items returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returned: Option<usize>,
+    /// How to narrow down, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub infos: Vec<String>,
+    /// The concise rendering for the model.
+    #[serde(skip)]
+    pub text: String,
+}
+
+impl ToolOutput {
+    /// An untruncated result.
+    pub fn new(upstream: &str, data: Value, text: String) -> Self {
+        Self {
+            upstream: upstream.to_owned(),
+            data,
+            truncated: false,
+            total: None,
+            returned: None,
+            hint: None,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+            text,
+        }
+    }
+
+    /// Records how many of how many items are returned; sets `truncated`
+    /// and the family's hint when some were left out.
+    pub fn counted(mut self, returned: usize, total: usize, family: Family) -> Self {
+        self.returned = Some(returned);
+        self.total = Some(total);
+        if returned < total {
+            self.truncated = true;
+            self.hint = Some(family.hint());
+        }
+        self
+    }
+
+    /// Carries Prometheus's warnings and infos to the model.
+    pub fn with_notes(mut self, warnings: Vec<String>, infos: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self.infos = infos;
+        self
+    }
+
+    /// The text content: the rendering, then what was cut and Prometheus's
+    /// warnings, so a model that reads only text misses nothing.
+    pub fn full_text(&self) -> String {
+        let mut text = self.text.clone();
+        if self.truncated
+            && let (Some(returned), Some(total)) = (self.returned, self.total)
+        {
+            text.push_str(&format!("\n[truncated: {returned} of {total} shown]"));
+            if let Some(hint) = self.hint {
+                text.push(' ');
+                text.push_str(hint);
+            }
+        }
+        for warning in &self.warnings {
+            text.push_str("\nWarning: ");
+            text.push_str(warning);
+        }
+        for info in &self.infos {
+            text.push_str("\nInfo: ");
+            text.push_str(info);
+        }
+        text
+    }
+}
+
+/// The output schema every tool declares: the envelope above, `data` open.
+pub fn output_schema() -> rmcp::model::JsonObject {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "upstream": {"type": "string"},
+            "data": {},
+            "truncated": {"type": "boolean"},
+            "total": {"type": "integer"},
+            "returned": {"type": "integer"},
+            "hint": {"type": "string"},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "infos": {"type": "array", "items": {"type": "string"}}
+        },
+        "required": ["upstream", "data", "truncated"]
+    });
+    match schema {
+        Value::Object(object) => object,
+        _ => rmcp::model::JsonObject::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_reaches_the_text_and_the_structure() {
+        let output = ToolOutput::new("local", json!(["a"]), "a".into())
+            .counted(1, 3, Family::Discovery)
+            .with_notes(vec!["partial data".into()], vec![]);
+        assert!(output.truncated);
+        let text = output.full_text();
+        assert!(text.contains("[truncated: 1 of 3 shown]"), "{text}");
+        assert!(text.contains("matches"), "{text}");
+        assert!(text.contains("Warning: partial data"), "{text}");
+        let value = serde_json::to_value(&output).expect("serializes");
+        assert_eq!(value["total"], 3);
+        assert!(value.get("text").is_none());
+    }
+
+    #[test]
+    fn complete_results_have_no_hint() {
+        let output = ToolOutput::new("local", json!([]), String::new()).counted(2, 2, Family::Query);
+        assert!(!output.truncated);
+        assert!(output.hint.is_none());
+    }
+}

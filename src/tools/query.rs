@@ -1,0 +1,336 @@
+//! PromQL tools: instant and range queries, exemplars.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::args::{DurationArg, TimeArg};
+use super::render::{count, cut, series_name, timestamp};
+use super::{Family, ToolContext, ToolError, ToolOutput};
+use crate::promtime::{format_seconds, format_unix, now_unix};
+use crate::upstream::ApiCall;
+
+/// Prometheus refuses range queries with more points per series.
+const MAX_POINTS: f64 = 11_000.0;
+/// Points per series a range query gets when no step is given.
+const DEFAULT_POINTS: f64 = 120.0;
+/// Range queries without `start` cover this many seconds.
+const DEFAULT_RANGE: f64 = 3600.0;
+
+/// Arguments of `execute_query`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstantQueryArgs {
+    /// PromQL expression, e.g. `sum by (job) (rate(http_requests_total[5m]))`.
+    query: String,
+    /// Evaluation time (default now).
+    time: Option<TimeArg>,
+    /// Evaluation timeout (capped by the server).
+    timeout: Option<DurationArg>,
+    /// Most series to return.
+    limit: Option<u64>,
+    /// Include Prometheus's query statistics.
+    stats: Option<bool>,
+    /// How far back to look for the latest sample (default 5m).
+    lookback_delta: Option<DurationArg>,
+    /// Configured upstream name (default: the first).
+    upstream: Option<String>,
+}
+
+/// Arguments of `execute_range_query`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQueryArgs {
+    /// PromQL expression.
+    query: String,
+    /// Range start (default: end - 1h).
+    start: Option<TimeArg>,
+    /// Range end (default now).
+    end: Option<TimeArg>,
+    /// Resolution (default: about 120 points).
+    step: Option<DurationArg>,
+    /// Evaluation timeout (capped by the server).
+    timeout: Option<DurationArg>,
+    /// Most series to return.
+    limit: Option<u64>,
+    /// Include Prometheus's query statistics.
+    stats: Option<bool>,
+    /// How far back to look for the latest sample.
+    lookback_delta: Option<DurationArg>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+/// Arguments of `query_exemplars`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExemplarArgs {
+    /// PromQL selector whose series' exemplars to return.
+    query: String,
+    /// Start (default: end - 1h).
+    start: Option<TimeArg>,
+    /// End (default now).
+    end: Option<TimeArg>,
+    /// Most series to return.
+    limit: Option<u64>,
+    /// Configured upstream name.
+    upstream: Option<String>,
+}
+
+fn common_params(
+    ctx: &ToolContext,
+    timeout: Option<DurationArg>,
+    stats: Option<bool>,
+    lookback_delta: Option<DurationArg>,
+) -> Vec<(&'static str, String)> {
+    let mut params = Vec::new();
+    let timeout = timeout
+        .map(|t| t.0.min(ctx.max_query_timeout()))
+        .unwrap_or_else(|| ctx.max_query_timeout());
+    params.push(("timeout", format_seconds(timeout)));
+    if stats == Some(true) {
+        params.push(("stats", "all".into()));
+    }
+    if let Some(delta) = lookback_delta {
+        params.push(("lookback_delta", format_seconds(delta.0)));
+    }
+    params
+}
+
+/// `execute_query`: an instant query.
+pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let mut params = vec![("query", args.query)];
+    if let Some(time) = args.time {
+        params.push(("time", format_unix(time.0)));
+    }
+    params.extend(common_params(&ctx, args.timeout, args.stats, args.lookback_delta));
+    let answer = upstream
+        .api::<Map<String, Value>>(ApiCall {
+            endpoint: "/api/v1/query",
+            path: "/api/v1/query".into(),
+            params,
+            post: true,
+        })
+        .await?;
+    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.warnings, answer.infos))
+}
+
+/// `execute_range_query`: a range query with defaults a model can rely on.
+pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let end = args.end.map_or_else(now_unix, |t| t.0);
+    let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
+    if start > end {
+        return Err(ToolError::InvalidArguments(
+            "start: must not be after end".into(),
+        ));
+    }
+    let step = match args.step {
+        Some(step) if step.0.is_zero() => {
+            return Err(ToolError::InvalidArguments(
+                "step: must be more than 0, e.g. \"15s\" or 60".into(),
+            ));
+        }
+        Some(step) => step.0.as_secs_f64(),
+        None => ((end - start) / DEFAULT_POINTS).ceil().max(1.0),
+    };
+    if (end - start) / step > MAX_POINTS {
+        let minimum = ((end - start) / MAX_POINTS).ceil();
+        return Err(ToolError::InvalidArguments(format!(
+            "step: {step}s gives more than {MAX_POINTS} points per series; use a step of at least {minimum}s or a shorter range"
+        )));
+    }
+    let mut params = vec![
+        ("query", args.query),
+        ("start", format_unix(start)),
+        ("end", format_unix(end)),
+        ("step", format_unix(step)),
+    ];
+    params.extend(common_params(&ctx, args.timeout, args.stats, args.lookback_delta));
+    let answer = upstream
+        .api::<Map<String, Value>>(ApiCall {
+            endpoint: "/api/v1/query_range",
+            path: "/api/v1/query_range".into(),
+            params,
+            post: true,
+        })
+        .await?;
+    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.warnings, answer.infos))
+}
+
+/// `query_exemplars`.
+pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutput, ToolError> {
+    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let limit = ctx.limit(args.limit)?;
+    let end = args.end.map_or_else(now_unix, |t| t.0);
+    let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/query_exemplars",
+            path: "/api/v1/query_exemplars".into(),
+            params: vec![
+                ("query", args.query),
+                ("start", format_unix(start)),
+                ("end", format_unix(end)),
+            ],
+            post: true,
+        })
+        .await?;
+    let mut data = answer.data;
+    let total = cut(&mut data, limit);
+    let items = data.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut text = format!("{} with exemplars", count(total, "series", "series"));
+    for item in items {
+        let labels = item.get("seriesLabels").and_then(Value::as_object);
+        let exemplars = item.get("exemplars").and_then(Value::as_array);
+        text.push_str(&format!(
+            "\n{}: {}",
+            labels.map(series_name).unwrap_or_default(),
+            count(exemplars.map_or(0, Vec::len), "exemplar", "exemplars"),
+        ));
+        for exemplar in exemplars.into_iter().flatten().take(5) {
+            let labels = exemplar.get("labels").and_then(Value::as_object);
+            text.push_str(&format!(
+                "\n  {} = {} @ {}",
+                labels.map(series_name).unwrap_or_default(),
+                exemplar.get("value").and_then(Value::as_str).unwrap_or(""),
+                timestamp(exemplar.get("timestamp").unwrap_or(&Value::Null)),
+            ));
+        }
+    }
+    let returned = items.len();
+    Ok(ToolOutput::new(upstream.name(), data, text)
+        .counted(returned, total, Family::Query)
+        .with_notes(answer.warnings, answer.infos))
+}
+
+/// Cuts a query result to `limit` series and renders it.
+fn query_output(upstream: &str, mut data: Map<String, Value>, limit: usize) -> ToolOutput {
+    let result_type = data
+        .get("resultType")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    let (total, text) = match data.get_mut("result") {
+        Some(result) if result.is_array() => {
+            let total = cut(result, limit);
+            (Some(total), render_series(&result_type, result, total))
+        }
+        Some(result) => (None, render_scalar(&result_type, result)),
+        None => (None, format!("{result_type}: no result")),
+    };
+    let output = ToolOutput::new(upstream, Value::Object(data), text);
+    match total {
+        Some(total) => output.counted(total.min(limit), total, Family::Query),
+        None => output,
+    }
+}
+
+fn render_scalar(result_type: &str, result: &Value) -> String {
+    let pair = result.as_array().map(Vec::as_slice).unwrap_or_default();
+    match pair {
+        [time, value] => format!(
+            "{result_type}: {} @ {}",
+            value.as_str().unwrap_or_default(),
+            timestamp(time)
+        ),
+        _ => format!("{result_type}: {result}"),
+    }
+}
+
+fn render_series(result_type: &str, result: &Value, total: usize) -> String {
+    let items = result.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut text = format!("{} ({result_type})", count(total, "series", "series"));
+    for item in items {
+        let name = item
+            .get("metric")
+            .and_then(Value::as_object)
+            .map(series_name)
+            .unwrap_or_default();
+        text.push('\n');
+        text.push_str(&name);
+        if let Some([time, value]) = item.get("value").and_then(Value::as_array).map(Vec::as_slice) {
+            text.push_str(&format!(" => {} @ {}", value.as_str().unwrap_or_default(), timestamp(time)));
+        } else if let Some(points) = item.get("values").and_then(Value::as_array) {
+            text.push_str(&render_points(points));
+        } else if item.get("histogram").is_some() || item.get("histograms").is_some() {
+            text.push_str(" => native histogram (see structured content)");
+        }
+    }
+    text
+}
+
+/// `: 120 points 10:00..11:00, last 3, min 1, max 7`.
+fn render_points(points: &[Value]) -> String {
+    let values: Vec<f64> = points
+        .iter()
+        .filter_map(|p| p.get(1)?.as_str()?.parse().ok())
+        .collect();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return ": no points".into();
+    };
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        ": {} {}..{}, last {}, min {min}, max {max}",
+        count(points.len(), "point", "points"),
+        timestamp(&first[0]),
+        timestamp(&last[0]),
+        last.get(1).and_then(Value::as_str).unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("object")
+    }
+
+    #[test]
+    fn vector_is_cut_to_the_limit_and_rendered() {
+        let output = query_output(
+            "local",
+            data(json!({"resultType": "vector", "result": [
+                {"metric": {"__name__": "up", "job": "a"}, "value": [1767366245, "1"]},
+                {"metric": {"__name__": "up", "job": "b"}, "value": [1767366245, "0"]},
+            ]})),
+            1,
+        );
+        assert!(output.truncated);
+        assert_eq!((output.returned, output.total), (Some(1), Some(2)));
+        assert_eq!(output.data["result"].as_array().map(Vec::len), Some(1));
+        assert!(output.text.contains(r#"up{job="a"} => 1 @ 2026-01-02T15:04:05Z"#), "{}", output.text);
+        assert!(output.full_text().contains("topk"));
+    }
+
+    #[test]
+    fn matrix_renders_a_summary_per_series() {
+        let output = query_output(
+            "local",
+            data(json!({"resultType": "matrix", "result": [
+                {"metric": {"job": "a"}, "values": [[1767366245, "1"], [1767366260, "7"], [1767366275, "3"]]},
+            ]})),
+            10,
+        );
+        assert!(!output.truncated);
+        assert!(output.text.contains("3 points"), "{}", output.text);
+        assert!(output.text.contains("last 3, min 1, max 7"), "{}", output.text);
+    }
+
+    #[test]
+    fn scalar_has_no_count() {
+        let output = query_output(
+            "local",
+            data(json!({"resultType": "scalar", "result": [1767366245, "42"]})),
+            10,
+        );
+        assert_eq!(output.text, "scalar: 42 @ 2026-01-02T15:04:05Z");
+        assert_eq!(output.total, None);
+    }
+}

@@ -1,0 +1,143 @@
+//! The tool table: names, descriptions, schemas and dispatch, written once.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde::de::DeserializeOwned;
+
+use super::args::input_schema;
+use super::output::output_schema;
+use super::{ToolContext, ToolError, ToolOutput, alerting, discovery, query, status};
+
+/// Decodes arguments (closed schema; errors name the argument) and runs a
+/// tool function.
+async fn run<A, F, Fut>(ctx: ToolContext, arguments: JsonObject, tool: F) -> Result<ToolOutput, ToolError>
+where
+    A: DeserializeOwned,
+    F: FnOnce(ToolContext, A) -> Fut,
+    Fut: Future<Output = Result<ToolOutput, ToolError>>,
+{
+    let value = serde_json::Value::Object(arguments);
+    let args = serde_path_to_error::deserialize::<_, A>(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        ToolError::InvalidArguments(if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        })
+    })?;
+    tool(ctx, args).await
+}
+
+macro_rules! tools {
+    ($( $name:literal => $func:path, $args:ty, $title:literal, $description:literal; )*) => {
+        /// Built-in tool names, unprefixed, in `tools/list` order.
+        pub const TOOL_NAMES: &[&str] = &[$($name),*];
+
+        /// The `tools/list` entries, with `prefix` prepended to each name.
+        pub fn tool_list(prefix: &str) -> Vec<Tool> {
+            let output = Arc::new(output_schema());
+            let read_only = ToolAnnotations::new()
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false);
+            vec![$(
+                Tool::new_with_raw(
+                    format!("{prefix}{}", $name),
+                    Some($description.into()),
+                    Arc::new(input_schema::<$args>()),
+                )
+                .with_title($title)
+                .with_raw_output_schema(output.clone())
+                .with_annotations(read_only.clone()),
+            )*]
+        }
+
+        /// Runs the tool called `name` (unprefixed); `None` if there is none.
+        pub async fn call(
+            ctx: ToolContext,
+            name: &str,
+            arguments: JsonObject,
+        ) -> Option<Result<ToolOutput, ToolError>> {
+            Some(match name {
+                $( $name => run(ctx, arguments, $func).await, )*
+                _ => return None,
+            })
+        }
+    };
+}
+
+tools! {
+    "execute_query" => query::instant, query::InstantQueryArgs, "Instant query",
+        "Evaluate a PromQL expression at one point in time (default now). Returns series with their latest values.";
+    "execute_range_query" => query::range, query::RangeQueryArgs, "Range query",
+        "Evaluate a PromQL expression over a time range (default: the last hour, about 120 points per series).";
+    "list_metrics" => discovery::list_metrics, discovery::NamesArgs, "List metric names",
+        "List metric names, optionally only those of series matching selectors.";
+    "get_metric_metadata" => discovery::metric_metadata, discovery::MetadataArgs, "Metric metadata",
+        "Type (counter, gauge, histogram…), help text and unit of metrics.";
+    "list_label_names" => discovery::label_names, discovery::NamesArgs, "List label names",
+        "List label names, optionally only those of series matching selectors.";
+    "list_label_values" => discovery::label_values, discovery::LabelValuesArgs, "List label values",
+        "List the values of one label, optionally only on series matching selectors.";
+    "find_series" => discovery::find_series, discovery::SeriesArgs, "Find series",
+        "Find series (label sets) matching selectors.";
+    "get_targets" => status::targets, status::TargetsArgs, "Scrape targets",
+        "Scrape targets with their health, last error and labels.";
+    "get_build_info" => status::build_info, status::UpstreamOnlyArgs, "Build information",
+        "Version, revision and Go version of the Prometheus server.";
+    "get_runtime_info" => status::runtime_info, status::UpstreamOnlyArgs, "Runtime information",
+        "Start time, storage retention, goroutines, reload status and other runtime facts.";
+    "get_flags" => status::flags, status::UpstreamOnlyArgs, "Command-line flags",
+        "The flags the Prometheus server runs with.";
+    "get_config" => status::config, status::UpstreamOnlyArgs, "Loaded configuration",
+        "The loaded Prometheus configuration, as YAML.";
+    "get_tsdb_stats" => status::tsdb_stats, status::TsdbArgs, "TSDB cardinality",
+        "Head block cardinality: series count, top metrics and labels by series count.";
+    "get_alerts" => alerting::alerts, alerting::AlertsArgs, "Active alerts",
+        "Pending and firing alerts with their labels, annotations and since when they are active.";
+    "get_alertmanagers" => status::alertmanagers, status::UpstreamOnlyArgs, "Alertmanagers",
+        "The Alertmanagers Prometheus sends alerts to (active and dropped).";
+    "get_rules" => alerting::rules, alerting::RulesArgs, "Rules",
+        "Alerting and recording rules with health, last error and state, filterable by type, name, group, file.";
+    "query_exemplars" => query::exemplars, query::ExemplarArgs, "Exemplars",
+        "Exemplars (e.g. trace IDs) attached to the series of a selector within a time range.";
+    "get_targets_metadata" => discovery::targets_metadata, discovery::TargetsMetadataArgs, "Target metadata",
+        "Metric metadata as scraped from targets, by target selector and/or metric name.";
+    "check_ready" => status::ready, status::UpstreamOnlyArgs, "Readiness",
+        "Whether the upstream is ready to serve queries (/-/ready, or /ready on Mimir).";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nineteen_read_only_closed_tools() {
+        let tools = tool_list("");
+        assert_eq!(tools.len(), 19);
+        for tool in &tools {
+            let schema = serde_json::Value::Object((*tool.input_schema).clone());
+            assert_eq!(schema["additionalProperties"], false, "{}", tool.name);
+            assert!(schema["properties"]["upstream"].is_object(), "{}", tool.name);
+            assert!(tool.output_schema.is_some(), "{}", tool.name);
+            assert_eq!(tool.annotations.as_ref().and_then(|a| a.read_only_hint), Some(true));
+        }
+    }
+
+    #[test]
+    fn prefix_applies_to_every_name() {
+        let tools = tool_list("mcp_prometheus_");
+        assert!(tools.iter().all(|t| t.name.starts_with("mcp_prometheus_")));
+        assert!(tools.iter().any(|t| t.name == "mcp_prometheus_execute_query"));
+    }
+
+    #[test]
+    fn tools_list_stays_small() {
+        let size = serde_json::to_vec(&tool_list("")).expect("serializes").len();
+        assert!(size < 16 * 1024, "tools/list is {size} bytes");
+    }
+}

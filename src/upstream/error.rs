@@ -1,0 +1,96 @@
+//! What can go wrong talking to an upstream, worded for the model that
+//! reads it: what happened and what to try instead.
+
+use std::time::Duration;
+
+use mcp_prometheus_layers::BoxError;
+use mcp_prometheus_layers::timeout::TimeoutError;
+
+/// A failed call to an upstream's HTTP API.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream {upstream:?} is unreachable ({detail}); it may be down or its url misconfigured")]
+    Unreachable { upstream: String, detail: String },
+    #[error("upstream {upstream:?} timed out: no complete answer from {endpoint} within {after:?}; narrow the request (shorter range, larger step, fewer series) or try again")]
+    Timeout {
+        upstream: String,
+        endpoint: &'static str,
+        after: Duration,
+    },
+    #[error("upstream {upstream:?} answered HTTP {status} for {endpoint}: {snippet}")]
+    Status {
+        upstream: String,
+        endpoint: &'static str,
+        status: u16,
+        snippet: String,
+    },
+    #[error("upstream {upstream:?} answered {endpoint} with a body that is not valid Prometheus API JSON ({detail}); is the url a Prometheus-compatible API?")]
+    InvalidJson {
+        upstream: String,
+        endpoint: &'static str,
+        detail: String,
+    },
+    #[error("upstream {upstream:?}: the answer of {endpoint} is larger than {limit} bytes; narrow the request (label filters, aggregation, shorter range, limit)")]
+    TooLarge {
+        upstream: String,
+        endpoint: &'static str,
+        limit: usize,
+    },
+    #[error("Prometheus error ({error_type}): {message}")]
+    Prometheus {
+        error_type: String,
+        message: String,
+        warnings: Vec<String>,
+    },
+    #[error("cannot build a request for upstream {upstream:?}: {detail}")]
+    BadRequest { upstream: String, detail: String },
+}
+
+impl UpstreamError {
+    /// Classifies a transport-level failure (connect, TLS, timeout).
+    pub(crate) fn from_transport(
+        upstream: &str,
+        endpoint: &'static str,
+        error: &BoxError,
+    ) -> Self {
+        if let Some(timeout) = find_timeout(error.as_ref()) {
+            return Self::Timeout {
+                upstream: upstream.to_owned(),
+                endpoint,
+                after: timeout.0,
+            };
+        }
+        Self::Unreachable {
+            upstream: upstream.to_owned(),
+            detail: error_chain(error.as_ref()),
+        }
+    }
+}
+
+/// Finds our timeout anywhere in an error's source chain.
+pub(crate) fn find_timeout<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a TimeoutError> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(timeout) = error.downcast_ref::<TimeoutError>() {
+            return Some(timeout);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// "outer: inner: root", without repeating a message already included.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        current = error.source();
+    }
+    parts.join(": ")
+}

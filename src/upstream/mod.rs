@@ -1,0 +1,349 @@
+//! Named upstreams and typed calls to their Prometheus HTTP API.
+//!
+//! There is no free-form URL anywhere: a tool names one of the upstreams the
+//! operator configured, so credentials only reach hosts the operator chose.
+
+mod error;
+mod stack;
+mod tls;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
+use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tower::ServiceExt;
+
+pub use error::UpstreamError;
+pub use stack::{OutboundService, StackError};
+
+use crate::config::UpstreamConfig;
+use error::{error_chain, find_timeout};
+
+/// One configured upstream with its outbound stack.
+pub struct Upstream {
+    name: Arc<str>,
+    /// Base URL without a trailing slash; may end in a path prefix.
+    base: String,
+    service: OutboundService,
+    headers: HeaderMap,
+    max_response_bytes: usize,
+}
+
+/// A call to a Prometheus API endpoint.
+pub struct ApiCall {
+    /// Low-cardinality name for metrics, e.g. `/api/v1/label/:name/values`.
+    pub endpoint: &'static str,
+    /// Path under the upstream's base URL, already percent-encoded.
+    pub path: String,
+    pub params: Vec<(&'static str, String)>,
+    /// POST sends the parameters as a form (no URL length limit); the
+    /// query, series and labels endpoints accept it.
+    pub post: bool,
+}
+
+impl ApiCall {
+    /// A GET of `path` with no parameters.
+    pub fn get(path: &'static str) -> Self {
+        Self {
+            endpoint: path,
+            path: path.to_owned(),
+            params: Vec::new(),
+            post: false,
+        }
+    }
+}
+
+/// A successful Prometheus API answer.
+pub struct ApiSuccess<T> {
+    pub data: T,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<T> {
+    status: String,
+    #[serde(default = "Option::default")]
+    data: Option<T>,
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    warnings: Vec<String>,
+    #[serde(default)]
+    infos: Vec<String>,
+}
+
+/// What a readiness probe of an upstream found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    /// The path that answered (`/-/ready`, or Mimir's `/ready`).
+    pub endpoint: &'static str,
+    pub status: Option<u16>,
+    /// The upstream's own words, or why it could not be asked.
+    pub message: String,
+}
+
+impl Upstream {
+    /// Builds an upstream from its config.
+    pub fn new(config: &UpstreamConfig, metrics: Arc<UpstreamMetrics>) -> Result<Self, StackError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            // validated at start-up; skipping is unreachable in practice
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::from_str(value.expose()),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        if let Some(org_id) = &config.org_id
+            && let Ok(value) = HeaderValue::from_str(org_id)
+        {
+            headers.insert(HeaderName::from_static("x-scope-orgid"), value);
+        }
+        Ok(Self {
+            name: config.name.as_str().into(),
+            base: config.url.trim_end_matches('/').to_owned(),
+            service: stack::build(config, metrics)?,
+            headers,
+            max_response_bytes: config.max_response_bytes,
+        })
+    }
+
+    /// The operator's name for this upstream.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls a Prometheus API endpoint and decodes its `data`.
+    pub async fn api<T: DeserializeOwned>(&self, call: ApiCall) -> Result<ApiSuccess<T>, UpstreamError> {
+        let endpoint = call.endpoint;
+        let (status, body) = self.send(call).await?;
+        let envelope: Envelope<T> = match serde_json::from_slice(&body) {
+            Ok(envelope) => envelope,
+            Err(error) if status.is_success() => {
+                return Err(UpstreamError::InvalidJson {
+                    upstream: self.name.to_string(),
+                    endpoint,
+                    detail: error.to_string(),
+                });
+            }
+            Err(_) => return Err(self.status_error(endpoint, status, &body)),
+        };
+        if envelope.status == "success" && status.is_success() {
+            return envelope
+                .data
+                .map(|data| ApiSuccess {
+                    data,
+                    warnings: envelope.warnings,
+                    infos: envelope.infos,
+                })
+                .ok_or_else(|| UpstreamError::InvalidJson {
+                    upstream: self.name.to_string(),
+                    endpoint,
+                    detail: "no data in a success answer".into(),
+                });
+        }
+        match (envelope.error_type, envelope.error) {
+            (Some(error_type), Some(message)) => Err(UpstreamError::Prometheus {
+                error_type,
+                message,
+                warnings: envelope.warnings,
+            }),
+            _ => Err(self.status_error(endpoint, status, &body)),
+        }
+    }
+
+    fn status_error(&self, endpoint: &'static str, status: StatusCode, body: &[u8]) -> UpstreamError {
+        let text = String::from_utf8_lossy(body);
+        let snippet: String = text.trim().chars().take(300).collect();
+        UpstreamError::Status {
+            upstream: self.name.to_string(),
+            endpoint,
+            status: status.as_u16(),
+            snippet: if snippet.is_empty() {
+                status.canonical_reason().unwrap_or("no body").to_owned()
+            } else {
+                snippet
+            },
+        }
+    }
+
+    /// Sends a request through the outbound stack and reads the whole body,
+    /// up to the upstream's `max_response_bytes`.
+    pub async fn send(&self, call: ApiCall) -> Result<(StatusCode, Bytes), UpstreamError> {
+        let endpoint = call.endpoint;
+        let request = self.request(call)?;
+        let response = self
+            .service
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut buffer = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| match find_timeout(error.as_ref()) {
+                Some(timeout) => UpstreamError::Timeout {
+                    upstream: self.name.to_string(),
+                    endpoint,
+                    after: timeout.0,
+                },
+                None => UpstreamError::Unreachable {
+                    upstream: self.name.to_string(),
+                    detail: error_chain(error.as_ref()),
+                },
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > self.max_response_bytes {
+                return Err(UpstreamError::TooLarge {
+                    upstream: self.name.to_string(),
+                    endpoint,
+                    limit: self.max_response_bytes,
+                });
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok((status, buffer.freeze()))
+    }
+
+    fn request(&self, call: ApiCall) -> Result<Request<Full<Bytes>>, UpstreamError> {
+        let query = (!call.params.is_empty()).then(|| {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(call.params.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish()
+        });
+        let mut uri = format!("{}{}", self.base, call.path);
+        let mut builder = Request::builder();
+        let body = match (call.post, query) {
+            (true, Some(form)) => {
+                builder = builder
+                    .method(Method::POST)
+                    .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Bytes::from(form)
+            }
+            (_, query) => {
+                if let Some(query) = query {
+                    uri.push('?');
+                    uri.push_str(&query);
+                }
+                builder = builder.method(Method::GET);
+                Bytes::new()
+            }
+        };
+        let mut request = builder
+            .uri(&uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(body))
+            .map_err(|e| UpstreamError::BadRequest {
+                upstream: self.name.to_string(),
+                detail: e.to_string(),
+            })?;
+        request.headers_mut().extend(self.headers.clone());
+        request.extensions_mut().insert(UpstreamEndpoint {
+            upstream: self.name.clone(),
+            endpoint: call.endpoint,
+        });
+        Ok(request)
+    }
+
+    /// Asks `/-/ready` under the base URL and, when that path does not exist
+    /// (404), Mimir's `/ready`.
+    pub async fn readiness(&self) -> Readiness {
+        let mut last = None;
+        for path in ["/-/ready", "/ready"] {
+            match self.send(ApiCall::get(path)).await {
+                Ok((status, _)) if status == StatusCode::NOT_FOUND => {
+                    last = Some(Readiness {
+                        ready: false,
+                        endpoint: path,
+                        status: Some(404),
+                        message: format!("{path} not found"),
+                    });
+                }
+                Ok((status, body)) => {
+                    let text = String::from_utf8_lossy(&body);
+                    return Readiness {
+                        ready: status.is_success(),
+                        endpoint: path,
+                        status: Some(status.as_u16()),
+                        message: text.trim().chars().take(200).collect(),
+                    };
+                }
+                Err(error) => {
+                    return Readiness {
+                        ready: false,
+                        endpoint: path,
+                        status: None,
+                        message: error.to_string(),
+                    };
+                }
+            }
+        }
+        last.unwrap_or(Readiness {
+            ready: false,
+            endpoint: "/-/ready",
+            status: None,
+            message: "no readiness endpoint answered".into(),
+        })
+    }
+}
+
+/// The configured upstreams, in config order; the first is the default.
+#[derive(Clone)]
+pub struct Upstreams {
+    list: Arc<[Arc<Upstream>]>,
+}
+
+/// A tool named an upstream the operator did not configure.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown upstream {name:?}: configured upstreams are {known}")]
+pub struct UnknownUpstream {
+    pub name: String,
+    pub known: String,
+}
+
+impl Upstreams {
+    /// Builds every upstream's outbound stack.
+    pub fn new(configs: &[UpstreamConfig], metrics: Arc<UpstreamMetrics>) -> Result<Self, StackError> {
+        let list = configs
+            .iter()
+            .map(|c| Upstream::new(c, metrics.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { list: list.into() })
+    }
+
+    /// The upstream a tool asked for, or the default.
+    pub fn get(&self, name: Option<&str>) -> Result<&Arc<Upstream>, UnknownUpstream> {
+        match name {
+            None => self.list.first(),
+            Some(name) => self.list.iter().find(|u| u.name() == name),
+        }
+        .ok_or_else(|| UnknownUpstream {
+            name: name.unwrap_or_default().to_owned(),
+            known: self
+                .list
+                .iter()
+                .map(|u| format!("{:?}", u.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+
+    /// The default upstream (validation guarantees there is one).
+    pub fn default_upstream(&self) -> Option<&Arc<Upstream>> {
+        self.list.first()
+    }
+}
