@@ -65,7 +65,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         config.observability.listen = Some(listen);
     }
     telemetry::logging::init(&config.observability);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start the async runtime: {error}");

@@ -44,8 +44,12 @@ impl PrometheusMcp {
     /// model can read (`isError: true`), never a protocol error.
     pub async fn call(&self, name: &str, arguments: rmcp::model::JsonObject) -> CallToolResult {
         let started = Instant::now();
-        let Some(tool) = name.strip_prefix(&*self.prefix).filter(|t| registry::TOOL_NAMES.contains(t)) else {
-            self.metrics.record("unknown", Some("unknown_tool"), started.elapsed());
+        let Some(tool) = name
+            .strip_prefix(&*self.prefix)
+            .filter(|t| registry::TOOL_NAMES.contains(t))
+        else {
+            self.metrics
+                .record("unknown", Some("unknown_tool"), started.elapsed());
             return CallToolResult::error(vec![ContentBlock::text(format!(
                 "unknown tool {name:?}; call tools/list for the available tools"
             ))]);
@@ -61,11 +65,14 @@ impl PrometheusMcp {
                 result
             }
             Some(Err(error)) => {
-                self.metrics.record(tool, Some(error.kind()), started.elapsed());
+                self.metrics
+                    .record(tool, Some(error.kind()), started.elapsed());
                 tracing::debug!(tool, %error, "tool call failed");
                 CallToolResult::error(vec![ContentBlock::text(error.to_string())])
             }
-            None => CallToolResult::error(vec![ContentBlock::text(format!("unknown tool {name:?}"))]),
+            None => {
+                CallToolResult::error(vec![ContentBlock::text(format!("unknown tool {name:?}"))])
+            }
         }
     }
 }
@@ -73,7 +80,10 @@ impl PrometheusMcp {
 impl ServerHandler for PrometheusMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("mcp-prometheus", env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                "mcp-prometheus",
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions(INSTRUCTIONS)
     }
 

@@ -145,7 +145,16 @@ mod tests {
 
     #[test]
     fn bad_times_say_what_to_send() {
-        for bad in ["", "yesterday", "now*2", "now-", "now-1x", "-5", "NaN", "inf"] {
+        for bad in [
+            "",
+            "yesterday",
+            "now*2",
+            "now-",
+            "now-1x",
+            "-5",
+            "NaN",
+            "inf",
+        ] {
             let err = parse_time(bad, NOW).expect_err(bad);
             assert!(err.to_string().contains("RFC 3339"), "{err}");
         }

@@ -6,9 +6,9 @@
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
 
 pub mod body;
+pub mod endpoint;
 pub mod secret;
 pub mod tenant_id;
-pub mod endpoint;
 pub mod timeout;
 pub mod upstream_auth;
 pub mod upstream_metrics;

@@ -52,9 +52,15 @@ mod tests {
     #[test]
     fn refuses_injection_and_federation() {
         assert_eq!(validate(""), Err(TenantIdError::Empty));
-        assert!(matches!(validate(&"x".repeat(151)), Err(TenantIdError::TooLong(_))));
+        assert!(matches!(
+            validate(&"x".repeat(151)),
+            Err(TenantIdError::TooLong(_))
+        ));
         for bad in ["a|b", "a\r\nX-Evil: 1", "a b", "tenant/1", "ténant", "a,b"] {
-            assert!(matches!(validate(bad), Err(TenantIdError::BadCharacter(_))), "{bad:?}");
+            assert!(
+                matches!(validate(bad), Err(TenantIdError::BadCharacter(_))),
+                "{bad:?}"
+            );
         }
         assert!(matches!(validate(".."), Err(TenantIdError::Reserved(_))));
     }

@@ -209,7 +209,11 @@ mod tests {
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
             },
         ));
-        let err = svc.oneshot(Request::new(())).await.err().expect("must time out");
+        let err = svc
+            .oneshot(Request::new(()))
+            .await
+            .err()
+            .expect("must time out");
         assert!(err.downcast_ref::<TimeoutError>().is_some(), "{err}");
     }
 
@@ -220,8 +224,15 @@ mod tests {
                 Ok::<_, Infallible>(Response::new(slow_body(Duration::from_secs(5))))
             },
         ));
-        let response = svc.oneshot(Request::new(())).await.expect("headers in time");
-        let err = response.into_body().collect().await.err().expect("body must time out");
+        let response = svc
+            .oneshot(Request::new(()))
+            .await
+            .expect("headers in time");
+        let err = response
+            .into_body()
+            .collect()
+            .await
+            .expect_err("body must time out");
         assert!(err.downcast_ref::<TimeoutError>().is_some(), "{err}");
     }
 

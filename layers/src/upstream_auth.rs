@@ -230,7 +230,10 @@ mod tests {
     use std::convert::Infallible;
     use tower::ServiceExt;
 
-    async fn authorization_sent(config: UpstreamAuthConfig, incoming: Option<&str>) -> Option<String> {
+    async fn authorization_sent(
+        config: UpstreamAuthConfig,
+        incoming: Option<&str>,
+    ) -> Option<String> {
         let svc = config.build().expect("valid").layer(tower::service_fn(
             |req: Request<()>| async move {
                 Ok::<_, Infallible>(
@@ -296,7 +299,10 @@ mod tests {
             token: Some(Secret::new("a")),
             token_file: Some("/nonexistent".into()),
         };
-        assert!(matches!(both.build(), Err(UpstreamAuthConfigError::Ambiguous { .. })));
+        assert!(matches!(
+            both.build(),
+            Err(UpstreamAuthConfigError::Ambiguous { .. })
+        ));
         let neither = UpstreamAuthConfig::Bearer {
             token: None,
             token_file: None,
@@ -320,6 +326,9 @@ mod tests {
             token: Some(Secret::new("a\r\nX-Evil: 1")),
             token_file: None,
         };
-        assert!(matches!(config.build(), Err(UpstreamAuthConfigError::NotAHeaderValue)));
+        assert!(matches!(
+            config.build(),
+            Err(UpstreamAuthConfigError::NotAHeaderValue)
+        ));
     }
 }

@@ -41,7 +41,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 impl Serialize for ConfigDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let millis = self.0.as_millis();
-        let text = if millis % 1000 == 0 {
+        let text = if millis.is_multiple_of(1000) {
             format!("{}s", millis / 1000)
         } else {
             format!("{millis}ms")

@@ -137,7 +137,10 @@ mod tests {
             Some(std::path::Path::new("/etc/ca.pem"))
         );
         let err = with_env(&[("PROMETHEUS_TLS_SKIP_VERIFY", "maybe")]).expect_err("not a bool");
-        assert!(err.to_string().contains("PROMETHEUS_TLS_SKIP_VERIFY"), "{err}");
+        assert!(
+            err.to_string().contains("PROMETHEUS_TLS_SKIP_VERIFY"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -81,10 +81,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mcp_path: "/mcp".into(),
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
-            allowed_origins: vec![
-                "http://localhost:*".into(),
-                "http://127.0.0.1:*".into(),
-            ],
+            allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             json_response: true,
             stateful_sessions: true,
             tool_prefix: String::new(),

@@ -92,7 +92,10 @@ impl Config {
             ));
         }
         if server.max_concurrent_requests == 0 {
-            return Err(invalid("server.max_concurrent_requests", "must be at least 1"));
+            return Err(invalid(
+                "server.max_concurrent_requests",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -125,11 +128,17 @@ impl Config {
             let url = url::Url::parse(&upstream.url).map_err(|e| {
                 invalid(
                     key("url"),
-                    format!("{:?} is not a URL ({e}): send e.g. \"http://prometheus:9090\"", upstream.url),
+                    format!(
+                        "{:?} is not a URL ({e}): send e.g. \"http://prometheus:9090\"",
+                        upstream.url
+                    ),
                 )
             })?;
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(invalid(key("url"), "must be an http:// or https:// URL with a host"));
+                return Err(invalid(
+                    key("url"),
+                    "must be an http:// or https:// URL with a host",
+                ));
             }
             if !url.username().is_empty() || url.password().is_some() {
                 return Err(invalid(
@@ -171,7 +180,10 @@ impl Config {
             if let Some(ca) = &upstream.tls.ca_file
                 && !ca.is_file()
             {
-                return Err(invalid(key("tls.ca_file"), format!("{} is not a readable file", ca.display())));
+                return Err(invalid(
+                    key("tls.ca_file"),
+                    format!("{} is not a readable file", ca.display()),
+                ));
             }
             upstream
                 .auth
@@ -220,20 +232,42 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").expect_err("unknown");
+        let err =
+            Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").expect_err("unknown");
         assert!(err.to_string().contains("bogus"), "{err}");
-        assert!(err.to_string().contains("mcp_path"), "lists what is allowed: {err}");
+        assert!(
+            err.to_string().contains("mcp_path"),
+            "lists what is allowed: {err}"
+        );
     }
 
     #[test]
     fn bad_upstreams_are_named() {
         let cases = [
-            ("[[upstreams]]\nname = \"local\"\nurl = \"http://x\"\n", "used twice"),
-            ("[[upstreams]]\nname = \"b\"\nurl = \"ftp://x\"\n", "upstreams[1].url"),
-            ("[[upstreams]]\nname = \"b\"\nurl = \"http://u:p@x\"\n", "credentials"),
-            ("[[upstreams]]\nname = \"b c\"\nurl = \"http://x\"\n", "upstreams[1].name"),
-            ("[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\ntimeout = \"0s\"\n", "timeout"),
-            ("[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\norg_id = \"a|b\"\n", "org_id"),
+            (
+                "[[upstreams]]\nname = \"local\"\nurl = \"http://x\"\n",
+                "used twice",
+            ),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"ftp://x\"\n",
+                "upstreams[1].url",
+            ),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"http://u:p@x\"\n",
+                "credentials",
+            ),
+            (
+                "[[upstreams]]\nname = \"b c\"\nurl = \"http://x\"\n",
+                "upstreams[1].name",
+            ),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\ntimeout = \"0s\"\n",
+                "timeout",
+            ),
+            (
+                "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\norg_id = \"a|b\"\n",
+                "org_id",
+            ),
             (
                 "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nheaders = { Authorization = \"x\" }\n",
                 "through auth",

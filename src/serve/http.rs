@@ -16,7 +16,10 @@ use crate::app::App;
 use crate::config::ServerConfig;
 
 /// rmcp's transport settings from our `[server]` table.
-pub fn transport_config(server: &ServerConfig, shutdown: CancellationToken) -> StreamableHttpServerConfig {
+pub fn transport_config(
+    server: &ServerConfig,
+    shutdown: CancellationToken,
+) -> StreamableHttpServerConfig {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(server.stateful_sessions)
         .with_json_response(server.json_response)
@@ -44,7 +47,9 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     Router::new().route_service(&server.mcp_path, mcp).layer(
         ServiceBuilder::new()
             .layer(TraceLayer::new_for_http())
-            .layer(GlobalConcurrencyLimitLayer::new(server.max_concurrent_requests)),
+            .layer(GlobalConcurrencyLimitLayer::new(
+                server.max_concurrent_requests,
+            )),
     )
 }
 

@@ -49,12 +49,19 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
 /// dependency that is not.
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let Some(upstream) = app.upstreams.default_upstream() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: no upstream configured\n".to_owned());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no upstream configured\n".to_owned(),
+        );
     };
     match tokio::time::timeout(READINESS_TIMEOUT, upstream.readiness()).await {
         Ok(readiness) if readiness.ready => (
             StatusCode::OK,
-            format!("ready: upstream {:?} answered {}\n", upstream.name(), readiness.endpoint),
+            format!(
+                "ready: upstream {:?} answered {}\n",
+                upstream.name(),
+                readiness.endpoint
+            ),
         ),
         Ok(readiness) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -24,7 +24,7 @@ pub struct AlertsArgs {
     state: Option<AlertState>,
     /// Most alerts to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -54,7 +54,7 @@ pub struct RulesArgs {
     file: Vec<String>,
     /// Most rules to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -87,7 +87,10 @@ pub async fn alerts(ctx: ToolContext, args: AlertsArgs) -> Result<ToolOutput, To
             str_field(alert, "activeAt"),
             str_field(alert, "value"),
         ));
-        if let Some(summary) = alert.pointer("/annotations/summary").and_then(Value::as_str) {
+        if let Some(summary) = alert
+            .pointer("/annotations/summary")
+            .and_then(Value::as_str)
+        {
             text.push_str(&format!(": {summary}"));
         }
     }
@@ -108,7 +111,15 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     });
     let mut params: Vec<(&'static str, String)> = Vec::new();
     if let Some(t) = args.rule_type {
-        params.push(("type", if t == RuleType::Alert { "alert" } else { "record" }.into()));
+        params.push((
+            "type",
+            if t == RuleType::Alert {
+                "alert"
+            } else {
+                "record"
+            }
+            .into(),
+        ));
     }
     params.extend(args.rule_name.iter().map(|n| ("rule_name[]", n.clone())));
     params.extend(args.rule_group.iter().map(|g| ("rule_group[]", g.clone())));
@@ -128,7 +139,9 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     };
     // Filter here too: older Prometheus versions ignore some parameters.
     let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
-    groups.retain(|g| listed(&args.rule_group, str_field(g, "name")) && listed(&args.file, str_field(g, "file")));
+    groups.retain(|g| {
+        listed(&args.rule_group, str_field(g, "name")) && listed(&args.file, str_field(g, "file"))
+    });
     let (mut total, mut budget) = (0, limit);
     let mut text = String::new();
     for group in &mut groups {
@@ -138,7 +151,8 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
             continue;
         };
         rules.retain(|r| {
-            type_name.is_none_or(|t| str_field(r, "type") == t) && listed(&args.rule_name, str_field(r, "name"))
+            type_name.is_none_or(|t| str_field(r, "type") == t)
+                && listed(&args.rule_name, str_field(r, "name"))
         });
         total += rules.len();
         rules.truncate(budget);
@@ -151,7 +165,11 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
             text.push_str(&render_rule(rule));
         }
     }
-    groups.retain(|g| g.get("rules").and_then(Value::as_array).is_some_and(|r| !r.is_empty()));
+    groups.retain(|g| {
+        g.get("rules")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty())
+    });
     let returned = limit - budget;
     let text = format!("{}\n{}", count(total, "rule", "rules"), text.trim_end());
     data.insert("groups".into(), Value::Array(groups));
@@ -168,8 +186,16 @@ fn render_rule(rule: &Value) -> String {
         str_field(rule, "name"),
         str_field(rule, "type"),
         str_field(rule, "health"),
-        if state.is_empty() { String::new() } else { format!(", state {state}") },
-        if error.is_empty() { String::new() } else { format!(", error {error}") },
+        if state.is_empty() {
+            String::new()
+        } else {
+            format!(", state {state}")
+        },
+        if error.is_empty() {
+            String::new()
+        } else {
+            format!(", error {error}")
+        },
         str_field(rule, "query"),
     )
 }

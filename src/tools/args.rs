@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rmcp::model::JsonObject;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::promtime::{duration_from_seconds, now_unix, parse_duration, parse_time};
 
@@ -35,7 +35,9 @@ impl Visitor<'_> for TimeVisitor {
         if v.is_finite() && v >= 0.0 {
             Ok(TimeArg(v))
         } else {
-            Err(E::custom(format!("{v} is not a Unix time: send seconds since 1970")))
+            Err(E::custom(format!(
+                "{v} is not a Unix time: send seconds since 1970"
+            )))
         }
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<TimeArg, E> {
@@ -63,9 +65,11 @@ impl Visitor<'_> for DurationVisitor {
         parse_duration(v).map(DurationArg).map_err(E::custom)
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationArg, E> {
-        duration_from_seconds(v)
-            .map(DurationArg)
-            .ok_or_else(|| E::custom(format!("{v} is not a duration: send a non-negative number of seconds or 30s, 5m")))
+        duration_from_seconds(v).map(DurationArg).ok_or_else(|| {
+            E::custom(format!(
+                "{v} is not a duration: send a non-negative number of seconds or 30s, 5m"
+            ))
+        })
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationArg, E> {
         self.visit_f64(v as f64)
@@ -194,10 +198,19 @@ mod tests {
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["required"], json!(["query"]));
         assert_eq!(schema["properties"]["limit"]["type"], "integer");
-        assert_eq!(schema["properties"]["time"]["type"], json!(["string", "number"]));
-        assert_eq!(schema["properties"]["query"]["description"], "The PromQL expression.");
+        assert_eq!(
+            schema["properties"]["time"]["type"],
+            json!(["string", "number"])
+        );
+        assert_eq!(
+            schema["properties"]["query"]["description"],
+            "The PromQL expression."
+        );
         let text = schema.to_string();
-        assert!(!text.contains("null") && !text.contains("title") && !text.contains("$schema"), "{text}");
+        assert!(
+            !text.contains("null") && !text.contains("title") && !text.contains("$schema"),
+            "{text}"
+        );
     }
 
     #[test]

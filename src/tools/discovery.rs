@@ -25,7 +25,7 @@ pub struct NamesArgs {
     end: Option<TimeArg>,
     /// Most names to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -44,7 +44,7 @@ pub struct LabelValuesArgs {
     end: Option<TimeArg>,
     /// Most values to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -60,7 +60,7 @@ pub struct SeriesArgs {
     end: Option<TimeArg>,
     /// Most series to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -72,7 +72,7 @@ pub struct MetadataArgs {
     metric: Option<String>,
     /// Most metrics to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -86,7 +86,7 @@ pub struct TargetsMetadataArgs {
     metric: Option<String>,
     /// Most entries to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -146,12 +146,17 @@ pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput
             post: true,
         })
         .await?;
-    Ok(string_list(upstream.name(), answer.data, limit, "label names")
-        .with_notes(answer.warnings, answer.infos))
+    Ok(
+        string_list(upstream.name(), answer.data, limit, "label names")
+            .with_notes(answer.warnings, answer.infos),
+    )
 }
 
 /// `list_label_values`.
-pub async fn label_values(ctx: ToolContext, args: LabelValuesArgs) -> Result<ToolOutput, ToolError> {
+pub async fn label_values(
+    ctx: ToolContext,
+    args: LabelValuesArgs,
+) -> Result<ToolOutput, ToolError> {
     let upstream = ctx.upstream(args.upstream.as_deref())?;
     let limit = ctx.limit(args.limit)?;
     if args.label.is_empty() {
@@ -197,16 +202,28 @@ pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutpu
     let total = cut(&mut data, limit);
     let lines: Vec<String> = data
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_object).map(series_name).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_object)
+                .map(series_name)
+                .collect()
+        })
         .unwrap_or_default();
-    let text = format!("{}:\n{}", count(total, "series", "series"), lines.join("\n"));
+    let text = format!(
+        "{}:\n{}",
+        count(total, "series", "series"),
+        lines.join("\n")
+    );
     Ok(ToolOutput::new(upstream.name(), data, text)
         .counted(lines.len(), total, Family::Discovery)
         .with_notes(answer.warnings, answer.infos))
 }
 
 /// `get_metric_metadata`: type, help and unit per metric.
-pub async fn metric_metadata(ctx: ToolContext, args: MetadataArgs) -> Result<ToolOutput, ToolError> {
+pub async fn metric_metadata(
+    ctx: ToolContext,
+    args: MetadataArgs,
+) -> Result<ToolOutput, ToolError> {
     let upstream = ctx.upstream(args.upstream.as_deref())?;
     let limit = ctx.limit(args.limit)?;
     let mut params = Vec::new();
@@ -230,7 +247,11 @@ pub async fn metric_metadata(ctx: ToolContext, args: MetadataArgs) -> Result<Too
             text.push_str(&format!(
                 "\n{metric} ({}{}): {}",
                 str_field(entry, "type"),
-                if unit.is_empty() { String::new() } else { format!(", unit {unit}") },
+                if unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(", unit {unit}")
+                },
                 str_field(entry, "help"),
             ));
         }
@@ -266,7 +287,7 @@ pub async fn targets_metadata(
     let mut data = answer.data;
     let total = cut(&mut data, limit);
     let entries = data.as_array().map(Vec::as_slice).unwrap_or_default();
-    let mut text = format!("{}", count(total, "metadata entry", "metadata entries"));
+    let mut text = count(total, "metadata entry", "metadata entries");
     for entry in entries {
         let target = entry.get("target").and_then(Value::as_object);
         text.push_str(&format!(

@@ -30,7 +30,9 @@ impl Family {
             Self::Alerting => {
                 "Filter: use `state`, `type`, `rule_name` or `rule_group`, or query ALERTS{alertname=\"…\"} with execute_query."
             }
-            Self::Status => "Filter the request (state, scrape_pool, health, metric) or lower `limit`.",
+            Self::Status => {
+                "Filter the request (state, scrape_pool, health, metric) or lower `limit`."
+            }
         }
     }
 }
@@ -122,19 +124,15 @@ impl ToolOutput {
     }
 }
 
-/// The output schema every tool declares: the envelope above, `data` open.
+/// The output schema every tool declares: the envelope's required fields
+/// (the optional ones stay undeclared to keep `tools/list` small).
 pub fn output_schema() -> rmcp::model::JsonObject {
     let schema = json!({
         "type": "object",
         "properties": {
             "upstream": {"type": "string"},
             "data": {},
-            "truncated": {"type": "boolean"},
-            "total": {"type": "integer"},
-            "returned": {"type": "integer"},
-            "hint": {"type": "string"},
-            "warnings": {"type": "array", "items": {"type": "string"}},
-            "infos": {"type": "array", "items": {"type": "string"}}
+            "truncated": {"type": "boolean"}
         },
         "required": ["upstream", "data", "truncated"]
     });
@@ -165,7 +163,8 @@ mod tests {
 
     #[test]
     fn complete_results_have_no_hint() {
-        let output = ToolOutput::new("local", json!([]), String::new()).counted(2, 2, Family::Query);
+        let output =
+            ToolOutput::new("local", json!([]), String::new()).counted(2, 2, Family::Query);
         assert!(!output.truncated);
         assert!(output.hint.is_none());
     }

@@ -33,7 +33,7 @@ pub struct InstantQueryArgs {
     stats: Option<bool>,
     /// How far back to look for the latest sample (default 5m).
     lookback_delta: Option<DurationArg>,
-    /// Configured upstream name (default: the first).
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -57,7 +57,7 @@ pub struct RangeQueryArgs {
     stats: Option<bool>,
     /// How far back to look for the latest sample.
     lookback_delta: Option<DurationArg>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -73,7 +73,7 @@ pub struct ExemplarArgs {
     end: Option<TimeArg>,
     /// Most series to return.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -105,7 +105,12 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
     if let Some(time) = args.time {
         params.push(("time", format_unix(time.0)));
     }
-    params.extend(common_params(&ctx, args.timeout, args.stats, args.lookback_delta));
+    params.extend(common_params(
+        &ctx,
+        args.timeout,
+        args.stats,
+        args.lookback_delta,
+    ));
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall {
             endpoint: "/api/v1/query",
@@ -149,7 +154,12 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
         ("end", format_unix(end)),
         ("step", format_unix(step)),
     ];
-    params.extend(common_params(&ctx, args.timeout, args.stats, args.lookback_delta));
+    params.extend(common_params(
+        &ctx,
+        args.timeout,
+        args.stats,
+        args.lookback_delta,
+    ));
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall {
             endpoint: "/api/v1/query_range",
@@ -215,7 +225,7 @@ fn query_output(upstream: &str, mut data: Map<String, Value>, limit: usize) -> T
         .unwrap_or("unknown")
         .to_owned();
     let (total, text) = match data.get_mut("result") {
-        Some(result) if result.is_array() => {
+        Some(result) if matches!(result_type.as_str(), "vector" | "matrix") => {
             let total = cut(result, limit);
             (Some(total), render_series(&result_type, result, total))
         }
@@ -252,8 +262,16 @@ fn render_series(result_type: &str, result: &Value, total: usize) -> String {
             .unwrap_or_default();
         text.push('\n');
         text.push_str(&name);
-        if let Some([time, value]) = item.get("value").and_then(Value::as_array).map(Vec::as_slice) {
-            text.push_str(&format!(" => {} @ {}", value.as_str().unwrap_or_default(), timestamp(time)));
+        if let Some([time, value]) = item
+            .get("value")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            text.push_str(&format!(
+                " => {} @ {}",
+                value.as_str().unwrap_or_default(),
+                timestamp(time)
+            ));
         } else if let Some(points) = item.get("values").and_then(Value::as_array) {
             text.push_str(&render_points(points));
         } else if item.get("histogram").is_some() || item.get("histograms").is_some() {
@@ -305,7 +323,13 @@ mod tests {
         assert!(output.truncated);
         assert_eq!((output.returned, output.total), (Some(1), Some(2)));
         assert_eq!(output.data["result"].as_array().map(Vec::len), Some(1));
-        assert!(output.text.contains(r#"up{job="a"} => 1 @ 2026-01-02T15:04:05Z"#), "{}", output.text);
+        assert!(
+            output
+                .text
+                .contains(r#"up{job="a"} => 1 @ 2026-01-02T15:04:05Z"#),
+            "{}",
+            output.text
+        );
         assert!(output.full_text().contains("topk"));
     }
 
@@ -320,7 +344,11 @@ mod tests {
         );
         assert!(!output.truncated);
         assert!(output.text.contains("3 points"), "{}", output.text);
-        assert!(output.text.contains("last 3, min 1, max 7"), "{}", output.text);
+        assert!(
+            output.text.contains("last 3, min 1, max 7"),
+            "{}",
+            output.text
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@ use super::{ToolContext, ToolError, ToolOutput, alerting, discovery, query, stat
 
 /// Decodes arguments (closed schema; errors name the argument) and runs a
 /// tool function.
-async fn run<A, F, Fut>(ctx: ToolContext, arguments: JsonObject, tool: F) -> Result<ToolOutput, ToolError>
+async fn run<A, F, Fut>(
+    ctx: ToolContext,
+    arguments: JsonObject,
+    tool: F,
+) -> Result<ToolOutput, ToolError>
 where
     A: DeserializeOwned,
     F: FnOnce(ToolContext, A) -> Fut,
@@ -41,7 +45,6 @@ macro_rules! tools {
             let output = Arc::new(output_schema());
             let read_only = ToolAnnotations::new()
                 .read_only(true)
-                .destructive(false)
                 .idempotent(true)
                 .open_world(false);
             vec![$(
@@ -122,9 +125,16 @@ mod tests {
         for tool in &tools {
             let schema = serde_json::Value::Object((*tool.input_schema).clone());
             assert_eq!(schema["additionalProperties"], false, "{}", tool.name);
-            assert!(schema["properties"]["upstream"].is_object(), "{}", tool.name);
+            assert!(
+                schema["properties"]["upstream"].is_object(),
+                "{}",
+                tool.name
+            );
             assert!(tool.output_schema.is_some(), "{}", tool.name);
-            assert_eq!(tool.annotations.as_ref().and_then(|a| a.read_only_hint), Some(true));
+            assert_eq!(
+                tool.annotations.as_ref().and_then(|a| a.read_only_hint),
+                Some(true)
+            );
         }
     }
 
@@ -132,12 +142,18 @@ mod tests {
     fn prefix_applies_to_every_name() {
         let tools = tool_list("mcp_prometheus_");
         assert!(tools.iter().all(|t| t.name.starts_with("mcp_prometheus_")));
-        assert!(tools.iter().any(|t| t.name == "mcp_prometheus_execute_query"));
+        assert!(
+            tools
+                .iter()
+                .any(|t| t.name == "mcp_prometheus_execute_query")
+        );
     }
 
     #[test]
     fn tools_list_stays_small() {
-        let size = serde_json::to_vec(&tool_list("")).expect("serializes").len();
+        let size = serde_json::to_vec(&tool_list(""))
+            .expect("serializes")
+            .len();
         assert!(size < 16 * 1024, "tools/list is {size} bytes");
     }
 }

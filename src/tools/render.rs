@@ -71,7 +71,10 @@ mod tests {
         let bare = json!({"__name__": "up"});
         assert_eq!(series_name(bare.as_object().expect("object")), "up");
         let nameless = json!({"job": "x"});
-        assert_eq!(series_name(nameless.as_object().expect("object")), r#"{job="x"}"#);
+        assert_eq!(
+            series_name(nameless.as_object().expect("object")),
+            r#"{job="x"}"#
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::upstream::ApiCall;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamOnlyArgs {
-    /// Configured upstream name (default: the first).
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -47,7 +47,7 @@ pub struct TargetsArgs {
     health: Option<TargetHealth>,
     /// Most targets to return per list.
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -57,7 +57,7 @@ pub struct TargetsArgs {
 pub struct TsdbArgs {
     /// Entries per top-list (default 10).
     limit: Option<u64>,
-    /// Configured upstream name.
+    /// Upstream name (default: the first configured).
     upstream: Option<String>,
 }
 
@@ -127,9 +127,13 @@ pub async fn targets(ctx: ToolContext, args: TargetsArgs) -> Result<ToolOutput, 
             text.push_str(&render_target(target));
         }
     }
-    Ok(ToolOutput::new(upstream.name(), Value::Object(data), text.trim_end().to_owned())
-        .counted(returned, total, Family::Status)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(ToolOutput::new(
+        upstream.name(),
+        Value::Object(data),
+        text.trim_end().to_owned(),
+    )
+    .counted(returned, total, Family::Status)
+    .with_notes(answer.warnings, answer.infos))
 }
 
 fn render_target(target: &Value) -> String {
@@ -143,7 +147,11 @@ fn render_target(target: &Value) -> String {
         str_field(target, "scrapePool"),
         labels.map(series_name).unwrap_or_default(),
         str_field(target, "health"),
-        if error.is_empty() { String::new() } else { format!(" error: {error}") },
+        if error.is_empty() {
+            String::new()
+        } else {
+            format!(" error: {error}")
+        },
     )
 }
 
@@ -156,14 +164,20 @@ async fn key_values(
     heading: &str,
 ) -> Result<ToolOutput, ToolError> {
     let upstream = ctx.upstream(args.upstream.as_deref())?;
-    let answer = upstream.api::<Map<String, Value>>(ApiCall::get(path)).await?;
+    let answer = upstream
+        .api::<Map<String, Value>>(ApiCall::get(path))
+        .await?;
     let mut text = format!("{heading}:");
     for (key, value) in &answer.data {
-        let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        let shown = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
         text.push_str(&format!("\n{key}: {shown}"));
     }
-    Ok(ToolOutput::new(upstream.name(), Value::Object(answer.data), text)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(
+        ToolOutput::new(upstream.name(), Value::Object(answer.data), text)
+            .with_notes(answer.warnings, answer.infos),
+    )
 }
 
 /// `get_build_info`.
@@ -172,8 +186,17 @@ pub async fn build_info(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<Tool
 }
 
 /// `get_runtime_info`.
-pub async fn runtime_info(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutput, ToolError> {
-    key_values(ctx, args, "/api/v1/status/runtimeinfo", "runtime information").await
+pub async fn runtime_info(
+    ctx: ToolContext,
+    args: UpstreamOnlyArgs,
+) -> Result<ToolOutput, ToolError> {
+    key_values(
+        ctx,
+        args,
+        "/api/v1/status/runtimeinfo",
+        "runtime information",
+    )
+    .await
 }
 
 /// `get_flags`.
@@ -193,8 +216,10 @@ pub async fn config(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutp
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    Ok(ToolOutput::new(upstream.name(), Value::Object(answer.data), text)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(
+        ToolOutput::new(upstream.name(), Value::Object(answer.data), text)
+            .with_notes(answer.warnings, answer.infos),
+    )
 }
 
 /// `get_tsdb_stats`: cardinality statistics of the head block.
@@ -241,7 +266,10 @@ pub async fn tsdb_stats(ctx: ToolContext, args: TsdbArgs) -> Result<ToolOutput, 
 }
 
 /// `get_alertmanagers`: the Alertmanagers this Prometheus sends alerts to.
-pub async fn alertmanagers(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutput, ToolError> {
+pub async fn alertmanagers(
+    ctx: ToolContext,
+    args: UpstreamOnlyArgs,
+) -> Result<ToolOutput, ToolError> {
     let upstream = ctx.upstream(args.upstream.as_deref())?;
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall::get("/api/v1/alertmanagers"))
@@ -254,8 +282,12 @@ pub async fn alertmanagers(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<T
             text.push_str(&format!("  {}\n", str_field(am, "url")));
         }
     }
-    Ok(ToolOutput::new(upstream.name(), Value::Object(answer.data), text.trim_end().to_owned())
-        .with_notes(answer.warnings, answer.infos))
+    Ok(ToolOutput::new(
+        upstream.name(),
+        Value::Object(answer.data),
+        text.trim_end().to_owned(),
+    )
+    .with_notes(answer.warnings, answer.infos))
 }
 
 /// `check_ready`: whether the upstream is ready to serve queries.
@@ -267,7 +299,9 @@ pub async fn ready(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutpu
         upstream.name(),
         if readiness.ready { "" } else { "not " },
         readiness.endpoint,
-        readiness.status.map_or_else(|| "nothing".into(), |s| s.to_string()),
+        readiness
+            .status
+            .map_or_else(|| "nothing".into(), |s| s.to_string()),
         readiness.message
     );
     let data = json!(readiness);

@@ -9,9 +9,13 @@ use mcp_prometheus_layers::timeout::TimeoutError;
 /// A failed call to an upstream's HTTP API.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("upstream {upstream:?} is unreachable ({detail}); it may be down or its url misconfigured")]
+    #[error(
+        "upstream {upstream:?} is unreachable ({detail}); it may be down or its url misconfigured"
+    )]
     Unreachable { upstream: String, detail: String },
-    #[error("upstream {upstream:?} timed out: no complete answer from {endpoint} within {after:?}; narrow the request (shorter range, larger step, fewer series) or try again")]
+    #[error(
+        "upstream {upstream:?} timed out: no complete answer from {endpoint} within {after:?}; narrow the request (shorter range, larger step, fewer series) or try again"
+    )]
     Timeout {
         upstream: String,
         endpoint: &'static str,
@@ -24,13 +28,17 @@ pub enum UpstreamError {
         status: u16,
         snippet: String,
     },
-    #[error("upstream {upstream:?} answered {endpoint} with a body that is not valid Prometheus API JSON ({detail}); is the url a Prometheus-compatible API?")]
+    #[error(
+        "upstream {upstream:?} answered {endpoint} with a body that is not valid Prometheus API JSON ({detail}); is the url a Prometheus-compatible API?"
+    )]
     InvalidJson {
         upstream: String,
         endpoint: &'static str,
         detail: String,
     },
-    #[error("upstream {upstream:?}: the answer of {endpoint} is larger than {limit} bytes; narrow the request (label filters, aggregation, shorter range, limit)")]
+    #[error(
+        "upstream {upstream:?}: the answer of {endpoint} is larger than {limit} bytes; narrow the request (label filters, aggregation, shorter range, limit)"
+    )]
     TooLarge {
         upstream: String,
         endpoint: &'static str,
@@ -48,11 +56,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// Classifies a transport-level failure (connect, TLS, timeout).
-    pub(crate) fn from_transport(
-        upstream: &str,
-        endpoint: &'static str,
-        error: &BoxError,
-    ) -> Self {
+    pub(crate) fn from_transport(upstream: &str, endpoint: &'static str, error: &BoxError) -> Self {
         if let Some(timeout) = find_timeout(error.as_ref()) {
             return Self::Timeout {
                 upstream: upstream.to_owned(),

@@ -125,7 +125,10 @@ impl Upstream {
     }
 
     /// Calls a Prometheus API endpoint and decodes its `data`.
-    pub async fn api<T: DeserializeOwned>(&self, call: ApiCall) -> Result<ApiSuccess<T>, UpstreamError> {
+    pub async fn api<T: DeserializeOwned>(
+        &self,
+        call: ApiCall,
+    ) -> Result<ApiSuccess<T>, UpstreamError> {
         let endpoint = call.endpoint;
         let (status, body) = self.send(call).await?;
         let envelope: Envelope<T> = match serde_json::from_slice(&body) {
@@ -163,7 +166,12 @@ impl Upstream {
         }
     }
 
-    fn status_error(&self, endpoint: &'static str, status: StatusCode, body: &[u8]) -> UpstreamError {
+    fn status_error(
+        &self,
+        endpoint: &'static str,
+        status: StatusCode,
+        body: &[u8],
+    ) -> UpstreamError {
         let text = String::from_utf8_lossy(body);
         let snippet: String = text.trim().chars().take(300).collect();
         UpstreamError::Status {
@@ -229,9 +237,10 @@ impl Upstream {
         let mut builder = Request::builder();
         let body = match (call.post, query) {
             (true, Some(form)) => {
-                builder = builder
-                    .method(Method::POST)
-                    .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                builder = builder.method(Method::POST).header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                );
                 Bytes::from(form)
             }
             (_, query) => {
@@ -317,7 +326,10 @@ pub struct UnknownUpstream {
 
 impl Upstreams {
     /// Builds every upstream's outbound stack.
-    pub fn new(configs: &[UpstreamConfig], metrics: Arc<UpstreamMetrics>) -> Result<Self, StackError> {
+    pub fn new(
+        configs: &[UpstreamConfig],
+        metrics: Arc<UpstreamMetrics>,
+    ) -> Result<Self, StackError> {
         let list = configs
             .iter()
             .map(|c| Upstream::new(c, metrics.clone()).map(Arc::new))

@@ -23,7 +23,8 @@ use super::tls::{TlsSetupError, client_config};
 use crate::config::UpstreamConfig;
 
 /// A type-erased outbound service: what a tool calls to reach one upstream.
-pub type OutboundService = BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, BoxError>;
+pub type OutboundService =
+    BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, BoxError>;
 
 /// Connections idle longer than this are closed (below common LB idle
 /// timeouts, so we never write into a connection the peer dropped).
