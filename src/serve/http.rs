@@ -76,3 +76,91 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use axum::body::Body;
+    use http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn app() -> App {
+        let mut config = Config::parse(crate::config::STANDALONE_TOML).expect("parses");
+        config.server.allowed_hosts = vec!["mcp.example.com".into()];
+        config.server.allowed_origins = vec!["https://app.example.com".into()];
+        App::build(config).expect("builds")
+    }
+
+    fn discover(host: &str, origin: Option<&str>) -> Request<Body> {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "server/discover",
+            "params": {"_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }}
+        });
+        let mut builder = Request::post("/mcp")
+            .header("host", host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "server/discover");
+        if let Some(origin) = origin {
+            builder = builder.header("origin", origin);
+        }
+        builder.body(Body::from(body.to_string())).expect("request")
+    }
+
+    async fn status_and_body(request: Request<Body>) -> (StatusCode, String) {
+        let response = router(&app(), CancellationToken::new())
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn configured_host_is_served_statelessly() {
+        let (status, body) = status_and_body(discover("mcp.example.com", None)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("mcp-prometheus"), "{body}");
+        assert!(body.contains("2026-07-28"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn foreign_host_is_refused() {
+        let (status, _) = status_and_body(discover("evil.example.com", None)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn foreign_origin_is_refused_and_listed_origin_passes() {
+        let (status, _) = status_and_body(discover(
+            "mcp.example.com",
+            Some("https://evil.example.com"),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) =
+            status_and_body(discover("mcp.example.com", Some("https://app.example.com"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    #[tokio::test]
+    async fn other_paths_are_not_found() {
+        let mut request = discover("mcp.example.com", None);
+        *request.uri_mut() = "/other".parse().expect("uri");
+        let (status, _) = status_and_body(request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

@@ -159,10 +159,11 @@ pub async fn label_values(
 ) -> Result<ToolOutput, ToolError> {
     let upstream = ctx.upstream(args.upstream.as_deref())?;
     let limit = ctx.limit(args.limit)?;
-    if args.label.is_empty() {
-        return Err(ToolError::InvalidArguments(
-            "label: give a label name such as \"job\"".into(),
-        ));
+    if args.label.is_empty() || args.label.contains('/') {
+        return Err(ToolError::InvalidArguments(format!(
+            "label: {:?} is not a label name; give one such as \"job\" (list_label_names lists them)",
+            args.label
+        )));
     }
     let path = format!(
         "/api/v1/label/{}/values",
