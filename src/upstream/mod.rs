@@ -359,3 +359,6 @@ impl Upstreams {
         self.list.first()
     }
 }
+
+#[cfg(test)]
+mod tests;

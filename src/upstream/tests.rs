@@ -1,0 +1,199 @@
+//! Upstream calls against a local HTTP server: what reaches the upstream,
+//! and how each kind of bad answer is reported.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use mcp_prometheus_layers::secret::Secret;
+use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
+use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+
+use super::{ApiCall, Upstream, UpstreamError};
+use crate::config::{ConfigDuration, UpstreamConfig};
+
+type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
+
+async fn serve_fake() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let record = |seen: Seen, path: &'static str| {
+        move |headers: HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push((path.to_owned(), headers));
+            }
+        }
+    };
+    let ok = r#"{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["w1"]}"#;
+    let router = Router::new()
+        .route(
+            "/prefix/api/v1/query",
+            post({
+                let record = record(seen.clone(), "/prefix/api/v1/query");
+                move |headers: HeaderMap| async move {
+                    record(headers).await;
+                    ok
+                }
+            }),
+        )
+        .route(
+            "/prefix/api/v1/bad_data",
+            get(|| async {
+                (
+                    http::StatusCode::BAD_REQUEST,
+                    r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+                )
+            }),
+        )
+        .route(
+            "/prefix/api/v1/500",
+            get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
+        .route(
+            "/prefix/api/v1/garbage",
+            get(|| async { "<html>not json</html>" }),
+        )
+        .route("/prefix/api/v1/big", get(|| async { "x".repeat(10_000) }))
+        .route(
+            "/prefix/api/v1/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/prefix/"), seen)
+}
+
+fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream {
+    let mut config = UpstreamConfig::new("fake", url);
+    config.timeout = ConfigDuration(Duration::from_millis(500));
+    config.max_response_bytes = 4096;
+    configure(&mut config);
+    let metrics = UpstreamMetrics::register(&mut Registry::default());
+    Upstream::new(&config, metrics).expect("builds")
+}
+
+#[tokio::test]
+async fn request_carries_prefix_credentials_tenant_and_user_agent() {
+    let (url, seen) = serve_fake().await;
+    let upstream = upstream(&url, |c| {
+        c.org_id = Some("team-a".into());
+        c.auth = UpstreamAuthConfig::Bearer {
+            token: Some(Secret::new("s3cret")),
+            token_file: None,
+        };
+        c.headers.insert("X-Extra".into(), Secret::new("1"));
+    });
+    let answer = upstream
+        .api::<Value>(ApiCall {
+            endpoint: "/api/v1/query",
+            path: "/api/v1/query".into(),
+            params: vec![("query", "up".into())],
+            post: true,
+        })
+        .await
+        .expect("success");
+    assert_eq!(answer.warnings, vec!["w1".to_owned()]);
+    let seen = seen.lock().expect("lock");
+    let (path, headers) = &seen[0];
+    assert_eq!(path, "/prefix/api/v1/query");
+    assert_eq!(headers["authorization"], "Bearer s3cret");
+    assert_eq!(headers["x-scope-orgid"], "team-a");
+    assert_eq!(headers["x-extra"], "1");
+    assert!(
+        headers["user-agent"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("mcp-prometheus/")
+    );
+}
+
+async fn error_of(path: &'static str) -> UpstreamError {
+    let (url, _) = serve_fake().await;
+    upstream(&url, |_| {})
+        .api::<Value>(ApiCall::get(path))
+        .await
+        .err()
+        .expect("must fail")
+}
+
+#[tokio::test]
+async fn prometheus_errors_keep_type_and_message() {
+    let error = error_of("/api/v1/bad_data").await;
+    assert_eq!(
+        error.to_string(),
+        "Prometheus error (bad_data): parse error"
+    );
+}
+
+#[tokio::test]
+async fn http_errors_name_the_status() {
+    let error = error_of("/api/v1/500").await.to_string();
+    assert!(
+        error.contains("HTTP 500") && error.contains("boom"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_is_not_valid_json() {
+    let error = error_of("/api/v1/garbage").await.to_string();
+    assert!(error.contains("not valid Prometheus API JSON"), "{error}");
+}
+
+#[tokio::test]
+async fn oversized_answers_are_refused_with_advice() {
+    let error = error_of("/api/v1/big").await;
+    assert!(
+        matches!(error, UpstreamError::TooLarge { limit: 4096, .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn slow_upstream_times_out() {
+    let error = error_of("/api/v1/slow").await;
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error}");
+    assert!(error.to_string().contains("timed out"));
+}
+
+#[tokio::test]
+async fn closed_port_is_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let error = upstream(&format!("http://{addr}"), |_| {})
+        .api::<Value>(ApiCall::get("/api/v1/query"))
+        .await
+        .err()
+        .expect("must fail");
+    assert!(
+        matches!(error, UpstreamError::Unreachable { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("refused"), "{error}");
+}
+
+#[tokio::test]
+async fn readiness_falls_back_to_mimir_path() {
+    let router = Router::new().route("/p/ready", get(|| async { "ready" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let readiness = upstream(&format!("http://{addr}/p"), |_| {})
+        .readiness()
+        .await;
+    assert!(readiness.ready);
+    assert_eq!(readiness.endpoint, "/ready");
+}
