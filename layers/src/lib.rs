@@ -6,10 +6,13 @@
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
 
 pub mod body;
+pub mod fetch;
+pub mod identity;
 pub mod endpoint;
 pub mod secret;
 pub mod tenant_id;
 pub mod timeout;
+pub mod tls;
 pub mod upstream_auth;
 pub mod upstream_metrics;
 

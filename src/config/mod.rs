@@ -8,9 +8,10 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mcp_prometheus_layers::secret::Secret;
+pub use mcp_prometheus_layers::tls::TlsConfig;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 use serde::{Deserialize, Serialize};
 
@@ -171,16 +172,6 @@ impl UpstreamConfig {
             max_response_bytes: default_max_response_bytes(),
         }
     }
-}
-
-/// TLS to an upstream.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM bundle of extra trusted CAs (added to the system's roots).
-    pub ca_file: Option<PathBuf>,
-    /// Accept any certificate. For tests only.
-    pub insecure_skip_verify: bool,
 }
 
 /// How much a tool returns.

@@ -5,7 +5,6 @@
 
 mod error;
 mod stack;
-mod tls;
 
 use std::sync::Arc;
 

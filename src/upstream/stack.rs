@@ -19,7 +19,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::set_header::SetRequestHeaderLayer;
 
-use super::tls::{TlsSetupError, client_config};
+use mcp_prometheus_layers::tls::{TlsSetupError, client_config};
 use crate::config::UpstreamConfig;
 
 /// A type-erased outbound service: what a tool calls to reach one upstream.

@@ -1,13 +1,26 @@
-//! TLS to upstreams: the system's roots plus an optional CA bundle, or,
-//! when the operator explicitly asks, no verification at all.
+//! Outbound TLS (upstreams, JWKS, OIDC discovery): the system's roots plus
+//! an optional CA bundle, or, when the operator explicitly asks, no
+//! verification at all.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::TlsConfig;
+use serde::{Deserialize, Serialize};
+
+/// TLS settings for one outbound destination (`tls = { … }` in TOML).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM bundle of extra trusted CAs (added to the system's roots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate. For tests only.
+    pub insecure_skip_verify: bool,
+}
 
 /// Why a TLS client could not be set up.
 #[derive(Debug, thiserror::Error)]
