@@ -8,6 +8,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use mcp_prometheus_layers::duration::{duration_from_seconds, parse_duration};
+
 /// A time or duration argument that could not be understood.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TimeError {
@@ -15,10 +17,6 @@ pub enum TimeError {
         "{0:?} is not a time: send RFC 3339 (2026-01-02T15:04:05Z), Unix seconds (1767366245) or a relative time (now, now-1h, now-30m)"
     )]
     BadTime(String),
-    #[error(
-        "{0:?} is not a duration: send a Prometheus duration (30s, 5m, 1h30m, 1d) or a number of seconds"
-    )]
-    BadDuration(String),
 }
 
 /// Seconds since the Unix epoch, as Prometheus takes them.
@@ -56,54 +54,6 @@ pub fn parse_time(input: &str, now: f64) -> Result<f64, TimeError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis() as f64 / 1000.0)
         .map_err(|_| bad())
-}
-
-/// Parses a duration: Prometheus units, or a plain number of seconds.
-pub fn parse_duration(input: &str) -> Result<Duration, TimeError> {
-    let text = input.trim();
-    let bad = || TimeError::BadDuration(input.to_owned());
-    if let Ok(seconds) = text.parse::<f64>() {
-        return duration_from_seconds(seconds).ok_or_else(bad);
-    }
-    if text.is_empty() {
-        return Err(bad());
-    }
-    let mut total_ms: u128 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let value: u128 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms: u128 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total_ms = value
-            .checked_mul(unit_ms)
-            .and_then(|ms| total_ms.checked_add(ms))
-            .ok_or_else(bad)?;
-    }
-    u64::try_from(total_ms)
-        .map(Duration::from_millis)
-        .map_err(|_| bad())
-}
-
-/// A non-negative, finite number of seconds as a [`Duration`].
-pub fn duration_from_seconds(seconds: f64) -> Option<Duration> {
-    (seconds.is_finite() && seconds >= 0.0)
-        .then(|| Duration::try_from_secs_f64(seconds).ok())
-        .flatten()
 }
 
 /// Formats Unix seconds the way Prometheus parses them back (millisecond
@@ -157,25 +107,6 @@ mod tests {
         ] {
             let err = parse_time(bad, NOW).expect_err(bad);
             assert!(err.to_string().contains("RFC 3339"), "{err}");
-        }
-    }
-
-    #[test]
-    fn durations_in_every_form() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(1_209_600)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-    }
-
-    #[test]
-    fn bad_durations_say_what_to_send() {
-        for bad in ["", "m", "5x", "-5s", "-1", "1.5h", "99999999999999999999y"] {
-            let err = parse_duration(bad).expect_err(bad);
-            assert!(err.to_string().contains("Prometheus duration"), "{err}");
         }
     }
 

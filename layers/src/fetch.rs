@@ -51,7 +51,9 @@ impl Default for FetchPolicy {
 pub enum FetchError {
     #[error("{0:?} is not an allowed URL: {1}")]
     BadUrl(String, &'static str),
-    #[error("{0} is a private, loopback or link-local address; set allow_private_urls = true to allow it")]
+    #[error(
+        "{0} is a private, loopback or link-local address; set allow_private_urls = true to allow it"
+    )]
     PrivateAddress(String),
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16 },
@@ -129,7 +131,8 @@ impl Service<Name> for GuardedResolver {
     }
 }
 
-type GuardedClient = Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>, Empty<Bytes>>;
+type GuardedClient =
+    Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>, Empty<Bytes>>;
 
 /// Fetches small documents under a [`FetchPolicy`].
 #[derive(Clone, Debug)]
@@ -159,14 +162,23 @@ impl SafeFetcher {
 
     /// GETs `url` and returns its body.
     pub async fn get(&self, url: &str) -> Result<Bytes, FetchError> {
-        let parsed = url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into(), "not a URL"))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into(), "not a URL"))?;
         match parsed.scheme() {
             "https" => {}
             "http" if !self.policy.https_only => {}
-            _ => return Err(FetchError::BadUrl(url.into(), "only https (or http where allowed) URLs")),
+            _ => {
+                return Err(FetchError::BadUrl(
+                    url.into(),
+                    "only https (or http where allowed) URLs",
+                ));
+            }
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(FetchError::BadUrl(url.into(), "credentials in URLs are refused"));
+            return Err(FetchError::BadUrl(
+                url.into(),
+                "credentials in URLs are refused",
+            ));
         }
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -182,7 +194,10 @@ impl SafeFetcher {
         }
         let request = Request::get(url)
             .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, concat!("mcp-prometheus/", env!("CARGO_PKG_VERSION")))
+            .header(
+                http::header::USER_AGENT,
+                concat!("mcp-prometheus/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::new())
             .map_err(|e| FetchError::Transport(url.into(), e.to_string()))?;
         let limit = self.policy.max_bytes;
@@ -238,11 +253,17 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// stand-in in tests.
 pub trait Fetch: Send + Sync + 'static {
     /// GETs `url`.
-    fn fetch<'a>(&'a self, url: &'a str) -> Pin<Box<dyn Future<Output = Result<Bytes, BoxError>> + Send + 'a>>;
+    fn fetch<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Bytes, BoxError>> + Send + 'a>>;
 }
 
 impl Fetch for SafeFetcher {
-    fn fetch<'a>(&'a self, url: &'a str) -> Pin<Box<dyn Future<Output = Result<Bytes, BoxError>> + Send + 'a>> {
+    fn fetch<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Bytes, BoxError>> + Send + 'a>> {
         Box::pin(async move { self.get(url).await.map_err(Into::into) })
     }
 }
@@ -254,8 +275,17 @@ mod tests {
     #[test]
     fn internal_addresses() {
         for internal in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
         ] {
             assert!(is_internal(internal.parse().expect("ip")), "{internal}");
         }
@@ -265,14 +295,18 @@ mod tests {
     }
 
     async fn serve(status: u16, body: &'static str, location: Option<&'static str>) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             while let Ok((mut socket, _)) = listener.accept().await {
                 let mut buf = [0u8; 4096];
                 let _ = socket.read(&mut buf).await;
-                let extra = location.map(|l| format!("location: {l}\r\n")).unwrap_or_default();
+                let extra = location
+                    .map(|l| format!("location: {l}\r\n"))
+                    .unwrap_or_default();
                 let response = format!(
                     "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n{body}",
                     body.len()
@@ -297,10 +331,19 @@ mod tests {
     async fn loopback_needs_the_switch() {
         let url = serve(200, "{}", None).await;
         let refused = fetcher(false, 1024).get(&url).await.expect_err("private");
-        assert!(matches!(refused, FetchError::PrivateAddress(_)), "{refused}");
+        assert!(
+            matches!(refused, FetchError::PrivateAddress(_)),
+            "{refused}"
+        );
         let localhost = url.replace("127.0.0.1", "localhost");
-        let refused = fetcher(false, 1024).get(&localhost).await.expect_err("private via DNS");
-        assert!(matches!(refused, FetchError::PrivateAddress(_)), "{refused}");
+        let refused = fetcher(false, 1024)
+            .get(&localhost)
+            .await
+            .expect_err("private via DNS");
+        assert!(
+            matches!(refused, FetchError::PrivateAddress(_)),
+            "{refused}"
+        );
         assert_eq!(fetcher(true, 1024).get(&url).await.expect("allowed"), "{}");
     }
 

@@ -6,9 +6,10 @@
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
 
 pub mod body;
+pub mod duration;
+pub mod endpoint;
 pub mod fetch;
 pub mod identity;
-pub mod endpoint;
 pub mod secret;
 pub mod tenant_id;
 pub mod timeout;

@@ -2,7 +2,6 @@
 //! loaded once at start-up, overridden by the Go server's environment
 //! variables, then validated.
 
-mod duration;
 mod env;
 mod validate;
 
@@ -15,8 +14,8 @@ pub use mcp_prometheus_layers::tls::TlsConfig;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 use serde::{Deserialize, Serialize};
 
-pub use duration::ConfigDuration;
 pub use env::apply_env_overrides;
+pub use mcp_prometheus_layers::duration::ConfigDuration;
 pub use validate::ConfigError;
 
 /// The defaults `serve` uses without `--config`: the file `make run` uses.

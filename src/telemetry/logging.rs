@@ -8,8 +8,14 @@ use crate::config::{LogFormat, ObservabilityConfig};
 /// Installs the global subscriber. Call once, first thing after the config
 /// is read.
 pub fn init(config: &ObservabilityConfig) {
+    // rmcp logs every session event at info; keep it quiet unless asked.
+    let level = if config.log_level.contains("rmcp") {
+        config.log_level.clone()
+    } else {
+        format!("{},rmcp=warn", config.log_level)
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

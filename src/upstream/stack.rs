@@ -19,8 +19,8 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::set_header::SetRequestHeaderLayer;
 
-use mcp_prometheus_layers::tls::{TlsSetupError, client_config};
 use crate::config::UpstreamConfig;
+use mcp_prometheus_layers::tls::{TlsSetupError, client_config};
 
 /// A type-erased outbound service: what a tool calls to reach one upstream.
 pub type OutboundService =
