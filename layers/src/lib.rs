@@ -5,6 +5,7 @@
 //! serde shape operators write in TOML. This crate knows HTTP, tower and the
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
 
+pub mod authn;
 pub mod body;
 pub mod duration;
 pub mod endpoint;

@@ -1,0 +1,365 @@
+//! Inbound authentication (resource-server mode): a bearer JWT from a
+//! trusted issuer becomes a [`Principal`] in the request extensions; a
+//! missing or bad token gets 401 with an RFC 6750 / RFC 9728 challenge.
+
+mod config;
+mod jwks;
+mod verify;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use jsonwebtoken::DecodingKey;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tower::{Layer, Service};
+
+pub use config::{AuthnConfig, IssuerConfig};
+pub use jwks::{JwksCache, JwksError, JwksSource};
+pub use verify::{AuthError, IssuerVerifier, Verifier, missing_scopes};
+
+use crate::fetch::{Fetch, FetchPolicy, SafeFetcher};
+use crate::identity::Principal;
+
+/// What the server tells the layer about itself.
+#[derive(Clone, Debug)]
+pub struct AuthnSettings {
+    /// Audiences accepted when `audiences` is not configured (our
+    /// resource URL and public URL).
+    pub default_audiences: Vec<String>,
+    /// Further accepted audiences (trusted client IDs of the audience layer).
+    pub extra_audiences: Vec<String>,
+    /// RFC 9728 metadata URL sent in every challenge.
+    pub resource_metadata_url: String,
+}
+
+/// A config that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthnConfigError {
+    #[error("layers.authn.issuers: configure at least one issuer")]
+    NoIssuer,
+    #[error("layers.authn.issuers[{0}].header: {1:?} is not a header name")]
+    Header(usize, String),
+    #[error("layers.authn.issuers[{0}].algorithms: {1}")]
+    Algorithms(usize, String),
+    #[error("layers.authn.issuers[{0}].hmac_secret_file: {1}")]
+    Secret(usize, String),
+    #[error("layers.authn.issuers[{0}]: {1}")]
+    Fetcher(usize, String),
+}
+
+/// `mcp_prometheus_authn_failures_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    reason: &'static str,
+}
+
+impl AuthnConfig {
+    /// Builds the layer, fetching keys through a [`SafeFetcher`] per issuer.
+    pub fn build(
+        &self,
+        settings: AuthnSettings,
+        registry: &mut Registry,
+    ) -> Result<AuthnLayer, AuthnConfigError> {
+        self.build_with(settings, registry, |i, issuer| {
+            let fetcher = SafeFetcher::new(FetchPolicy {
+                allow_private: issuer.allow_private_urls,
+                tls: issuer.tls.clone(),
+                ..FetchPolicy::default()
+            })
+            .map_err(|e| AuthnConfigError::Fetcher(i, e.to_string()))?;
+            Ok(Arc::new(fetcher) as Arc<dyn Fetch>)
+        })
+    }
+
+    /// Builds the layer with a caller-chosen fetcher (tests).
+    pub fn build_with(
+        &self,
+        settings: AuthnSettings,
+        registry: &mut Registry,
+        fetcher: impl Fn(usize, &IssuerConfig) -> Result<Arc<dyn Fetch>, AuthnConfigError>,
+    ) -> Result<AuthnLayer, AuthnConfigError> {
+        if self.issuers.is_empty() {
+            return Err(AuthnConfigError::NoIssuer);
+        }
+        let mut issuers = Vec::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let header = HeaderName::try_from(issuer.header.as_str())
+                .map_err(|_| AuthnConfigError::Header(i, issuer.header.clone()))?;
+            if issuer.algorithms.is_empty() {
+                return Err(AuthnConfigError::Algorithms(
+                    i,
+                    "list at least one algorithm".into(),
+                ));
+            }
+            let wants_hmac = issuer
+                .algorithms
+                .iter()
+                .any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac);
+            let hmac = match (&issuer.hmac_secret_file, wants_hmac) {
+                (Some(path), true) => {
+                    let secret = std::fs::read(path).map_err(|e| {
+                        AuthnConfigError::Secret(i, format!("{}: {e}", path.display()))
+                    })?;
+                    let secret = secret.trim_ascii();
+                    if secret.len() < 32 {
+                        return Err(AuthnConfigError::Secret(
+                            i,
+                            "an HMAC secret needs at least 32 bytes".into(),
+                        ));
+                    }
+                    Some(Arc::new(DecodingKey::from_secret(secret)))
+                }
+                (None, true) => {
+                    return Err(AuthnConfigError::Algorithms(
+                        i,
+                        "HS256/HS384/HS512 need hmac_secret_file (published RSA/EC keys are never HMAC secrets)".into(),
+                    ));
+                }
+                (Some(_), false) => {
+                    return Err(AuthnConfigError::Secret(
+                        i,
+                        "list an HS* algorithm to use the secret".into(),
+                    ));
+                }
+                (None, false) => None,
+            };
+            let source = match &issuer.jwks_url {
+                Some(url) => JwksSource::Url(url.clone()),
+                None => JwksSource::Discover {
+                    issuer: issuer.issuer.clone(),
+                },
+            };
+            issuers.push(IssuerVerifier {
+                issuer: issuer.issuer.clone(),
+                header,
+                algorithms: issuer.algorithms.clone(),
+                groups_claim: issuer.groups_claim.split('.').map(str::to_owned).collect(),
+                hmac,
+                jwks: JwksCache::new(
+                    source,
+                    fetcher(i, issuer)?,
+                    issuer.jwks_refresh_interval.0,
+                    issuer.jwks_min_refetch_interval.0,
+                ),
+            });
+        }
+        let mut audiences = if self.audiences.is_empty() {
+            settings.default_audiences.clone()
+        } else {
+            self.audiences.clone()
+        };
+        audiences.extend(settings.extra_audiences.iter().cloned());
+        let mut headers: Vec<HeaderName> = Vec::new();
+        for issuer in &issuers {
+            if !headers.contains(&issuer.header) {
+                headers.push(issuer.header.clone());
+            }
+        }
+        let failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "mcp_prometheus_authn_failures",
+            "Requests refused by the authn layer, by reason",
+            failures.clone(),
+        );
+        Ok(AuthnLayer {
+            shared: Arc::new(Shared {
+                verifier: Verifier {
+                    issuers,
+                    audiences,
+                    leeway: self.leeway.0.as_secs(),
+                    max_token_bytes: self.max_token_bytes,
+                },
+                headers,
+                required_scopes: self.required_scopes.clone(),
+                resource_metadata_url: settings.resource_metadata_url,
+                failures,
+            }),
+        })
+    }
+}
+
+struct Shared {
+    verifier: Verifier,
+    headers: Vec<HeaderName>,
+    required_scopes: Vec<String>,
+    resource_metadata_url: String,
+    failures: Family<FailureLabels, Counter>,
+}
+
+impl Shared {
+    /// The first token found in a configured header.
+    fn token<'a>(&self, headers: &'a http::HeaderMap) -> Option<(&HeaderName, &'a str)> {
+        self.headers.iter().find_map(|name| {
+            let value = headers.get(name)?.to_str().ok()?.trim();
+            let token = if *name == AUTHORIZATION {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())?
+            } else {
+                value.strip_prefix("Bearer ").unwrap_or(value)
+            };
+            (!token.is_empty()).then_some((name, token))
+        })
+    }
+
+    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Refusal> {
+        let Some((header, token)) = self.token(headers) else {
+            return Err(Refusal::Unauthorized(AuthError::Missing));
+        };
+        let principal = self
+            .verifier
+            .verify(header, token)
+            .await
+            .map_err(Refusal::Unauthorized)?;
+        let missing = missing_scopes(&principal, &self.required_scopes);
+        if !missing.is_empty() {
+            return Err(Refusal::Scope(missing.join(" ")));
+        }
+        Ok(principal)
+    }
+
+    fn refuse<B: From<String>>(&self, refusal: Refusal) -> Response<B> {
+        let (status, reason, challenge, body) = match &refusal {
+            Refusal::Unauthorized(AuthError::Missing) => (
+                StatusCode::UNAUTHORIZED,
+                "missing",
+                format!(
+                    "Bearer resource_metadata=\"{}\"{}",
+                    self.resource_metadata_url,
+                    self.scope_param()
+                ),
+                error_body(
+                    "invalid_request",
+                    "no bearer token: authenticate and send Authorization: Bearer <token>",
+                ),
+            ),
+            Refusal::Unauthorized(error) => (
+                StatusCode::UNAUTHORIZED,
+                error.reason(),
+                format!(
+                    "Bearer resource_metadata=\"{}\", error=\"invalid_token\", error_description=\"{}\"{}",
+                    self.resource_metadata_url,
+                    quoted(&error.to_string()),
+                    self.scope_param()
+                ),
+                error_body("invalid_token", &error.to_string()),
+            ),
+            Refusal::Scope(missing) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!(
+                    "Bearer resource_metadata=\"{}\", error=\"insufficient_scope\", scope=\"{}\", error_description=\"missing scope {}\"",
+                    self.resource_metadata_url,
+                    quoted(&self.required_scopes.join(" ")),
+                    quoted(missing)
+                ),
+                error_body(
+                    "insufficient_scope",
+                    &format!("the token lacks the scope {missing}"),
+                ),
+            ),
+        };
+        self.failures.get_or_create(&FailureLabels { reason }).inc();
+        let mut response = Response::new(B::from(body));
+        *response.status_mut() = status;
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
+    fn scope_param(&self) -> String {
+        if self.required_scopes.is_empty() {
+            String::new()
+        } else {
+            format!(", scope=\"{}\"", quoted(&self.required_scopes.join(" ")))
+        }
+    }
+}
+
+enum Refusal {
+    Unauthorized(AuthError),
+    Scope(String),
+}
+
+/// Keeps a header parameter's quoted string valid.
+fn quoted(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
+        .collect()
+}
+
+fn error_body(error: &str, description: &str) -> String {
+    serde_json::json!({"error": error, "error_description": description}).to_string()
+}
+
+/// Authenticates every request; see the module docs.
+#[derive(Clone)]
+pub struct AuthnLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> Layer<S> for AuthnLayer {
+    type Service = Authn<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Authn {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Service of [`AuthnLayer`].
+#[derive(Clone)]
+pub struct Authn<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B, ResB> Service<Request<B>> for Authn<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    ResB: From<String> + Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            match shared.authenticate(req.headers()).await {
+                Ok(principal) => {
+                    tracing::debug!(subject = %principal.subject, issuer = %principal.issuer, "authenticated");
+                    req.extensions_mut().insert(principal);
+                    inner.call(req).await
+                }
+                Err(refusal) => Ok(shared.refuse(refusal)),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
