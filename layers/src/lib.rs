@@ -5,6 +5,7 @@
 //! serde shape operators write in TOML. This crate knows HTTP, tower and the
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
 
+pub mod audience;
 pub mod authn;
 pub mod body;
 pub mod duration;
@@ -12,8 +13,11 @@ pub mod endpoint;
 pub mod fetch;
 pub mod identity;
 pub mod secret;
+pub mod tenancy;
+pub mod tenant;
 pub mod tenant_id;
 pub mod timeout;
+pub mod truncate;
 pub mod tls;
 pub mod upstream_auth;
 pub mod upstream_metrics;

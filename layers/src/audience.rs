@@ -1,0 +1,223 @@
+//! Trusted audiences: accept ID tokens minted for listed client IDs (an
+//! aggregator forwarding its users' tokens), still bound to the trusted
+//! issuers and their signatures.
+//!
+//! The authn layer verifies signature, issuer and expiry and accepts these
+//! client IDs as audiences (the assembly passes them in); this layer then
+//! checks that a token admitted only through a trusted client ID comes from
+//! an issuer allowed for forwarding, and marks the request as forwarded.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use tower::{Layer, Service};
+
+use crate::identity::Principal;
+
+/// `[layers.audience]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudienceConfig {
+    pub enabled: bool,
+    /// Client IDs whose ID tokens are accepted (`OAUTH_TRUSTED_AUDIENCES`).
+    pub trusted: Vec<String>,
+    /// Issuers whose forwarded tokens are accepted; empty means every
+    /// issuer of the authn layer.
+    pub issuers: Vec<String>,
+}
+
+/// A request authenticated by a token minted for a trusted client ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardedFrom(pub String);
+
+impl AudienceConfig {
+    /// Builds the layer; `resource_audiences` are the audiences that mean
+    /// "a token for this server".
+    pub fn build(&self, resource_audiences: Vec<String>) -> AudienceLayer {
+        AudienceLayer {
+            shared: Arc::new(Shared {
+                trusted: self.trusted.clone(),
+                issuers: self.issuers.clone(),
+                resource: resource_audiences,
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    trusted: Vec<String>,
+    issuers: Vec<String>,
+    resource: Vec<String>,
+}
+
+impl Shared {
+    /// `Ok(None)`: a token for this server; `Ok(Some(client))`: forwarded.
+    fn check(&self, principal: &Principal) -> Result<Option<String>, String> {
+        if principal
+            .audiences
+            .iter()
+            .any(|a| self.resource.contains(a))
+        {
+            return Ok(None);
+        }
+        let Some(client) = principal
+            .audiences
+            .iter()
+            .find(|a| self.trusted.contains(a))
+        else {
+            return Err("the token's audience is not this server nor a trusted client".into());
+        };
+        if !self.issuers.is_empty() && !self.issuers.contains(&principal.issuer) {
+            return Err(format!(
+                "tokens forwarded for {client:?} are accepted only from the configured issuers"
+            ));
+        }
+        Ok(Some(client.clone()))
+    }
+}
+
+/// Applies [`AudienceConfig`].
+#[derive(Clone, Debug)]
+pub struct AudienceLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> Layer<S> for AudienceLayer {
+    type Service = Audience<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Audience {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Service of [`AudienceLayer`].
+#[derive(Clone, Debug)]
+pub struct Audience<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B, ResB> Service<Request<B>> for Audience<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>, Error = Infallible>,
+    S::Future: Send + 'static,
+    ResB: From<String> + Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let verdict = req
+            .extensions()
+            .get::<Principal>()
+            .map(|p| self.shared.check(p));
+        match verdict {
+            Some(Err(message)) => {
+                let body =
+                    serde_json::json!({"error": "invalid_token", "error_description": message});
+                let mut response = Response::new(ResB::from(body.to_string()));
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Box::pin(std::future::ready(Ok(response)))
+            }
+            Some(Ok(Some(client))) => {
+                req.extensions_mut().insert(ForwardedFrom(client));
+                Box::pin(self.inner.call(req))
+            }
+            _ => Box::pin(self.inner.call(req)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    fn principal(aud: &str, iss: &str) -> Principal {
+        Principal {
+            subject: "alice".into(),
+            groups: vec![],
+            scopes: vec![],
+            issuer: iss.into(),
+            client: None,
+            audiences: vec![aud.into()],
+        }
+    }
+
+    async fn run(
+        config: &AudienceConfig,
+        principal: Principal,
+    ) -> (StatusCode, Option<ForwardedFrom>) {
+        let svc = config
+            .build(vec!["https://mcp.example/mcp".into()])
+            .layer(tower::service_fn(|req: Request<()>| async move {
+                let forwarded = req.extensions().get::<ForwardedFrom>().cloned();
+                let mut response = Response::new(String::new());
+                response.extensions_mut().insert(forwarded);
+                Ok::<_, Infallible>(response)
+            }));
+        let mut req = Request::new(());
+        req.extensions_mut().insert(principal);
+        let response = svc.oneshot(req).await.expect("infallible");
+        let forwarded = response
+            .extensions()
+            .get::<Option<ForwardedFrom>>()
+            .cloned()
+            .flatten();
+        (response.status(), forwarded)
+    }
+
+    #[tokio::test]
+    async fn own_audience_passes_unmarked() {
+        let config = AudienceConfig {
+            enabled: true,
+            trusted: vec!["muster".into()],
+            issuers: vec![],
+        };
+        let (status, forwarded) =
+            run(&config, principal("https://mcp.example/mcp", "https://dex")).await;
+        assert_eq!((status, forwarded), (StatusCode::OK, None));
+    }
+
+    #[tokio::test]
+    async fn trusted_client_is_marked_forwarded() {
+        let config = AudienceConfig {
+            enabled: true,
+            trusted: vec!["muster".into()],
+            issuers: vec![],
+        };
+        let (status, forwarded) = run(&config, principal("muster", "https://dex")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(forwarded, Some(ForwardedFrom("muster".into())));
+    }
+
+    #[tokio::test]
+    async fn forwarded_tokens_stay_bound_to_the_issuers() {
+        let config = AudienceConfig {
+            enabled: true,
+            trusted: vec!["muster".into()],
+            issuers: vec!["https://dex".into()],
+        };
+        let (status, _) = run(&config, principal("muster", "https://keycloak")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = run(&config, principal("other-client", "https://dex")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}

@@ -1,0 +1,462 @@
+//! Inbound tenancy: the caller's [`Principal`] becomes the [`TenantSet`] it
+//! may read, through a [`TenantResolver`], cached per group set. A caller
+//! with no tenants gets 403 here, before any tool runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tower::{Layer, Service};
+
+use crate::duration::ConfigDuration;
+use crate::identity::{Principal, TenancyEnforced, TenantSet};
+use crate::tenant_id;
+
+/// How tenants are found.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TenancyMode {
+    /// Single-tenant Prometheus: no `X-Scope-OrgID`.
+    #[default]
+    None,
+    /// The same tenants for everyone (works without authn).
+    Static,
+    /// Groups → tenants from `[layers.tenancy.groups]`.
+    GroupMap,
+    /// GrafanaOrganization resources in Kubernetes.
+    GrafanaOrganization,
+}
+
+/// `[layers.tenancy]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenancyConfig {
+    pub enabled: bool,
+    pub mode: TenancyMode,
+    /// Static mode: everyone's tenants; also what stdio uses.
+    pub tenants: Vec<String>,
+    /// Group-map mode: group → tenants (`TENANCY_STATIC_GROUP_MAP`).
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Most tenants one upstream request may name.
+    pub max_tenants_per_request: usize,
+    /// How long a group set's tenants are cached.
+    pub cache_ttl: ConfigDuration,
+}
+
+impl Default for TenancyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            mode: TenancyMode::None,
+            tenants: Vec::new(),
+            groups: BTreeMap::new(),
+            max_tenants_per_request: 16,
+            cache_ttl: ConfigDuration::secs(60),
+        }
+    }
+}
+
+/// Why tenants could not be resolved; the request is refused (fail closed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ResolveError(pub String);
+
+/// Turns a principal into its tenants. Implemented here for the static and
+/// group-map modes, and by the Kubernetes resolver.
+pub trait TenantResolver: Send + Sync + 'static {
+    /// The tenants `groups` may read.
+    fn resolve<'a>(
+        &'a self,
+        groups: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<TenantSet, ResolveError>> + Send + 'a>>;
+}
+
+/// Everyone gets the same tenants.
+pub struct StaticResolver(pub TenantSet);
+
+impl TenantResolver for StaticResolver {
+    fn resolve<'a>(
+        &'a self,
+        _: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<TenantSet, ResolveError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Ok(self.0.clone())))
+    }
+}
+
+/// The union of the tenants mapped to each of the caller's groups.
+pub struct GroupMapResolver(pub BTreeMap<String, Vec<String>>);
+
+impl TenantResolver for GroupMapResolver {
+    fn resolve<'a>(
+        &'a self,
+        groups: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<TenantSet, ResolveError>> + Send + 'a>> {
+        let tenants = groups
+            .iter()
+            .filter_map(|g| self.0.get(g))
+            .flatten()
+            .cloned();
+        Box::pin(std::future::ready(Ok(TenantSet::new(tenants))))
+    }
+}
+
+/// A config that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum TenancyConfigError {
+    #[error("layers.tenancy.{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> TenancyConfigError {
+    TenancyConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl TenancyConfig {
+    /// Checks tenant IDs and the mode's settings.
+    pub fn validate(&self) -> Result<(), TenancyConfigError> {
+        for tenant in &self.tenants {
+            tenant_id::validate(tenant).map_err(|e| invalid("tenants", e.to_string()))?;
+        }
+        for (group, tenants) in &self.groups {
+            for tenant in tenants {
+                tenant_id::validate(tenant)
+                    .map_err(|e| invalid(format!("groups.{group}"), e.to_string()))?;
+            }
+        }
+        if self.max_tenants_per_request == 0 {
+            return Err(invalid("max_tenants_per_request", "must be at least 1"));
+        }
+        match self.mode {
+            TenancyMode::Static if self.tenants.is_empty() => {
+                Err(invalid("tenants", "static mode needs tenants = [\"…\"]"))
+            }
+            TenancyMode::GroupMap if self.groups.is_empty() => Err(invalid(
+                "groups",
+                "group-map mode needs a [layers.tenancy.groups] table (or TENANCY_STATIC_GROUP_MAP)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Builds the layer; `resolver` is required for modes not built in
+    /// (grafana-organization). Mode `none` yields no layer.
+    pub fn build(
+        &self,
+        resolver: Option<Arc<dyn TenantResolver>>,
+        registry: &mut Registry,
+    ) -> Result<Option<TenancyLayer>, TenancyConfigError> {
+        self.validate()?;
+        let resolver: Arc<dyn TenantResolver> = match (self.mode, resolver) {
+            (TenancyMode::None, _) => return Ok(None),
+            (_, Some(resolver)) => resolver,
+            (TenancyMode::Static, None) => {
+                Arc::new(StaticResolver(TenantSet::new(self.tenants.clone())))
+            }
+            (TenancyMode::GroupMap, None) => Arc::new(GroupMapResolver(self.groups.clone())),
+            (TenancyMode::GrafanaOrganization, None) => {
+                return Err(invalid(
+                    "mode",
+                    "grafana-organization needs the Kubernetes resolver",
+                ));
+            }
+        };
+        let lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "mcp_prometheus_tenancy_cache_requests",
+            "Tenant lookups by cache result",
+            lookups.clone(),
+        );
+        Ok(Some(TenancyLayer {
+            shared: Arc::new(Shared {
+                resolver,
+                needs_principal: self.mode != TenancyMode::Static,
+                ttl: self.cache_ttl.0,
+                cache: Mutex::new(HashMap::new()),
+                lookups,
+            }),
+        }))
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: &'static str,
+}
+
+/// Distinct group sets cached at most; the cache is cleared when full.
+const CACHE_CAPACITY: usize = 10_000;
+
+struct Shared {
+    resolver: Arc<dyn TenantResolver>,
+    needs_principal: bool,
+    ttl: Duration,
+    cache: Mutex<HashMap<Vec<String>, (Instant, TenantSet)>>,
+    lookups: Family<CacheLabels, Counter>,
+}
+
+impl Shared {
+    async fn tenants(&self, groups: &[String]) -> Result<TenantSet, ResolveError> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(groups)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, set)| set.clone());
+        if let Some(set) = cached {
+            self.lookups
+                .get_or_create(&CacheLabels { result: "hit" })
+                .inc();
+            return Ok(set);
+        }
+        self.lookups
+            .get_or_create(&CacheLabels { result: "miss" })
+            .inc();
+        let set = self.resolver.resolve(groups).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(groups.to_vec(), (Instant::now(), set.clone()));
+        Ok(set)
+    }
+}
+
+fn forbidden<B: From<String>>(description: String) -> Response<B> {
+    let body = serde_json::json!({"error": "forbidden", "error_description": description});
+    let mut response = Response::new(B::from(body.to_string()));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Resolves tenants for every request.
+#[derive(Clone)]
+pub struct TenancyLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> Layer<S> for TenancyLayer {
+    type Service = Tenancy<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Tenancy {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Service of [`TenancyLayer`].
+#[derive(Clone)]
+pub struct Tenancy<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B, ResB> Service<Request<B>> for Tenancy<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    ResB: From<String> + Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let principal = req.extensions().get::<Principal>().cloned();
+            if shared.needs_principal && principal.is_none() {
+                return Ok(forbidden(
+                    "tenancy needs an authenticated caller: enable [layers.authn]".into(),
+                ));
+            }
+            let groups = principal
+                .as_ref()
+                .map(|p| p.groups.clone())
+                .unwrap_or_default();
+            let tenants = match shared.tenants(&groups).await {
+                Ok(tenants) => tenants,
+                Err(error) => return Ok(forbidden(format!("cannot resolve tenants: {error}"))),
+            };
+            if tenants.is_empty() {
+                let who = principal.map_or_else(
+                    || "the caller".to_owned(),
+                    |p| format!("user {:?}", p.subject),
+                );
+                return Ok(forbidden(format!(
+                    "{who} has no access to any tenant (groups: {}); ask an administrator to map a group to a tenant",
+                    if groups.is_empty() {
+                        "none".into()
+                    } else {
+                        groups.join(", ")
+                    }
+                )));
+            }
+            req.extensions_mut().insert(tenants);
+            req.extensions_mut().insert(TenancyEnforced);
+            inner.call(req).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    fn principal(groups: &[&str]) -> Principal {
+        Principal {
+            subject: "alice".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            scopes: vec![],
+            issuer: "i".into(),
+            client: None,
+            audiences: vec![],
+        }
+    }
+
+    fn group_map() -> TenancyConfig {
+        TenancyConfig {
+            enabled: true,
+            mode: TenancyMode::GroupMap,
+            groups: BTreeMap::from([
+                ("team-a".into(), vec!["tenant-a".into()]),
+                ("team-b".into(), vec!["tenant-b".into(), "tenant-c".into()]),
+            ]),
+            ..TenancyConfig::default()
+        }
+    }
+
+    async fn run(
+        config: &TenancyConfig,
+        registry: &mut Registry,
+        principal: Option<Principal>,
+    ) -> (StatusCode, String) {
+        let layer = config
+            .build(None, registry)
+            .expect("valid")
+            .expect("a layer");
+        let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
+            let tenants = req
+                .extensions()
+                .get::<TenantSet>()
+                .map(TenantSet::header_value);
+            Ok::<_, Infallible>(Response::new(tenants.unwrap_or_default()))
+        }));
+        let mut req = Request::new(());
+        if let Some(principal) = principal {
+            req.extensions_mut().insert(principal);
+        }
+        let response = svc.oneshot(req).await.expect("infallible");
+        (response.status(), response.into_body())
+    }
+
+    #[tokio::test]
+    async fn groups_map_to_the_union_of_tenants() {
+        let mut registry = Registry::default();
+        let (status, tenants) = run(
+            &group_map(),
+            &mut registry,
+            Some(principal(&["team-a", "team-b", "x"])),
+        )
+        .await;
+        assert_eq!(
+            (status, tenants.as_str()),
+            (StatusCode::OK, "tenant-a|tenant-b|tenant-c")
+        );
+    }
+
+    #[tokio::test]
+    async fn no_tenants_is_forbidden_with_a_reason() {
+        let mut registry = Registry::default();
+        let (status, body) = run(&group_map(), &mut registry, Some(principal(&["nobody"]))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("has no access to any tenant"), "{body}");
+        let (status, body) = run(&group_map(), &mut registry, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("authn"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn static_mode_needs_no_principal() {
+        let config = TenancyConfig {
+            enabled: true,
+            mode: TenancyMode::Static,
+            tenants: vec!["b".into(), "a".into()],
+            ..TenancyConfig::default()
+        };
+        let (status, tenants) = run(&config, &mut Registry::default(), None).await;
+        assert_eq!((status, tenants.as_str()), (StatusCode::OK, "a|b"));
+    }
+
+    #[tokio::test]
+    async fn cache_hits_are_counted() {
+        let mut registry = Registry::default();
+        let config = group_map();
+        let layer = config
+            .build(None, &mut registry)
+            .expect("valid")
+            .expect("layer");
+        for _ in 0..3 {
+            let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }));
+            let mut req = Request::new(());
+            req.extensions_mut().insert(principal(&["team-a"]));
+            svc.oneshot(req).await.expect("infallible");
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(
+            text.contains("mcp_prometheus_tenancy_cache_requests_total{result=\"hit\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mcp_prometheus_tenancy_cache_requests_total{result=\"miss\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_tenant_ids_in_config_are_refused() {
+        let mut config = group_map();
+        config.groups.insert("evil".into(), vec!["a|b".into()]);
+        let err = config.validate().expect_err("refused");
+        assert!(err.to_string().contains("groups.evil"), "{err}");
+        let none = TenancyConfig {
+            mode: TenancyMode::None,
+            ..TenancyConfig::default()
+        };
+        assert!(
+            none.build(None, &mut Registry::default())
+                .expect("valid")
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Outbound tenant header: writes `X-Scope-OrgID` from the request's
+//! [`TenantSet`], validating every ID, and refuses (fails closed) a request
+//! that carries no tenant set while tenancy is enforced.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderName, HeaderValue, Request};
+use tower::{Layer, Service};
+
+use crate::BoxError;
+use crate::identity::TenantSet;
+use crate::tenant_id::{self, TenantIdError};
+
+/// The header Mimir reads the tenant from.
+pub static SCOPE_ORG_ID: HeaderName = HeaderName::from_static("x-scope-orgid");
+
+/// Why a request was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error(
+        "no tenant scope on this request while tenancy is enforced (refusing to query without one)"
+    )]
+    Missing,
+    #[error("no tenant selected")]
+    Empty,
+    #[error("{count} tenants in one request is more than the allowed {max}; narrow org_id")]
+    TooMany { count: usize, max: usize },
+    #[error(transparent)]
+    Invalid(#[from] TenantIdError),
+}
+
+/// Writes `X-Scope-OrgID`.
+#[derive(Clone, Copy, Debug)]
+pub struct TenantLayer {
+    enforce: bool,
+    max_tenants: usize,
+}
+
+impl TenantLayer {
+    /// `enforce`: refuse requests without a [`TenantSet`].
+    pub fn new(enforce: bool, max_tenants: usize) -> Self {
+        Self {
+            enforce,
+            max_tenants,
+        }
+    }
+}
+
+impl<S> Layer<S> for TenantLayer {
+    type Service = Tenant<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Tenant {
+            inner,
+            layer: *self,
+        }
+    }
+}
+
+/// Service of [`TenantLayer`].
+#[derive(Clone, Debug)]
+pub struct Tenant<S> {
+    inner: S,
+    layer: TenantLayer,
+}
+
+impl TenantLayer {
+    fn header(&self, tenants: Option<&TenantSet>) -> Result<Option<HeaderValue>, TenantError> {
+        let Some(tenants) = tenants else {
+            return if self.enforce {
+                Err(TenantError::Missing)
+            } else {
+                Ok(None)
+            };
+        };
+        if tenants.is_empty() {
+            return Err(TenantError::Empty);
+        }
+        if tenants.as_slice().len() > self.max_tenants {
+            return Err(TenantError::TooMany {
+                count: tenants.as_slice().len(),
+                max: self.max_tenants,
+            });
+        }
+        for tenant in tenants.as_slice() {
+            tenant_id::validate(tenant)?;
+        }
+        HeaderValue::from_str(&tenants.header_value())
+            .map(Some)
+            .map_err(|_| TenantError::Invalid(TenantIdError::Empty))
+    }
+}
+
+impl<S, B> Service<Request<B>> for Tenant<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+    S::Response: Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        match self.layer.header(req.extensions().get::<TenantSet>()) {
+            Ok(Some(value)) => {
+                req.headers_mut().insert(SCOPE_ORG_ID.clone(), value);
+            }
+            Ok(None) => {}
+            Err(error) => return Box::pin(std::future::ready(Err(error.into()))),
+        }
+        let future = self.inner.call(req);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    async fn sent(
+        layer: TenantLayer,
+        tenants: Option<TenantSet>,
+        preset: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
+            Ok::<_, Infallible>(
+                req.headers()
+                    .get(&SCOPE_ORG_ID)
+                    .map(|v| v.to_str().expect("ascii").to_owned()),
+            )
+        }));
+        let mut req = Request::new(());
+        if let Some(tenants) = tenants {
+            req.extensions_mut().insert(tenants);
+        }
+        if let Some(preset) = preset {
+            req.headers_mut().insert(
+                SCOPE_ORG_ID.clone(),
+                HeaderValue::from_str(preset).expect("value"),
+            );
+        }
+        svc.oneshot(req).await.map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn writes_the_joined_set_over_any_preset_value() {
+        let header = sent(
+            TenantLayer::new(true, 16),
+            Some(TenantSet::new(["b", "a"])),
+            Some("evil"),
+        )
+        .await;
+        assert_eq!(header, Ok(Some("a|b".into())));
+    }
+
+    #[tokio::test]
+    async fn fails_closed_without_a_set() {
+        let err = sent(TenantLayer::new(true, 16), None, Some("static"))
+            .await
+            .expect_err("refused");
+        assert!(err.contains("no tenant scope"), "{err}");
+        let header = sent(TenantLayer::new(false, 16), None, Some("static")).await;
+        assert_eq!(
+            header,
+            Ok(Some("static".into())),
+            "tenancy off keeps the upstream's own org_id"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_ids_and_too_many() {
+        for bad in ["a|b", "a\r\nx", "ü", ""] {
+            let err = sent(
+                TenantLayer::new(true, 16),
+                Some(TenantSet::new([bad])),
+                None,
+            )
+            .await;
+            assert!(err.is_err(), "{bad:?}");
+        }
+        let err = sent(
+            TenantLayer::new(true, 2),
+            Some(TenantSet::new(["a", "b", "c"])),
+            None,
+        )
+        .await
+        .expect_err("too many");
+        assert!(err.contains("more than the allowed 2"), "{err}");
+    }
+}
