@@ -60,6 +60,12 @@ impl TenantSet {
 #[derive(Clone, Copy, Debug)]
 pub struct TenancyEnforced;
 
+/// The inbound request's headers, attached to upstream requests so the
+/// upstream auth layer's `forward` mode can pass the caller's credential on.
+/// Only the header the operator named is ever copied out of it.
+#[derive(Clone, Debug, Default)]
+pub struct InboundHeaders(pub Arc<http::HeaderMap>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,14 +11,16 @@ pub mod body;
 pub mod duration;
 pub mod endpoint;
 pub mod fetch;
+pub mod http_metrics;
 pub mod identity;
+pub mod limits;
 pub mod secret;
 pub mod tenancy;
 pub mod tenant;
 pub mod tenant_id;
 pub mod timeout;
-pub mod truncate;
 pub mod tls;
+pub mod trace;
 pub mod upstream_auth;
 pub mod upstream_metrics;
 

@@ -10,12 +10,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use std::future::Future;
+use std::pin::Pin;
+
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 
 use crate::BoxError;
+use crate::identity::InboundHeaders;
 use crate::secret::Secret;
 
 /// How often a bearer token file is read again, so rotated tokens (projected
@@ -44,6 +48,16 @@ pub enum UpstreamAuthConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_file: Option<PathBuf>,
     },
+    /// The caller's own credential: the inbound header `header` (e.g.
+    /// `Teleport-Jwt-Assertion`) sent upstream as `to` (default: the same
+    /// name) with an optional `prefix` (e.g. `"Bearer "`).
+    Forward {
+        header: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+    },
 }
 
 /// A credential config that cannot be used.
@@ -61,7 +75,14 @@ pub enum UpstreamAuthConfigError {
     },
     #[error("the credential contains characters not allowed in an HTTP header")]
     NotAHeaderValue,
+    #[error("{0:?} is not a header name")]
+    NotAHeaderName(String),
 }
+
+/// The request had no credential to forward.
+#[derive(Debug, thiserror::Error)]
+#[error("the request carries no {0} header to forward to the upstream")]
+pub struct NothingToForward(pub HeaderName);
 
 impl UpstreamAuthConfig {
     /// Checks the config and reads any credential files once, so a missing
@@ -110,6 +131,22 @@ impl UpstreamAuthConfig {
                     });
                 }
             },
+            Self::Forward { header, to, prefix } => {
+                let name = |n: &str| {
+                    HeaderName::try_from(n)
+                        .map_err(|_| UpstreamAuthConfigError::NotAHeaderName(n.to_owned()))
+                };
+                let from = name(header)?;
+                let to = match to {
+                    Some(to) => name(to)?,
+                    None => from.clone(),
+                };
+                Some(CredentialSource::Forward {
+                    from,
+                    to,
+                    prefix: prefix.clone().unwrap_or_default(),
+                })
+            }
         };
         Ok(UpstreamAuthLayer { source })
     }
@@ -170,6 +207,11 @@ impl TokenFile {
 enum CredentialSource {
     Fixed(HeaderValue),
     File(Arc<TokenFile>),
+    Forward {
+        from: HeaderName,
+        to: HeaderName,
+        prefix: String,
+    },
 }
 
 /// Adds one upstream's configured credential to every request.
@@ -199,16 +241,36 @@ impl<S, B> Service<Request<B>> for UpstreamAuth<S>
 where
     S: Service<Request<B>>,
     S::Error: Into<BoxError>,
+    S::Response: Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let forwarded = match &self.source {
+            Some(CredentialSource::Forward { from, to, prefix }) => {
+                let value = req
+                    .extensions()
+                    .get::<InboundHeaders>()
+                    .and_then(|h| h.0.get(from))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| sensitive(&format!("{prefix}{v}")).ok());
+                match value {
+                    Some(value) => Some((to.clone(), value)),
+                    None => {
+                        let error: BoxError = NothingToForward(from.clone()).into();
+                        return Box::pin(std::future::ready(Err(error)));
+                    }
+                }
+            }
+            _ => None,
+        };
         let headers = req.headers_mut();
         headers.remove(AUTHORIZATION);
         match &self.source {
@@ -219,8 +281,14 @@ where
             Some(CredentialSource::File(file)) => {
                 headers.insert(AUTHORIZATION, file.current());
             }
+            Some(CredentialSource::Forward { .. }) => {
+                if let Some((to, value)) = forwarded {
+                    headers.insert(to, value);
+                }
+            }
         }
-        self.inner.call(req)
+        let future = self.inner.call(req);
+        Box::pin(async move { future.await.map_err(Into::into) })
     }
 }
 
@@ -291,6 +359,32 @@ mod tests {
         let sent = authorization_sent(config, None).await;
         std::fs::remove_file(&path).ok();
         assert_eq!(sent.as_deref(), Some("Bearer file-token"));
+    }
+
+    #[tokio::test]
+    async fn forward_copies_only_the_named_header() {
+        let config = UpstreamAuthConfig::Forward {
+            header: "teleport-jwt-assertion".into(),
+            to: Some("x-grafana-jwt".into()),
+            prefix: None,
+        };
+        let svc = config.build().expect("valid").layer(tower::service_fn(
+            |req: Request<()>| async move { Ok::<_, Infallible>(req.headers().clone()) },
+        ));
+        let mut inbound = http::HeaderMap::new();
+        inbound.insert("teleport-jwt-assertion", HeaderValue::from_static("jwt"));
+        inbound.insert("cookie", HeaderValue::from_static("session=1"));
+        let mut req = Request::new(());
+        req.extensions_mut()
+            .insert(InboundHeaders(Arc::new(inbound)));
+        let sent = svc.clone().oneshot(req).await.expect("forwarded");
+        assert_eq!(sent["x-grafana-jwt"], "jwt");
+        assert!(sent.get("cookie").is_none() && sent.get("teleport-jwt-assertion").is_none());
+        let err = svc
+            .oneshot(Request::new(()))
+            .await
+            .expect_err("nothing to forward");
+        assert!(err.to_string().contains("teleport-jwt-assertion"), "{err}");
     }
 
     #[test]

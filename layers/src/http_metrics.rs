@@ -1,0 +1,216 @@
+//! Inbound RED metrics: requests by route, MCP method, tool and status, and
+//! their duration. The MCP method and tool come from the 2026-07-28
+//! `Mcp-Method` / `Mcp-Name` headers when the client sends them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tower::{Layer, Service};
+
+/// `[layers.metrics]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Labels of `mcp_prometheus_http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    mcp_method: String,
+    tool: String,
+    status: u16,
+}
+
+/// Labels of `mcp_prometheus_http_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    route: String,
+    mcp_method: String,
+}
+
+struct Families {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<DurationLabels, Histogram>,
+}
+
+/// Counts and times every inbound request.
+#[derive(Clone)]
+pub struct HttpMetricsLayer {
+    families: Arc<Families>,
+    route: Arc<str>,
+}
+
+impl HttpMetricsLayer {
+    /// Registers the families; `route` names the route this layer wraps
+    /// (a fixed label, never the raw path, so cardinality stays bounded).
+    pub fn new(registry: &mut Registry, route: &str) -> Self {
+        let families = Families {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
+        };
+        registry.register(
+            "mcp_prometheus_http_requests",
+            "Inbound HTTP requests by route, HTTP method, MCP method, tool and status",
+            families.requests.clone(),
+        );
+        registry.register(
+            "mcp_prometheus_http_request_duration_seconds",
+            "Time to response headers of inbound HTTP requests",
+            families.duration.clone(),
+        );
+        Self {
+            families: Arc::new(families),
+            route: route.into(),
+        }
+    }
+}
+
+impl<S> Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpMetrics {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Service of [`HttpMetricsLayer`].
+#[derive(Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    layer: HttpMetricsLayer,
+}
+
+/// Known MCP methods pass as labels; anything else is `other`, so a client
+/// cannot blow up the label set.
+fn mcp_method(value: Option<&str>) -> String {
+    match value {
+        None => "unknown".into(),
+        Some(method)
+            if method.len() <= 40
+                && method
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '_') =>
+        {
+            method.to_owned()
+        }
+        Some(_) => "other".into(),
+    }
+}
+
+impl<S, B, ResB> Service<Request<B>> for HttpMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResB: Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let method = mcp_method(header("mcp-method"));
+        let tool = if method == "tools/call" {
+            header("mcp-name")
+                .filter(|n| {
+                    n.len() <= 64
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                })
+                .unwrap_or("unknown")
+                .to_owned()
+        } else {
+            String::new()
+        };
+        let http_method = req.method().as_str().to_owned();
+        let layer = self.layer.clone();
+        let started = Instant::now();
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let result = future.await;
+            let status = result.as_ref().map_or(500, |r| r.status().as_u16());
+            layer
+                .families
+                .requests
+                .get_or_create(&RequestLabels {
+                    route: layer.route.to_string(),
+                    method: http_method,
+                    mcp_method: method.clone(),
+                    tool,
+                    status,
+                })
+                .inc();
+            layer
+                .families
+                .duration
+                .get_or_create(&DurationLabels {
+                    route: layer.route.to_string(),
+                    mcp_method: method,
+                })
+                .observe(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn labels_come_from_the_mcp_headers() {
+        let mut registry = Registry::default();
+        let layer = HttpMetricsLayer::new(&mut registry, "/mcp");
+        let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(()))
+        }));
+        let req = Request::post("/mcp")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "execute_query")
+            .body(())
+            .expect("request");
+        svc.clone().oneshot(req).await.expect("infallible");
+        let req = Request::post("/mcp")
+            .header("mcp-method", "x".repeat(100))
+            .body(())
+            .expect("request");
+        svc.oneshot(req).await.expect("infallible");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(
+            text.contains(r#"mcp_prometheus_http_requests_total{route="/mcp",method="POST",mcp_method="tools/call",tool="execute_query",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"mcp_method="other""#), "{text}");
+    }
+}

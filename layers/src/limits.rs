@@ -1,0 +1,226 @@
+//! Inbound limits: request body size, time to response headers, and how
+//! many requests run at once. Each limit answers with an HTTP error that
+//! says which limit was hit.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+
+use crate::duration::ConfigDuration;
+
+/// `[layers.limits]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub enabled: bool,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Longest a POST may take to get its response headers.
+    pub request_timeout: ConfigDuration,
+    /// Requests handled at once; more wait up to `request_timeout`.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_body_bytes: 1 << 20,
+            request_timeout: ConfigDuration::secs(120),
+            max_concurrent_requests: 256,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Builds the layer.
+    pub fn build(&self) -> LimitsLayer {
+        LimitsLayer {
+            max_body_bytes: self.max_body_bytes,
+            timeout: self.request_timeout.0,
+            permits: Arc::new(Semaphore::new(self.max_concurrent_requests.max(1))),
+        }
+    }
+}
+
+/// Applies [`LimitsConfig`].
+#[derive(Clone, Debug)]
+pub struct LimitsLayer {
+    max_body_bytes: usize,
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+}
+
+impl<S> Layer<S> for LimitsLayer {
+    type Service = Limits<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Limits {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Service of [`LimitsLayer`].
+#[derive(Clone, Debug)]
+pub struct Limits<S> {
+    inner: S,
+    layer: LimitsLayer,
+}
+
+fn refuse<B: From<String>>(status: StatusCode, message: String) -> Response<B> {
+    let body = serde_json::json!({"error": "limit", "error_description": message});
+    let mut response = Response::new(B::from(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl<S, B, ResB> Service<Request<B>> for Limits<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Send + 'static,
+    ResB: From<String> + Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let declared = req
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > layer.max_body_bytes as u64) {
+                return Ok(refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the request body is larger than {} bytes",
+                        layer.max_body_bytes
+                    ),
+                ));
+            }
+            let Ok(Ok(permit)) =
+                tokio::time::timeout(layer.timeout, layer.permits.clone().acquire_owned()).await
+            else {
+                return Ok(refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many requests in flight; retry shortly".into(),
+                ));
+            };
+            let bounded = req.method() == Method::POST;
+            let call = inner.call(req);
+            let result = if bounded {
+                match tokio::time::timeout(layer.timeout, call).await {
+                    Ok(result) => result,
+                    Err(_) => Ok(refuse(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!("the request took longer than {:?}", layer.timeout),
+                    )),
+                }
+            } else {
+                call.await
+            };
+            drop(permit);
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::ServiceExt;
+
+    fn layer(max_body: usize, timeout_ms: u64, concurrent: usize) -> LimitsLayer {
+        LimitsConfig {
+            enabled: true,
+            max_body_bytes: max_body,
+            request_timeout: ConfigDuration(Duration::from_millis(timeout_ms)),
+            max_concurrent_requests: concurrent,
+        }
+        .build()
+    }
+
+    fn slow(
+        delay_ms: u64,
+    ) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static {
+        tower::service_fn(move |_req: Request<()>| async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            Ok::<_, Infallible>(Response::new("ok".to_owned()))
+        })
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_get_413() {
+        let req = Request::post("/mcp")
+            .header(CONTENT_LENGTH, "2000")
+            .body(())
+            .expect("req");
+        let response = layer(1000, 1000, 4)
+            .layer(slow(0))
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(response.body().contains("1000 bytes"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_posts_get_504_but_streams_do_not() {
+        let response = layer(1000, 100, 4)
+            .layer(slow(1000))
+            .oneshot(Request::post("/mcp").body(()).expect("req"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        let response = layer(1000, 100, 4)
+            .layer(slow(1000))
+            .oneshot(Request::get("/mcp").body(()).expect("req"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn excess_concurrency_waits_then_gets_503() {
+        let limits = layer(1000, 100, 1);
+        let busy = limits
+            .layer(slow(10_000))
+            .oneshot(Request::get("/mcp").body(()).expect("req"));
+        let handle = tokio::spawn(busy);
+        tokio::task::yield_now().await;
+        let response = limits
+            .layer(slow(0))
+            .oneshot(Request::post("/mcp").body(()).expect("req"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        handle.abort();
+    }
+}
