@@ -4,7 +4,9 @@
 #     (prometheus, prometheus-alertmanager), installed only when missing;
 #   * a Python venv at $(repo)/.venv with the pinned packages of
 #     tests/integration/requirements.txt, re-installed only when that file
-#     changes (a hash of it is kept in .venv/.requirements.sha256).
+#     changes (a hash of it is kept in .venv/.requirements.sha256);
+#   * npm oidc-provider in tests/oidc/node_modules (`npm ci` from
+#     tests/oidc/package-lock.json, again only when the lock file changes).
 # Idempotent, and fast (well under a second) when everything is in place.
 #
 # Then run:  .venv/bin/python -m pytest tests/integration -q
@@ -71,6 +73,26 @@ else
     log "installing Python packages from $req"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
     echo "$want_hash" >"$stamp"
+fi
+
+# --- npm oidc-provider (tests/oidc) ---------------------------------------
+# A real OpenID Provider for the OIDC tests; `npm ci` only when the lock file
+# (or the Node major version) changed since the last install.
+oidc_dir="$repo/tests/oidc"
+if [[ -f "$oidc_dir/package-lock.json" ]]; then
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        { log "node and npm (Node >= 20) are needed for tests/oidc"; exit 1; }
+    node_major="$(node -p 'process.versions.node.split(".")[0]')"
+    ((node_major >= 20)) || { log "Node >= 20 needed for tests/oidc, found $(node --version)"; exit 1; }
+    oidc_want="$( (cat "$oidc_dir/package-lock.json"; echo "node $node_major") | sha256sum | cut -d' ' -f1)"
+    oidc_stamp="$oidc_dir/node_modules/.mcp-prometheus-lock.sha256"
+    if [[ -f "$oidc_stamp" && "$(cat "$oidc_stamp")" == "$oidc_want" ]]; then
+        log "tests/oidc/node_modules is up to date"
+    else
+        log "installing tests/oidc npm packages (npm ci)"
+        (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        echo "$oidc_want" >"$oidc_stamp"
+    fi
 fi
 
 # Validate the shipped configs when promtool is around (cheap, catches typos).

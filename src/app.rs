@@ -1,13 +1,50 @@
 //! Everything built from the config once at start-up and shared by the
-//! transports and the observability listener.
+//! transports and the observability listener: the layers (assembled from
+//! `[layers.*]`; their order is fixed in the code), the upstreams and the
+//! MCP handler.
 
 use std::sync::Arc;
+
+use mcp_prometheus_layers::audience::AudienceLayer;
+use mcp_prometheus_layers::authn::{AuthnConfigError, AuthnLayer, AuthnSettings};
+use mcp_prometheus_layers::http_metrics::HttpMetricsLayer;
+use mcp_prometheus_layers::identity::TenantSet;
+use mcp_prometheus_layers::limits::LimitsLayer;
+use mcp_prometheus_layers::tenancy::{TenancyConfigError, TenancyLayer};
+use mcp_prometheus_layers::tenant::TenantLayer;
+use mcp_prometheus_layers::truncate::TruncateConfigError;
 
 use crate::config::Config;
 use crate::mcp::PrometheusMcp;
 use crate::telemetry::metrics::Metrics;
 use crate::tools::ToolContext;
-use crate::upstream::{StackError, Upstreams};
+use crate::tools::scope::CallScope;
+use crate::upstream::{OutboundLayers, StackError, Upstreams};
+
+/// Why the application could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Upstream(#[from] StackError),
+    #[error(transparent)]
+    Authn(#[from] AuthnConfigError),
+    #[error(transparent)]
+    Tenancy(#[from] TenancyConfigError),
+    #[error("layers.truncate: {0}")]
+    Truncate(#[from] TruncateConfigError),
+}
+
+/// The inbound layers that are switched on, outermost first:
+/// trace → metrics → limits → authn → audience → tenancy.
+#[derive(Clone)]
+pub struct InboundLayers {
+    pub trace: bool,
+    pub metrics: Option<HttpMetricsLayer>,
+    pub limits: Option<LimitsLayer>,
+    pub authn: Option<AuthnLayer>,
+    pub audience: Option<AudienceLayer>,
+    pub tenancy: Option<TenancyLayer>,
+}
 
 /// The running application.
 pub struct App {
@@ -15,20 +52,103 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub upstreams: Upstreams,
     pub mcp: PrometheusMcp,
+    pub inbound: InboundLayers,
 }
 
 impl App {
-    /// Builds the upstream stacks and the MCP handler from a validated config.
-    pub fn build(config: Config) -> Result<Self, StackError> {
-        let metrics = Metrics::new();
-        let upstreams = Upstreams::new(&config.upstreams, metrics.upstreams.clone())?;
-        let ctx = ToolContext::new(upstreams.clone(), config.tools.clone());
-        let mcp = PrometheusMcp::new(ctx, &config.server.tool_prefix, metrics.tools.clone());
+    /// Builds the layers, upstream stacks and MCP handler from a validated
+    /// config.
+    pub fn build(config: Config) -> Result<Self, BuildError> {
+        let mut metrics = Metrics::new();
+        let layers = &config.layers;
+        let tenancy_on =
+            layers.tenancy.enabled && layers.tenancy.mode != crate::config::TenancyMode::None;
+        let outbound = OutboundLayers {
+            metrics: metrics.upstreams.clone(),
+            tenant: TenantLayer::new(tenancy_on, layers.tenancy.max_tenants_per_request),
+            truncate: layers
+                .truncate
+                .enabled
+                .then(|| layers.truncate.build())
+                .transpose()?,
+            propagate_trace: layers.trace.enabled,
+        };
+        let upstreams = Upstreams::new(&config.upstreams, &outbound)?;
+        let inbound = Self::inbound(&config, &mut metrics)?;
+        let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
+            .then(|| TenantSet::new(layers.tenancy.tenants.clone()));
+        let ctx = ToolContext::new(
+            upstreams.clone(),
+            config.tools.clone(),
+            layers.truncate.enabled && layers.truncate.allow_unlimited,
+        );
+        let mcp = PrometheusMcp::new(
+            ctx,
+            &config.server.tool_prefix,
+            metrics.tools.clone(),
+            CallScope::stdio(stdio_tenants),
+        );
         Ok(Self {
             config,
             metrics: Arc::new(metrics),
             upstreams,
             mcp,
+            inbound,
+        })
+    }
+
+    fn inbound(config: &Config, metrics: &mut Metrics) -> Result<InboundLayers, BuildError> {
+        let layers = &config.layers;
+        let resource = config.resource_url();
+        let resource_audiences: Vec<String> = resource
+            .iter()
+            .cloned()
+            .chain(
+                config
+                    .server
+                    .public_url
+                    .iter()
+                    .map(|u| u.trim_end_matches('/').to_owned()),
+            )
+            .collect();
+        let trusted = if layers.audience.enabled {
+            layers.audience.trusted.clone()
+        } else {
+            Vec::new()
+        };
+        let authn = if layers.authn.enabled {
+            let settings = AuthnSettings {
+                default_audiences: resource_audiences.clone(),
+                extra_audiences: trusted,
+                resource_metadata_url: config.resource_metadata_url().unwrap_or_default(),
+            };
+            Some(layers.authn.build(settings, &mut metrics.registry)?)
+        } else {
+            None
+        };
+        let audience = (layers.authn.enabled && layers.audience.enabled).then(|| {
+            let own = if layers.authn.audiences.is_empty() {
+                resource_audiences.clone()
+            } else {
+                layers.authn.audiences.clone()
+            };
+            layers.audience.build(own)
+        });
+        let tenancy = if layers.tenancy.enabled {
+            layers.tenancy.build(None, &mut metrics.registry)?
+        } else {
+            None
+        };
+        Ok(InboundLayers {
+            trace: layers.trace.enabled,
+            metrics: layers
+                .metrics
+                .enabled
+                .then(|| HttpMetricsLayer::new(&mut metrics.registry, &config.server.mcp_path)),
+            limits: layers.limits.enabled.then(|| layers.limits.build()),
+            authn,
+            audience,
+            tenancy,
         })
     }
 }

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use crate::telemetry::metrics::ToolMetrics;
 use crate::tools::ToolContext;
 use crate::tools::registry::{self, tool_list};
+use crate::tools::scope::CallScope;
 
 const INSTRUCTIONS: &str = "Read-only access to Prometheus-compatible metrics. \
 Start with list_metrics or find_series to discover names and labels, then execute_query \
@@ -27,22 +28,35 @@ pub struct PrometheusMcp {
     prefix: Arc<str>,
     tools: Arc<Vec<Tool>>,
     metrics: Arc<ToolMetrics>,
+    /// The scope of calls that arrive without an HTTP request (stdio).
+    stdio_scope: CallScope,
 }
 
 impl PrometheusMcp {
     /// A handler serving the registry's tools, named with `prefix`.
-    pub fn new(ctx: ToolContext, prefix: &str, metrics: Arc<ToolMetrics>) -> Self {
+    pub fn new(
+        ctx: ToolContext,
+        prefix: &str,
+        metrics: Arc<ToolMetrics>,
+        stdio_scope: CallScope,
+    ) -> Self {
         Self {
             ctx,
             prefix: prefix.into(),
             tools: Arc::new(tool_list(prefix)),
             metrics,
+            stdio_scope,
         }
     }
 
     /// Runs one tool call and turns every failure into a tool result the
     /// model can read (`isError: true`), never a protocol error.
-    pub async fn call(&self, name: &str, arguments: rmcp::model::JsonObject) -> CallToolResult {
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: rmcp::model::JsonObject,
+        scope: CallScope,
+    ) -> CallToolResult {
         let started = Instant::now();
         let Some(tool) = name
             .strip_prefix(&*self.prefix)
@@ -54,7 +68,7 @@ impl PrometheusMcp {
                 "unknown tool {name:?}; call tools/list for the available tools"
             ))]);
         };
-        let outcome = registry::call(self.ctx.clone(), tool, arguments).await;
+        let outcome = registry::call(self.ctx.with_scope(scope), tool, arguments).await;
         match outcome {
             Some(Ok(output)) => {
                 self.metrics.record(tool, None, started.elapsed());
@@ -102,9 +116,13 @@ impl ServerHandler for PrometheusMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
-        Ok(self.call(&request.name, arguments).await.into())
+        let scope = match context.extensions.get::<http::request::Parts>() {
+            Some(parts) => CallScope::from_parts(parts),
+            None => self.stdio_scope.clone(),
+        };
+        Ok(self.call(&request.name, arguments, scope).await.into())
     }
 }

@@ -60,6 +60,13 @@ impl TenantSet {
 #[derive(Clone, Copy, Debug)]
 pub struct TenancyEnforced;
 
+/// Marks an upstream readiness probe: it reads no tenant data and acts for
+/// no caller, so the tenant layer lets it through without a [`TenantSet`]
+/// and a forwarding upstream auth layer sends it without a credential.
+/// Only our own code sets request extensions; callers cannot.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe;
+
 /// The inbound request's headers, attached to upstream requests so the
 /// upstream auth layer's `forward` mode can pass the caller's credential on.
 /// Only the header the operator named is ever copied out of it.

@@ -21,6 +21,7 @@ pub mod tenant_id;
 pub mod timeout;
 pub mod tls;
 pub mod trace;
+pub mod truncate;
 pub mod upstream_auth;
 pub mod upstream_metrics;
 

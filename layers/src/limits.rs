@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
@@ -91,7 +92,7 @@ where
     S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send,
-    B: Send + 'static,
+    B: http_body::Body + Send + Unpin + 'static,
     ResB: From<String> + Send + 'static,
 {
     type Response = Response<ResB>;
@@ -113,6 +114,12 @@ where
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|n| n > layer.max_body_bytes as u64) {
+                // Read a moderately oversized body so the client sees the
+                // 413 rather than a reset; a huge one is cut off.
+                if declared.is_some_and(|n| n <= 4 * layer.max_body_bytes as u64) {
+                    let mut body = req.into_body();
+                    while let Some(Ok(_)) = body.frame().await {}
+                }
                 return Ok(refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
@@ -164,13 +171,19 @@ mod tests {
         .build()
     }
 
+    type TestBody = http_body_util::Full<bytes::Bytes>;
+
     fn slow(
         delay_ms: u64,
-    ) -> impl Service<Request<()>, Response = Response<String>, Error = Infallible, Future: Send>
-    + Clone
+    ) -> impl Service<
+        Request<TestBody>,
+        Response = Response<String>,
+        Error = Infallible,
+        Future: Send,
+    > + Clone
     + Send
     + 'static {
-        tower::service_fn(move |_req: Request<()>| async move {
+        tower::service_fn(move |_req: Request<TestBody>| async move {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             Ok::<_, Infallible>(Response::new("ok".to_owned()))
         })
@@ -180,7 +193,7 @@ mod tests {
     async fn oversized_bodies_get_413() {
         let req = Request::post("/mcp")
             .header(CONTENT_LENGTH, "2000")
-            .body(())
+            .body(TestBody::new(bytes::Bytes::from(vec![b'x'; 2000])))
             .expect("req");
         let response = layer(1000, 1000, 4)
             .layer(slow(0))
@@ -195,13 +208,17 @@ mod tests {
     async fn slow_posts_get_504_but_streams_do_not() {
         let response = layer(1000, 100, 4)
             .layer(slow(1000))
-            .oneshot(Request::post("/mcp").body(()).expect("req"))
+            .oneshot(
+                Request::post("/mcp")
+                    .body(TestBody::default())
+                    .expect("req"),
+            )
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         let response = layer(1000, 100, 4)
             .layer(slow(1000))
-            .oneshot(Request::get("/mcp").body(()).expect("req"))
+            .oneshot(Request::get("/mcp").body(TestBody::default()).expect("req"))
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::OK);
@@ -212,12 +229,16 @@ mod tests {
         let limits = layer(1000, 100, 1);
         let busy = limits
             .layer(slow(10_000))
-            .oneshot(Request::get("/mcp").body(()).expect("req"));
+            .oneshot(Request::get("/mcp").body(TestBody::default()).expect("req"));
         let handle = tokio::spawn(busy);
         tokio::task::yield_now().await;
         let response = limits
             .layer(slow(0))
-            .oneshot(Request::post("/mcp").body(()).expect("req"))
+            .oneshot(
+                Request::post("/mcp")
+                    .body(TestBody::default())
+                    .expect("req"),
+            )
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

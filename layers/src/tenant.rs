@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
 use crate::BoxError;
-use crate::identity::TenantSet;
+use crate::identity::{Probe, TenantSet};
 use crate::tenant_id::{self, TenantIdError};
 
 /// The header Mimir reads the tenant from.
@@ -108,6 +108,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if req.extensions().get::<Probe>().is_some()
+            && req.extensions().get::<TenantSet>().is_none()
+        {
+            req.headers_mut().remove(&SCOPE_ORG_ID);
+            let future = self.inner.call(req);
+            return Box::pin(async move { future.await.map_err(Into::into) });
+        }
         match self.layer.header(req.extensions().get::<TenantSet>()) {
             Ok(Some(value)) => {
                 req.headers_mut().insert(SCOPE_ORG_ID.clone(), value);
@@ -174,6 +181,19 @@ mod tests {
             Ok(Some("static".into())),
             "tenancy off keeps the upstream's own org_id"
         );
+    }
+
+    #[tokio::test]
+    async fn exempt_requests_pass_without_a_tenant_header() {
+        let svc =
+            TenantLayer::new(true, 16).layer(tower::service_fn(|req: Request<()>| async move {
+                Ok::<_, Infallible>(req.headers().get(&SCOPE_ORG_ID).is_some())
+            }));
+        let mut req = Request::new(());
+        req.extensions_mut().insert(Probe);
+        req.headers_mut()
+            .insert(SCOPE_ORG_ID.clone(), HeaderValue::from_static("static"));
+        assert!(!svc.oneshot(req).await.expect("passes"));
     }
 
     #[tokio::test]

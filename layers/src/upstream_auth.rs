@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 
 use crate::BoxError;
-use crate::identity::InboundHeaders;
+use crate::identity::{InboundHeaders, Probe};
 use crate::secret::Secret;
 
 /// How often a bearer token file is read again, so rotated tokens (projected
@@ -263,6 +263,7 @@ where
                     .and_then(|v| sensitive(&format!("{prefix}{v}")).ok());
                 match value {
                     Some(value) => Some((to.clone(), value)),
+                    None if req.extensions().get::<Probe>().is_some() => None,
                     None => {
                         let error: BoxError = NothingToForward(from.clone()).into();
                         return Box::pin(std::future::ready(Err(error)));

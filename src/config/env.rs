@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use mcp_prometheus_layers::secret::Secret;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
-use super::{Config, ConfigError, UpstreamConfig};
+use std::collections::BTreeMap;
+
+use super::{Config, ConfigError, TenancyMode, UpstreamConfig};
 
 /// Applies `PROMETHEUS_*` overrides read through `lookup` (the process
 /// environment in production, a map in tests). Empty values count as unset,
@@ -16,6 +18,7 @@ pub fn apply_env_overrides(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    apply_layer_overrides(config, &get)?;
     let url = get("PROMETHEUS_URL");
     if config.upstreams.is_empty() {
         if let Some(url) = &url {
@@ -58,6 +61,36 @@ pub fn apply_env_overrides(
     }
     if let Some(path) = get("PROMETHEUS_TLS_CA_CERT") {
         upstream.tls.ca_file = Some(PathBuf::from(path));
+    }
+    Ok(())
+}
+
+/// `OAUTH_TRUSTED_AUDIENCES` and `TENANCY_STATIC_GROUP_MAP`, as the Go
+/// server reads them.
+fn apply_layer_overrides(
+    config: &mut Config,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(list) = get("OAUTH_TRUSTED_AUDIENCES") {
+        let trusted: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let audience = &mut config.layers.audience;
+        audience.enabled = !trusted.is_empty();
+        audience.trusted = trusted;
+    }
+    if let Some(json) = get("TENANCY_STATIC_GROUP_MAP") {
+        let groups: BTreeMap<String, Vec<String>> = serde_json::from_str(&json).map_err(|e| ConfigError::Invalid {
+            key: "TENANCY_STATIC_GROUP_MAP".into(),
+            message: format!("{e}: send a JSON object of group to tenant list, e.g. {{\"team-a\":[\"tenant-a\"]}}"),
+        })?;
+        let tenancy = &mut config.layers.tenancy;
+        tenancy.enabled = true;
+        tenancy.mode = TenancyMode::GroupMap;
+        tenancy.groups = groups;
     }
     Ok(())
 }
@@ -139,6 +172,27 @@ mod tests {
         let err = with_env(&[("PROMETHEUS_TLS_SKIP_VERIFY", "maybe")]).expect_err("not a bool");
         assert!(
             err.to_string().contains("PROMETHEUS_TLS_SKIP_VERIFY"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trusted_audiences_and_group_map_from_env() {
+        let config = with_env(&[
+            ("OAUTH_TRUSTED_AUDIENCES", "muster, other ,"),
+            (
+                "TENANCY_STATIC_GROUP_MAP",
+                r#"{"team-a":["tenant-a"],"team-b":["b","c"]}"#,
+            ),
+        ])
+        .expect("valid");
+        assert!(config.layers.audience.enabled);
+        assert_eq!(config.layers.audience.trusted, ["muster", "other"]);
+        assert_eq!(config.layers.tenancy.mode, TenancyMode::GroupMap);
+        assert_eq!(config.layers.tenancy.groups["team-b"], ["b", "c"]);
+        let err = with_env(&[("TENANCY_STATIC_GROUP_MAP", "[1]")]).expect_err("not a map");
+        assert!(
+            err.to_string().contains("TENANCY_STATIC_GROUP_MAP"),
             "{err}"
         );
     }

@@ -9,8 +9,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use mcp_prometheus_layers::audience::AudienceConfig;
+pub use mcp_prometheus_layers::authn::AuthnConfig;
+pub use mcp_prometheus_layers::http_metrics::MetricsConfig;
+pub use mcp_prometheus_layers::limits::LimitsConfig;
 use mcp_prometheus_layers::secret::Secret;
+pub use mcp_prometheus_layers::tenancy::{TenancyConfig, TenancyMode};
 pub use mcp_prometheus_layers::tls::TlsConfig;
+pub use mcp_prometheus_layers::trace::TraceConfig;
+pub use mcp_prometheus_layers::truncate::TruncateConfig;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +37,22 @@ pub struct Config {
     /// Named Prometheus-compatible upstreams; the first is the default.
     pub upstreams: Vec<UpstreamConfig>,
     pub tools: ToolsConfig,
+    /// The tower layers, each switched on and tuned here; their order is
+    /// fixed by the code.
+    pub layers: LayersConfig,
+}
+
+/// `[layers.*]`: one table per layer.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LayersConfig {
+    pub trace: TraceConfig,
+    pub metrics: MetricsConfig,
+    pub limits: LimitsConfig,
+    pub authn: AuthnConfig,
+    pub audience: AudienceConfig,
+    pub tenancy: TenancyConfig,
+    pub truncate: TruncateConfig,
 }
 
 /// Which MCP transport `serve` speaks.
@@ -51,6 +74,11 @@ pub struct ServerConfig {
     pub transport: Transport,
     pub listen: SocketAddr,
     pub mcp_path: String,
+    /// The URL clients reach us at (`https://mcp.example.com`): our OAuth
+    /// resource identifier, the default token audience, and the base of the
+    /// RFC 9728 metadata URL. Required with authn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// `Host` values accepted on the MCP route (DNS-rebinding protection).
     /// Behind a Kubernetes Service, list the Service's DNS names.
     /// `["*"]` accepts any host: only behind a proxy that checks it.
@@ -66,10 +94,6 @@ pub struct ServerConfig {
     pub stateful_sessions: bool,
     /// Prepended to every tool name, e.g. `mcp_prometheus_`.
     pub tool_prefix: String,
-    /// Largest MCP request body accepted.
-    pub max_request_body_bytes: usize,
-    /// Requests served at once on the MCP listener; more wait.
-    pub max_concurrent_requests: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: ConfigDuration,
 }
@@ -80,13 +104,12 @@ impl Default for ServerConfig {
             transport: Transport::StreamableHttp,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mcp_path: "/mcp".into(),
+            public_url: None,
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             json_response: true,
             stateful_sessions: true,
             tool_prefix: String::new(),
-            max_request_body_bytes: 1 << 20,
-            max_concurrent_requests: 256,
             shutdown_grace: ConfigDuration::secs(10),
         }
     }
@@ -147,6 +170,9 @@ pub struct UpstreamConfig {
     /// Largest response body read from this upstream.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// Send credentials over plain http to a non-loopback host anyway.
+    #[serde(default)]
+    pub allow_plain_http_credentials: bool,
 }
 
 fn default_upstream_timeout() -> ConfigDuration {
@@ -169,6 +195,7 @@ impl UpstreamConfig {
             tls: TlsConfig::default(),
             org_id: None,
             max_response_bytes: default_max_response_bytes(),
+            allow_plain_http_credentials: false,
         }
     }
 }
@@ -216,6 +243,25 @@ impl Config {
         apply_env_overrides(&mut config, |name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Our resource URL (RFC 8707): `public_url` + `mcp_path`.
+    pub fn resource_url(&self) -> Option<String> {
+        self.server
+            .public_url
+            .as_ref()
+            .map(|base| format!("{}{}", base.trim_end_matches('/'), self.server.mcp_path))
+    }
+
+    /// The RFC 9728 metadata URL for our resource.
+    pub fn resource_metadata_url(&self) -> Option<String> {
+        self.server.public_url.as_ref().map(|base| {
+            format!(
+                "{}/.well-known/oauth-protected-resource{}",
+                base.trim_end_matches('/'),
+                self.server.mcp_path
+            )
+        })
     }
 
     /// The effective config as TOML, secrets redacted.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
-use super::Config;
+use super::{Config, TenancyMode};
 
 /// A config that cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
         self.validate_upstreams()?;
+        self.validate_layers()?;
         let tools = &self.tools;
         if tools.default_limit == 0 || tools.default_limit > tools.max_limit {
             return Err(invalid(
@@ -85,17 +86,22 @@ impl Config {
                 ),
             ));
         }
-        if server.max_request_body_bytes < 1024 {
-            return Err(invalid(
-                "server.max_request_body_bytes",
-                "must be at least 1024",
-            ));
-        }
-        if server.max_concurrent_requests == 0 {
-            return Err(invalid(
-                "server.max_concurrent_requests",
-                "must be at least 1",
-            ));
+        if let Some(public) = &server.public_url {
+            let url = url::Url::parse(public).map_err(|e| {
+                invalid(
+                    "server.public_url",
+                    format!("{public:?} is not a URL ({e}): send e.g. \"https://mcp.example.com\""),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be an http(s) URL without query or fragment",
+                ));
+            }
         }
         Ok(())
     }
@@ -189,14 +195,116 @@ impl Config {
                 .auth
                 .build()
                 .map_err(|e| invalid(key("auth"), e.to_string()))?;
+            let plain = url.scheme() == "http" && !is_loopback(&url);
+            if matches!(upstream.auth, UpstreamAuthConfig::Forward { .. })
+                && plain
+                && !upstream.allow_plain_http_credentials
+            {
+                return Err(invalid(
+                    key("auth"),
+                    "forwarding callers' credentials over plain http is refused: use an https url, or set allow_plain_http_credentials = true if the network is trusted",
+                ));
+            }
+            if matches!(upstream.auth, UpstreamAuthConfig::Forward { .. })
+                && !self.layers.authn.enabled
+            {
+                tracing::warn!(upstream = %name, "forwarding a caller credential without [layers.authn]: the upstream alone decides who gets in");
+            }
             let sends_credentials = !matches!(upstream.auth, UpstreamAuthConfig::None);
-            if sends_credentials && url.scheme() == "http" && !is_loopback(&url) {
+            if sends_credentials && plain && !upstream.allow_plain_http_credentials {
                 tracing::warn!(
                     upstream = %name,
                     "credentials are sent over plain HTTP to a non-loopback host; use https"
                 );
             }
         }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Layer settings and the combinations that would be unsafe.
+    fn validate_layers(&self) -> Result<(), ConfigError> {
+        let layers = &self.layers;
+        if layers.limits.max_body_bytes < 1024 {
+            return Err(invalid(
+                "layers.limits.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if layers.limits.max_concurrent_requests == 0 {
+            return Err(invalid(
+                "layers.limits.max_concurrent_requests",
+                "must be at least 1",
+            ));
+        }
+        let authn = &layers.authn;
+        if authn.enabled {
+            if self.server.public_url.is_none() {
+                return Err(invalid(
+                    "server.public_url",
+                    "authn needs the URL clients reach us at (our token audience and metadata URL), e.g. \"https://mcp.example.com\"",
+                ));
+            }
+            if authn.issuers.is_empty() {
+                return Err(invalid(
+                    "layers.authn.issuers",
+                    "add at least one [[layers.authn.issuers]] with issuer = \"https://…\"",
+                ));
+            }
+            for (i, issuer) in authn.issuers.iter().enumerate() {
+                let url = url::Url::parse(&issuer.issuer).map_err(|e| {
+                    invalid(format!("layers.authn.issuers[{i}].issuer"), e.to_string())
+                })?;
+                if url.scheme() != "https" && !issuer.allow_private_urls {
+                    return Err(invalid(
+                        format!("layers.authn.issuers[{i}].issuer"),
+                        "must be https (or set allow_private_urls = true for a local test issuer)",
+                    ));
+                }
+            }
+        }
+        if layers.audience.enabled {
+            if !authn.enabled {
+                return Err(invalid(
+                    "layers.audience",
+                    "trusted audiences need [layers.authn] enabled (tokens must still be verified)",
+                ));
+            }
+            if layers.audience.trusted.is_empty() {
+                return Err(invalid(
+                    "layers.audience.trusted",
+                    "list the client IDs whose tokens are accepted",
+                ));
+            }
+        }
+        let tenancy = &layers.tenancy;
+        if tenancy.enabled {
+            tenancy.validate().map_err(|e| ConfigError::Invalid {
+                key: "layers.tenancy".into(),
+                message: e.to_string(),
+            })?;
+            if matches!(
+                tenancy.mode,
+                TenancyMode::GroupMap | TenancyMode::GrafanaOrganization
+            ) && !authn.enabled
+            {
+                return Err(invalid(
+                    "layers.tenancy.mode",
+                    "group-based tenancy needs [layers.authn] enabled: without a verified caller there are no groups (use mode = \"static\" for a fixed tenant list)",
+                ));
+            }
+            if tenancy.mode == TenancyMode::GrafanaOrganization {
+                return Err(invalid(
+                    "layers.tenancy.mode",
+                    "grafana-organization is not available in this build yet: use group-map",
+                ));
+            }
+        }
+        layers.truncate.build().map_err(|e| ConfigError::Invalid {
+            key: "layers.truncate".into(),
+            message: e.to_string(),
+        })?;
         Ok(())
     }
 }

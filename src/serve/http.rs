@@ -4,26 +4,26 @@
 use std::sync::Arc;
 
 use axum::Router;
+use mcp_prometheus_layers::trace::TraceLayer;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::trace::TraceLayer;
 
-use super::ServeError;
+use super::{ServeError, well_known};
 use crate::app::App;
 use crate::config::ServerConfig;
 
 /// rmcp's transport settings from our `[server]` table.
 pub fn transport_config(
     server: &ServerConfig,
+    max_body_bytes: usize,
     shutdown: CancellationToken,
 ) -> StreamableHttpServerConfig {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(server.stateful_sessions)
         .with_json_response(server.json_response)
-        .with_max_request_body_bytes(server.max_request_body_bytes)
+        .with_max_request_body_bytes(max_body_bytes)
         .with_cancellation_token(shutdown);
     let config = if server.allowed_hosts.iter().any(|h| h == "*") {
         config.disable_allowed_hosts()
@@ -35,22 +35,32 @@ pub fn transport_config(
         .enforce_origin_validation()
 }
 
-/// The MCP router with its inbound layers.
+/// The MCP router: rmcp's service behind the inbound stack (trace →
+/// metrics → limits → authn → audience → tenancy, each only when
+/// enabled), plus the public discovery routes outside authentication.
 pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let server = &app.config.server;
     let handler = app.mcp.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(LocalSessionManager::default()),
-        transport_config(server, shutdown),
+        transport_config(server, app.config.layers.limits.max_body_bytes, shutdown),
     );
-    Router::new().route_service(&server.mcp_path, mcp).layer(
-        ServiceBuilder::new()
-            .layer(TraceLayer::new_for_http())
-            .layer(GlobalConcurrencyLimitLayer::new(
-                server.max_concurrent_requests,
-            )),
-    )
+    let inbound = app.inbound.clone();
+    let stack = ServiceBuilder::new()
+        .option_layer(inbound.trace.then_some(TraceLayer))
+        .option_layer(inbound.metrics)
+        .option_layer(inbound.limits)
+        .option_layer(inbound.authn)
+        .option_layer(inbound.audience)
+        .option_layer(inbound.tenancy);
+    let protected = Router::new()
+        .route_service(&server.mcp_path, mcp)
+        .layer(stack);
+    match well_known::router(&app.config) {
+        Some(public) => protected.merge(public),
+        None => protected,
+    }
 }
 
 /// Serves until `shutdown`; in-flight requests then get

@@ -4,6 +4,7 @@ mod http;
 mod observability;
 mod shutdown;
 mod stdio;
+mod well_known;
 
 use std::sync::Arc;
 

@@ -2,11 +2,12 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+use tokio::task::JoinSet;
 
 use super::render::{count, series_name, str_field};
-use super::{Family, ToolContext, ToolError, ToolOutput};
-use crate::upstream::ApiCall;
+use super::{Family, Target, ToolContext, ToolError, ToolOutput};
+use crate::upstream::{ApiCall, Notes};
 
 /// Which alerts `get_alerts` returns.
 #[derive(Clone, Copy, Deserialize, JsonSchema, PartialEq)]
@@ -24,8 +25,10 @@ pub struct AlertsArgs {
     state: Option<AlertState>,
     /// Most alerts to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Which rules `get_rules` returns.
@@ -54,26 +57,22 @@ pub struct RulesArgs {
     file: Vec<String>,
     /// Most rules to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// `get_alerts`: pending and firing alerts.
 pub async fn alerts(ctx: ToolContext, args: AlertsArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
-    let answer = upstream
-        .api::<Map<String, Value>>(ApiCall::get("/api/v1/alerts"))
-        .await?;
-    let mut data = answer.data;
+    let upstream = upstream.with_budget(limit, false);
+    let (mut alerts, notes) = fan_out(&upstream, ApiCall::get("/api/v1/alerts"), "alerts").await?;
     let wanted = args.state.map(|s| match s {
         AlertState::Firing => "firing",
         AlertState::Pending => "pending",
     });
-    let mut alerts: Vec<Value> = match data.remove("alerts") {
-        Some(Value::Array(alerts)) => alerts,
-        _ => Vec::new(),
-    };
     alerts.retain(|a| wanted.is_none_or(|w| str_field(a, "state") == w));
     let total = alerts.len();
     alerts.truncate(limit);
@@ -95,16 +94,19 @@ pub async fn alerts(ctx: ToolContext, args: AlertsArgs) -> Result<ToolOutput, To
         }
     }
     let returned = alerts.len();
-    data.insert("alerts".into(), Value::Array(alerts));
-    Ok(ToolOutput::new(upstream.name(), Value::Object(data), text)
-        .counted(returned, total, Family::Alerting)
-        .with_notes(answer.warnings, answer.infos))
+    let data = json!({ "alerts": alerts });
+    Ok(
+        ToolOutput::new(Family::Alerting, upstream.name(), data, text)
+            .counted(returned, total)
+            .with_notes(notes),
+    )
 }
 
 /// `get_rules`: recording and alerting rules with their health.
 pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let type_name = args.rule_type.map(|t| match t {
         RuleType::Alert => "alerting",
         RuleType::Record => "recording",
@@ -124,19 +126,13 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     params.extend(args.rule_name.iter().map(|n| ("rule_name[]", n.clone())));
     params.extend(args.rule_group.iter().map(|g| ("rule_group[]", g.clone())));
     params.extend(args.file.iter().map(|f| ("file[]", f.clone())));
-    let answer = upstream
-        .api::<Map<String, Value>>(ApiCall {
-            endpoint: "/api/v1/rules",
-            path: "/api/v1/rules".into(),
-            params,
-            post: false,
-        })
-        .await?;
-    let mut data = answer.data;
-    let mut groups: Vec<Value> = match data.remove("groups") {
-        Some(Value::Array(groups)) => groups,
-        _ => Vec::new(),
+    let call = ApiCall {
+        endpoint: "/api/v1/rules",
+        path: "/api/v1/rules".into(),
+        params,
+        post: false,
     };
+    let (mut groups, notes) = fan_out(&upstream, call, "groups").await?;
     // Filter here too: older Prometheus versions ignore some parameters.
     let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
     groups.retain(|g| {
@@ -172,10 +168,63 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     });
     let returned = limit - budget;
     let text = format!("{}\n{}", count(total, "rule", "rules"), text.trim_end());
-    data.insert("groups".into(), Value::Array(groups));
-    Ok(ToolOutput::new(upstream.name(), Value::Object(data), text)
-        .counted(returned, total, Family::Alerting)
-        .with_notes(answer.warnings, answer.infos))
+    let data = json!({ "groups": groups });
+    Ok(
+        ToolOutput::new(Family::Alerting, upstream.name(), data, text)
+            .counted(returned, total)
+            .with_notes(notes),
+    )
+}
+
+/// Calls `call` once per tenant (Mimir's ruler refuses `a|b`), concurrently,
+/// and concatenates the lists found under `data[key]`, marking each item
+/// with its tenant. Tenants that fail become warnings as long as one
+/// answers; if none does, the first error is returned.
+async fn fan_out(
+    upstream: &Target,
+    call: ApiCall,
+    key: &'static str,
+) -> Result<(Vec<Value>, Notes), ToolError> {
+    let mut calls = JoinSet::new();
+    for (index, (tenant, target)) in upstream.per_tenant().into_iter().enumerate() {
+        let call = call.clone();
+        calls.spawn(async move {
+            let answer = target.api::<Map<String, Value>>(call).await;
+            (index, tenant, answer)
+        });
+    }
+    let mut answers = calls.join_all().await;
+    answers.sort_by_key(|(index, ..)| *index);
+    let (mut items, mut notes, mut failures) = (Vec::new(), Notes::default(), Vec::new());
+    let several = answers.len() > 1;
+    for (_, tenant, answer) in answers {
+        match answer {
+            Ok(mut answer) => {
+                if let Some(Value::Array(list)) = answer.data.remove(key) {
+                    items.extend(list.into_iter().map(|mut item| {
+                        if let (Some(tenant), Some(object)) = (&tenant, item.as_object_mut()) {
+                            object.insert("tenant".into(), Value::String(tenant.clone()));
+                        }
+                        item
+                    }));
+                }
+                notes.merge(answer.notes);
+            }
+            Err(error) => failures.push((tenant, error)),
+        }
+    }
+    if !several || failures.len() == upstream.per_tenant().len() {
+        if let Some((_, error)) = failures.into_iter().next() {
+            return Err(error.into());
+        }
+        return Ok((items, notes));
+    }
+    for (tenant, error) in failures {
+        notes
+            .warnings
+            .push(format!("tenant {}: {error}", tenant.unwrap_or_default()));
+    }
+    Ok((items, notes))
 }
 
 fn render_rule(rule: &Value) -> String {

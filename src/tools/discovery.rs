@@ -19,14 +19,16 @@ pub struct NamesArgs {
     /// Series selectors to restrict to, e.g. `["{job=\"api\"}"]`.
     #[serde(default)]
     matches: Vec<String>,
-    /// Start of the time window.
+    /// Window start.
     start: Option<TimeArg>,
-    /// End of the time window.
+    /// Window end.
     end: Option<TimeArg>,
     /// Most names to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `list_label_values`.
@@ -38,14 +40,16 @@ pub struct LabelValuesArgs {
     /// Series selectors to restrict to.
     #[serde(default)]
     matches: Vec<String>,
-    /// Start of the time window.
+    /// Window start.
     start: Option<TimeArg>,
-    /// End of the time window.
+    /// Window end.
     end: Option<TimeArg>,
     /// Most values to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `find_series`.
@@ -54,14 +58,16 @@ pub struct LabelValuesArgs {
 pub struct SeriesArgs {
     /// Series selectors (at least one), e.g. `["up{job=\"api\"}"]`.
     matches: Vec<String>,
-    /// Start of the time window.
+    /// Window start.
     start: Option<TimeArg>,
-    /// End of the time window.
+    /// Window end.
     end: Option<TimeArg>,
     /// Most series to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `get_metric_metadata`.
@@ -72,8 +78,10 @@ pub struct MetadataArgs {
     metric: Option<String>,
     /// Most metrics to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `get_targets_metadata`.
@@ -86,8 +94,10 @@ pub struct TargetsMetadataArgs {
     metric: Option<String>,
     /// Most entries to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 fn window_params(
@@ -115,13 +125,14 @@ fn string_list(upstream: &str, mut data: Value, limit: usize, heading: &str) -> 
         .unwrap_or_default();
     let returned = items.len();
     let text = format!("{heading} ({total}):\n{}", items.join("\n"));
-    ToolOutput::new(upstream, data, text).counted(returned, total, Family::Discovery)
+    ToolOutput::new(Family::Discovery, upstream, data, text).counted(returned, total)
 }
 
 /// `list_metrics`: metric names (values of `__name__`).
 pub async fn list_metrics(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let answer = upstream
         .api::<Value>(ApiCall {
             endpoint: "/api/v1/label/:name/values",
@@ -130,14 +141,14 @@ pub async fn list_metrics(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutpu
             post: false,
         })
         .await?;
-    Ok(string_list(upstream.name(), answer.data, limit, "metrics")
-        .with_notes(answer.warnings, answer.infos))
+    Ok(string_list(upstream.name(), answer.data, limit, "metrics").with_notes(answer.notes))
 }
 
 /// `list_label_names`.
 pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let answer = upstream
         .api::<Value>(ApiCall {
             endpoint: "/api/v1/labels",
@@ -146,10 +157,7 @@ pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput
             post: true,
         })
         .await?;
-    Ok(
-        string_list(upstream.name(), answer.data, limit, "label names")
-            .with_notes(answer.warnings, answer.infos),
-    )
+    Ok(string_list(upstream.name(), answer.data, limit, "label names").with_notes(answer.notes))
 }
 
 /// `list_label_values`.
@@ -157,8 +165,9 @@ pub async fn label_values(
     ctx: ToolContext,
     args: LabelValuesArgs,
 ) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     if args.label.is_empty() || args.label.contains('/') {
         return Err(ToolError::InvalidArguments(format!(
             "label: {:?} is not a label name; give one such as \"job\" (list_label_names lists them)",
@@ -178,14 +187,14 @@ pub async fn label_values(
         })
         .await?;
     let heading = format!("values of {}", args.label);
-    Ok(string_list(upstream.name(), answer.data, limit, &heading)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(string_list(upstream.name(), answer.data, limit, &heading).with_notes(answer.notes))
 }
 
 /// `find_series`.
 pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     if args.matches.iter().all(|m| m.trim().is_empty()) {
         return Err(ToolError::InvalidArguments(
             "matches: give at least one series selector, e.g. [\"up{job=\\\"api\\\"}\"]".into(),
@@ -215,9 +224,11 @@ pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutpu
         count(total, "series", "series"),
         lines.join("\n")
     );
-    Ok(ToolOutput::new(upstream.name(), data, text)
-        .counted(lines.len(), total, Family::Discovery)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(
+        ToolOutput::new(Family::Discovery, upstream.name(), data, text)
+            .counted(lines.len(), total)
+            .with_notes(answer.notes),
+    )
 }
 
 /// `get_metric_metadata`: type, help and unit per metric.
@@ -225,8 +236,9 @@ pub async fn metric_metadata(
     ctx: ToolContext,
     args: MetadataArgs,
 ) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let mut params = Vec::new();
     if let Some(metric) = args.metric {
         params.push(("metric", metric));
@@ -258,9 +270,14 @@ pub async fn metric_metadata(
         }
     }
     let returned = data.len();
-    Ok(ToolOutput::new(upstream.name(), Value::Object(data), text)
-        .counted(returned, total, Family::Discovery)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(ToolOutput::new(
+        Family::Discovery,
+        upstream.name(),
+        Value::Object(data),
+        text,
+    )
+    .counted(returned, total)
+    .with_notes(answer.notes))
 }
 
 /// `get_targets_metadata`: metadata as scraped from each target.
@@ -268,8 +285,9 @@ pub async fn targets_metadata(
     ctx: ToolContext,
     args: TargetsMetadataArgs,
 ) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let mut params = Vec::new();
     if let Some(selector) = args.match_target {
         params.push(("match_target", selector));
@@ -300,7 +318,9 @@ pub async fn targets_metadata(
         ));
     }
     let returned = entries.len();
-    Ok(ToolOutput::new(upstream.name(), data, text)
-        .counted(returned, total, Family::Discovery)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(
+        ToolOutput::new(Family::Discovery, upstream.name(), data, text)
+            .counted(returned, total)
+            .with_notes(answer.notes),
+    )
 }

@@ -11,37 +11,132 @@ mod output;
 mod query;
 pub mod registry;
 mod render;
+pub mod scope;
 mod status;
 
 use std::sync::Arc;
 
+use mcp_prometheus_layers::truncate::TruncateBudget;
+use serde::de::DeserializeOwned;
+
 use crate::config::ToolsConfig;
-use crate::upstream::{UnknownUpstream, Upstream, UpstreamError, Upstreams};
+use crate::upstream::{
+    ApiCall, ApiSuccess, Readiness, UnknownUpstream, Upstream, UpstreamError, Upstreams,
+};
 
 pub use output::{Family, ToolOutput};
+use scope::CallScope;
 
-/// What every tool call can reach: the upstreams and the limits.
+/// What a tool call can reach: the upstreams, the limits, and the call's
+/// own scope (tenants, trace, forwarded headers).
 #[derive(Clone)]
 pub struct ToolContext {
     inner: Arc<ContextInner>,
+    scope: CallScope,
 }
 
 struct ContextInner {
     upstreams: Upstreams,
     limits: ToolsConfig,
+    allow_unlimited: bool,
+}
+
+/// An upstream bound to one call's scope: what tools send requests through.
+#[derive(Clone)]
+pub struct Target {
+    upstream: Arc<Upstream>,
+    scope: CallScope,
+}
+
+impl Target {
+    /// The operator's name for the upstream.
+    pub fn name(&self) -> &str {
+        self.upstream.name()
+    }
+
+    /// Calls a Prometheus API endpoint in this call's scope.
+    pub async fn api<T: DeserializeOwned>(
+        &self,
+        call: ApiCall,
+    ) -> Result<ApiSuccess<T>, UpstreamError> {
+        self.upstream.api(call, &self.scope).await
+    }
+
+    /// Asks the upstream whether it is ready.
+    pub async fn readiness(&self) -> Readiness {
+        self.upstream.readiness().await
+    }
+
+    /// One target per tenant (for endpoints that take a single tenant).
+    pub fn per_tenant(&self) -> Vec<(Option<String>, Target)> {
+        self.scope
+            .per_tenant()
+            .into_iter()
+            .map(|(tenant, scope)| {
+                (
+                    tenant,
+                    Target {
+                        upstream: self.upstream.clone(),
+                        scope,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Streams at most `items` items of the answer (the truncate layer
+    /// counts the rest), or the hard ceiling when `unlimited`.
+    pub fn with_budget(mut self, items: usize, unlimited: bool) -> Self {
+        self.scope.budget = Some(TruncateBudget {
+            max_bytes: None,
+            max_items: Some(items),
+            unlimited,
+        });
+        self
+    }
 }
 
 impl ToolContext {
-    /// A context over the configured upstreams.
-    pub fn new(upstreams: Upstreams, limits: ToolsConfig) -> Self {
+    /// A context over the configured upstreams, with an empty scope.
+    pub fn new(upstreams: Upstreams, limits: ToolsConfig, allow_unlimited: bool) -> Self {
         Self {
-            inner: Arc::new(ContextInner { upstreams, limits }),
+            inner: Arc::new(ContextInner {
+                upstreams,
+                limits,
+                allow_unlimited,
+            }),
+            scope: CallScope::default(),
         }
     }
 
-    /// The upstream named by a tool's `upstream` argument, or the default.
-    pub fn upstream(&self, name: Option<&str>) -> Result<&Arc<Upstream>, ToolError> {
-        Ok(self.inner.upstreams.get(name)?)
+    /// This context for one call.
+    pub fn with_scope(&self, scope: CallScope) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            scope,
+        }
+    }
+
+    /// The upstream named by a tool's `upstream` argument (or the default),
+    /// in this call's scope narrowed to `org_id`.
+    pub fn upstream(&self, name: Option<&str>, org_id: Option<&str>) -> Result<Target, ToolError> {
+        let upstream = self.inner.upstreams.get(name)?.clone();
+        Ok(Target {
+            upstream,
+            scope: self.scope.narrow(org_id)?,
+        })
+    }
+
+    /// Checks a query's `unlimited` argument against the config.
+    pub fn unlimited(&self, requested: Option<bool>) -> Result<bool, ToolError> {
+        match requested {
+            Some(true) if !self.inner.allow_unlimited => Err(ToolError::InvalidArguments(
+                "unlimited: this server does not allow unlimited results; narrow the query instead"
+                    .into(),
+            )),
+            Some(value) => Ok(value),
+            None => Ok(false),
+        }
     }
 
     /// How many items to return: the caller's `limit` (checked against the
@@ -59,6 +154,15 @@ impl ToolContext {
             ))),
             Some(n) => Ok(n as usize),
         }
+    }
+
+    /// A query's item limit: the caller's `limit`, or with `unlimited` the
+    /// largest the server allows.
+    pub fn query_limit(&self, requested: Option<u64>, unlimited: bool) -> Result<usize, ToolError> {
+        if unlimited && requested.is_none() {
+            return Ok(self.inner.limits.max_limit);
+        }
+        self.limit(requested)
     }
 
     /// The configured ceiling for a query's `timeout` argument.

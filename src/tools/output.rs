@@ -2,6 +2,8 @@
 //! a model reads cheaply, with truncation guidance it can act on.
 
 use serde::Serialize;
+
+use crate::upstream::Notes;
 use serde_json::{Value, json};
 
 /// Tool families share their advice on how to narrow a truncated answer.
@@ -40,12 +42,17 @@ impl Family {
 /// The result of a successful tool call.
 #[derive(Debug, Serialize)]
 pub struct ToolOutput {
+    #[serde(skip)]
+    family: Family,
     /// Which upstream answered.
     pub upstream: String,
     /// Prometheus's `data`, after our filters and limits.
     pub data: Value,
     /// Whether items were left out.
     pub truncated: bool,
+    /// Whether the upstream had more than was read (the answer was cut
+    /// while streaming, before it was counted in full).
+    pub has_more: bool,
     /// Items before our limit, when countable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<usize>,
@@ -65,12 +72,14 @@ pub struct ToolOutput {
 }
 
 impl ToolOutput {
-    /// An untruncated result.
-    pub fn new(upstream: &str, data: Value, text: String) -> Self {
+    /// An untruncated result of a tool of `family`.
+    pub fn new(family: Family, upstream: &str, data: Value, text: String) -> Self {
         Self {
+            family,
             upstream: upstream.to_owned(),
             data,
             truncated: false,
+            has_more: false,
             total: None,
             returned: None,
             hint: None,
@@ -82,20 +91,34 @@ impl ToolOutput {
 
     /// Records how many of how many items are returned; sets `truncated`
     /// and the family's hint when some were left out.
-    pub fn counted(mut self, returned: usize, total: usize, family: Family) -> Self {
+    pub fn counted(mut self, returned: usize, total: usize) -> Self {
         self.returned = Some(returned);
-        self.total = Some(total);
+        self.total = Some(total.max(self.total.unwrap_or(0)));
         if returned < total {
             self.truncated = true;
-            self.hint = Some(family.hint());
+            self.hint = Some(self.family.hint());
         }
         self
     }
 
-    /// Carries Prometheus's warnings and infos to the model.
-    pub fn with_notes(mut self, warnings: Vec<String>, infos: Vec<String>) -> Self {
-        self.warnings = warnings;
-        self.infos = infos;
+    /// Carries Prometheus's warnings and infos to the model, and what the
+    /// truncate layer cut while streaming the answer.
+    pub fn with_notes(mut self, notes: Notes) -> Self {
+        self.warnings = notes.warnings;
+        self.infos = notes.infos;
+        if let Some(cut) = notes.truncation.filter(|t| t.truncated) {
+            self.truncated = true;
+            self.has_more = true;
+            self.hint = Some(self.family.hint());
+            let seen = cut.kept_items + cut.dropped_items_at_least;
+            self.total = Some(self.total.unwrap_or(0).max(seen));
+            if !cut.scan_complete {
+                self.warnings.push(format!(
+                    "the answer was larger than this server reads ({} bytes seen); counts are lower bounds",
+                    cut.bytes_seen
+                ));
+            }
+        }
         self
     }
 
@@ -106,7 +129,8 @@ impl ToolOutput {
         if self.truncated
             && let (Some(returned), Some(total)) = (self.returned, self.total)
         {
-            text.push_str(&format!("\n[truncated: {returned} of {total} shown]"));
+            let more = if self.has_more { " at least" } else { "" };
+            text.push_str(&format!("\n[truncated: {returned} of{more} {total} shown]"));
             if let Some(hint) = self.hint {
                 text.push(' ');
                 text.push_str(hint);
@@ -148,9 +172,12 @@ mod tests {
 
     #[test]
     fn truncation_reaches_the_text_and_the_structure() {
-        let output = ToolOutput::new("local", json!(["a"]), "a".into())
-            .counted(1, 3, Family::Discovery)
-            .with_notes(vec!["partial data".into()], vec![]);
+        let output = ToolOutput::new(Family::Discovery, "local", json!(["a"]), "a".into())
+            .counted(1, 3)
+            .with_notes(Notes {
+                warnings: vec!["partial data".into()],
+                ..Notes::default()
+            });
         assert!(output.truncated);
         let text = output.full_text();
         assert!(text.contains("[truncated: 1 of 3 shown]"), "{text}");
@@ -164,7 +191,7 @@ mod tests {
     #[test]
     fn complete_results_have_no_hint() {
         let output =
-            ToolOutput::new("local", json!([]), String::new()).counted(2, 2, Family::Query);
+            ToolOutput::new(Family::Query, "local", json!([]), String::new()).counted(2, 2);
         assert!(!output.truncated);
         assert!(output.hint.is_none());
     }

@@ -23,18 +23,22 @@ const DEFAULT_RANGE: f64 = 3600.0;
 pub struct InstantQueryArgs {
     /// PromQL expression, e.g. `sum by (job) (rate(http_requests_total[5m]))`.
     query: String,
-    /// Evaluation time (default now).
+    /// Time (default now); RFC 3339, Unix s, now-5m.
     time: Option<TimeArg>,
-    /// Evaluation timeout (capped by the server).
+    /// Evaluation timeout.
     timeout: Option<DurationArg>,
     /// Most series to return.
     limit: Option<u64>,
-    /// Include Prometheus's query statistics.
+    /// Include query statistics.
     stats: Option<bool>,
-    /// How far back to look for the latest sample (default 5m).
+    /// Lookback for the latest sample.
     lookback_delta: Option<DurationArg>,
-    /// Upstream name (default: the first configured).
+    /// Up to the hard ceiling, if the server allows.
+    unlimited: Option<bool>,
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `execute_range_query`.
@@ -43,22 +47,26 @@ pub struct InstantQueryArgs {
 pub struct RangeQueryArgs {
     /// PromQL expression.
     query: String,
-    /// Range start (default: end - 1h).
+    /// Start (default end-1h); RFC 3339, Unix s, now-1h.
     start: Option<TimeArg>,
-    /// Range end (default now).
+    /// End (default now).
     end: Option<TimeArg>,
-    /// Resolution (default: about 120 points).
+    /// Step: 15s, 1m, or seconds (default ~120 points).
     step: Option<DurationArg>,
-    /// Evaluation timeout (capped by the server).
+    /// Evaluation timeout.
     timeout: Option<DurationArg>,
     /// Most series to return.
     limit: Option<u64>,
-    /// Include Prometheus's query statistics.
+    /// Include query statistics.
     stats: Option<bool>,
-    /// How far back to look for the latest sample.
+    /// Lookback for the latest sample.
     lookback_delta: Option<DurationArg>,
-    /// Upstream name (default: the first configured).
+    /// Up to the hard ceiling, if the server allows.
+    unlimited: Option<bool>,
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `query_exemplars`.
@@ -67,14 +75,16 @@ pub struct RangeQueryArgs {
 pub struct ExemplarArgs {
     /// PromQL selector whose series' exemplars to return.
     query: String,
-    /// Start (default: end - 1h).
+    /// Start (default end-1h).
     start: Option<TimeArg>,
     /// End (default now).
     end: Option<TimeArg>,
     /// Most series to return.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 fn common_params(
@@ -99,8 +109,11 @@ fn common_params(
 
 /// `execute_query`: an instant query.
 pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
-    let limit = ctx.limit(args.limit)?;
+    let unlimited = ctx.unlimited(args.unlimited)?;
+    let limit = ctx.query_limit(args.limit, unlimited)?;
+    let upstream = ctx
+        .upstream(args.upstream.as_deref(), args.org_id.as_deref())?
+        .with_budget(limit, unlimited);
     let mut params = vec![("query", args.query)];
     if let Some(time) = args.time {
         params.push(("time", format_unix(time.0)));
@@ -119,13 +132,16 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
             post: true,
         })
         .await?;
-    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.warnings, answer.infos))
+    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.notes))
 }
 
 /// `execute_range_query`: a range query with defaults a model can rely on.
 pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
-    let limit = ctx.limit(args.limit)?;
+    let unlimited = ctx.unlimited(args.unlimited)?;
+    let limit = ctx.query_limit(args.limit, unlimited)?;
+    let upstream = ctx
+        .upstream(args.upstream.as_deref(), args.org_id.as_deref())?
+        .with_budget(limit, unlimited);
     let end = args.end.map_or_else(now_unix, |t| t.0);
     let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
     if start > end {
@@ -168,13 +184,14 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
             post: true,
         })
         .await?;
-    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.warnings, answer.infos))
+    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.notes))
 }
 
 /// `query_exemplars`.
 pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let end = args.end.map_or_else(now_unix, |t| t.0);
     let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
     let answer = upstream
@@ -212,9 +229,9 @@ pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutpu
         }
     }
     let returned = items.len();
-    Ok(ToolOutput::new(upstream.name(), data, text)
-        .counted(returned, total, Family::Query)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(ToolOutput::new(Family::Query, upstream.name(), data, text)
+        .counted(returned, total)
+        .with_notes(answer.notes))
 }
 
 /// Cuts a query result to `limit` series and renders it.
@@ -232,9 +249,9 @@ fn query_output(upstream: &str, mut data: Map<String, Value>, limit: usize) -> T
         Some(result) => (None, render_scalar(&result_type, result)),
         None => (None, format!("{result_type}: no result")),
     };
-    let output = ToolOutput::new(upstream, Value::Object(data), text);
+    let output = ToolOutput::new(Family::Query, upstream, Value::Object(data), text);
     match total {
-        Some(total) => output.counted(total.min(limit), total, Family::Query),
+        Some(total) => output.counted(total.min(limit), total),
         None => output,
     }
 }

@@ -45,7 +45,6 @@ macro_rules! tools {
             let output = Arc::new(output_schema());
             let read_only = ToolAnnotations::new()
                 .read_only(true)
-                .idempotent(true)
                 .open_world(false);
             vec![$(
                 Tool::new_with_raw(

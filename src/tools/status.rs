@@ -13,8 +13,10 @@ use crate::upstream::ApiCall;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamOnlyArgs {
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Which targets `get_targets` lists.
@@ -47,8 +49,10 @@ pub struct TargetsArgs {
     health: Option<TargetHealth>,
     /// Most targets to return per list.
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Arguments of `get_tsdb_stats`.
@@ -57,8 +61,10 @@ pub struct TargetsArgs {
 pub struct TsdbArgs {
     /// Entries per top-list (default 10).
     limit: Option<u64>,
-    /// Upstream name (default: the first configured).
+    /// Upstream name (default: first).
     upstream: Option<String>,
+    /// Tenants, a|b (default: all yours).
+    org_id: Option<String>,
 }
 
 /// Top-list entries `get_tsdb_stats` shows without a `limit`.
@@ -66,8 +72,9 @@ const TSDB_DEFAULT_LIMIT: u64 = 10;
 
 /// `get_targets`: scrape targets and their health.
 pub async fn targets(ctx: ToolContext, args: TargetsArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
+    let upstream = upstream.with_budget(limit, false);
     let state = args.state.unwrap_or(TargetState::Active);
     let mut params = vec![(
         "state",
@@ -128,12 +135,13 @@ pub async fn targets(ctx: ToolContext, args: TargetsArgs) -> Result<ToolOutput, 
         }
     }
     Ok(ToolOutput::new(
+        Family::Status,
         upstream.name(),
         Value::Object(data),
         text.trim_end().to_owned(),
     )
-    .counted(returned, total, Family::Status)
-    .with_notes(answer.warnings, answer.infos))
+    .counted(returned, total)
+    .with_notes(answer.notes))
 }
 
 fn render_target(target: &Value) -> String {
@@ -163,7 +171,7 @@ async fn key_values(
     path: &'static str,
     heading: &str,
 ) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall::get(path))
         .await?;
@@ -174,10 +182,13 @@ async fn key_values(
             .map_or_else(|| value.to_string(), str::to_owned);
         text.push_str(&format!("\n{key}: {shown}"));
     }
-    Ok(
-        ToolOutput::new(upstream.name(), Value::Object(answer.data), text)
-            .with_notes(answer.warnings, answer.infos),
+    Ok(ToolOutput::new(
+        Family::Status,
+        upstream.name(),
+        Value::Object(answer.data),
+        text,
     )
+    .with_notes(answer.notes))
 }
 
 /// `get_build_info`.
@@ -206,7 +217,7 @@ pub async fn flags(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutpu
 
 /// `get_config`: the loaded configuration as YAML.
 pub async fn config(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall::get("/api/v1/status/config"))
         .await?;
@@ -216,15 +227,18 @@ pub async fn config(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutp
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    Ok(
-        ToolOutput::new(upstream.name(), Value::Object(answer.data), text)
-            .with_notes(answer.warnings, answer.infos),
+    Ok(ToolOutput::new(
+        Family::Status,
+        upstream.name(),
+        Value::Object(answer.data),
+        text,
     )
+    .with_notes(answer.notes))
 }
 
 /// `get_tsdb_stats`: cardinality statistics of the head block.
 pub async fn tsdb_stats(ctx: ToolContext, args: TsdbArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(Some(args.limit.unwrap_or(TSDB_DEFAULT_LIMIT)))?;
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall {
@@ -260,9 +274,11 @@ pub async fn tsdb_stats(ctx: ToolContext, args: TsdbArgs) -> Result<ToolOutput, 
             ));
         }
     }
-    Ok(ToolOutput::new(upstream.name(), Value::Object(data), text)
-        .counted(returned, total, Family::Status)
-        .with_notes(answer.warnings, answer.infos))
+    Ok(
+        ToolOutput::new(Family::Status, upstream.name(), Value::Object(data), text)
+            .counted(returned, total)
+            .with_notes(answer.notes),
+    )
 }
 
 /// `get_alertmanagers`: the Alertmanagers this Prometheus sends alerts to.
@@ -270,7 +286,7 @@ pub async fn alertmanagers(
     ctx: ToolContext,
     args: UpstreamOnlyArgs,
 ) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall::get("/api/v1/alertmanagers"))
         .await?;
@@ -283,16 +299,17 @@ pub async fn alertmanagers(
         }
     }
     Ok(ToolOutput::new(
+        Family::Status,
         upstream.name(),
         Value::Object(answer.data),
         text.trim_end().to_owned(),
     )
-    .with_notes(answer.warnings, answer.infos))
+    .with_notes(answer.notes))
 }
 
 /// `check_ready`: whether the upstream is ready to serve queries.
 pub async fn ready(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutput, ToolError> {
-    let upstream = ctx.upstream(args.upstream.as_deref())?;
+    let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let readiness = upstream.readiness().await;
     let text = format!(
         "{} is {}ready ({} answered {}): {}",
@@ -305,7 +322,7 @@ pub async fn ready(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutpu
         readiness.message
     );
     let data = json!(readiness);
-    Ok(ToolOutput::new(upstream.name(), data, text))
+    Ok(ToolOutput::new(Family::Status, upstream.name(), data, text))
 }
 
 #[cfg(test)]

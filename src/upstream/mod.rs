@@ -12,16 +12,19 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
-use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
+use mcp_prometheus_layers::identity::Probe;
+use mcp_prometheus_layers::truncate::Truncation;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 pub use error::UpstreamError;
-pub use stack::{OutboundService, StackError};
+pub use stack::{OutboundLayers, OutboundService, StackError};
 
 use crate::config::UpstreamConfig;
+use crate::tools::scope::CallScope;
 use error::{error_chain, find_timeout};
+use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
 /// One configured upstream with its outbound stack.
 pub struct Upstream {
@@ -31,9 +34,12 @@ pub struct Upstream {
     service: OutboundService,
     headers: HeaderMap,
     max_response_bytes: usize,
+    /// Credentials are the caller's: a probe without them may get 401.
+    forwards_credentials: bool,
 }
 
 /// A call to a Prometheus API endpoint.
+#[derive(Clone, Debug)]
 pub struct ApiCall {
     /// Low-cardinality name for metrics, e.g. `/api/v1/label/:name/values`.
     pub endpoint: &'static str,
@@ -60,8 +66,43 @@ impl ApiCall {
 /// A successful Prometheus API answer.
 pub struct ApiSuccess<T> {
     pub data: T,
+    pub notes: Notes,
+}
+
+/// What came with an answer besides its data.
+#[derive(Clone, Debug, Default)]
+pub struct Notes {
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// What the truncate layer cut, when it ran.
+    pub truncation: Option<Truncation>,
+}
+
+impl Notes {
+    /// Folds another answer's notes into these (fan-out merges).
+    pub fn merge(&mut self, other: Notes) {
+        self.warnings.extend(other.warnings);
+        self.infos.extend(other.infos);
+        self.truncation = match (self.truncation.take(), other.truncation) {
+            (Some(mut a), Some(b)) => {
+                a.truncated |= b.truncated;
+                a.kept_items += b.kept_items;
+                a.dropped_items_at_least += b.dropped_items_at_least;
+                a.bytes_seen += b.bytes_seen;
+                a.scan_complete &= b.scan_complete;
+                a.reason = a.reason.or(b.reason);
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// A raw answer: status, body, and the truncate layer's record.
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub body: Bytes,
+    pub truncation: Option<Truncation>,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +134,7 @@ pub struct Readiness {
 
 impl Upstream {
     /// Builds an upstream from its config.
-    pub fn new(config: &UpstreamConfig, metrics: Arc<UpstreamMetrics>) -> Result<Self, StackError> {
+    pub fn new(config: &UpstreamConfig, outbound: &OutboundLayers) -> Result<Self, StackError> {
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             // validated at start-up; skipping is unreachable in practice
@@ -112,9 +153,10 @@ impl Upstream {
         Ok(Self {
             name: config.name.as_str().into(),
             base: config.url.trim_end_matches('/').to_owned(),
-            service: stack::build(config, metrics)?,
+            service: stack::build(config, outbound)?,
             headers,
             max_response_bytes: config.max_response_bytes,
+            forwards_credentials: matches!(config.auth, UpstreamAuthConfig::Forward { .. }),
         })
     }
 
@@ -127,9 +169,14 @@ impl Upstream {
     pub async fn api<T: DeserializeOwned>(
         &self,
         call: ApiCall,
+        scope: &CallScope,
     ) -> Result<ApiSuccess<T>, UpstreamError> {
         let endpoint = call.endpoint;
-        let (status, body) = self.send(call).await?;
+        let RawAnswer {
+            status,
+            body,
+            truncation,
+        } = self.send(call, Some(scope)).await?;
         let envelope: Envelope<T> = match serde_json::from_slice(&body) {
             Ok(envelope) => envelope,
             Err(error) if status.is_success() => {
@@ -146,8 +193,11 @@ impl Upstream {
                 .data
                 .map(|data| ApiSuccess {
                     data,
-                    warnings: envelope.warnings,
-                    infos: envelope.infos,
+                    notes: Notes {
+                        warnings: envelope.warnings,
+                        infos: envelope.infos,
+                        truncation,
+                    },
                 })
                 .ok_or_else(|| UpstreamError::InvalidJson {
                     upstream: self.name.to_string(),
@@ -186,10 +236,21 @@ impl Upstream {
     }
 
     /// Sends a request through the outbound stack and reads the whole body,
-    /// up to the upstream's `max_response_bytes`.
-    pub async fn send(&self, call: ApiCall) -> Result<(StatusCode, Bytes), UpstreamError> {
+    /// up to the upstream's `max_response_bytes`. Without a scope the
+    /// request reads no tenant data (readiness).
+    pub async fn send(
+        &self,
+        call: ApiCall,
+        scope: Option<&CallScope>,
+    ) -> Result<RawAnswer, UpstreamError> {
         let endpoint = call.endpoint;
-        let request = self.request(call)?;
+        let mut request = self.request(call)?;
+        match scope {
+            Some(scope) => scope.apply(&mut request),
+            None => {
+                request.extensions_mut().insert(Probe);
+            }
+        }
         let response = self
             .service
             .clone()
@@ -197,6 +258,7 @@ impl Upstream {
             .await
             .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))?;
         let status = response.status();
+        let truncation = response.extensions().get::<Truncation>().cloned();
         let mut body = response.into_body();
         let mut buffer = BytesMut::new();
         while let Some(frame) = body.frame().await {
@@ -223,7 +285,11 @@ impl Upstream {
             }
             buffer.extend_from_slice(&data);
         }
-        Ok((status, buffer.freeze()))
+        Ok(RawAnswer {
+            status,
+            body: buffer.freeze(),
+            truncation,
+        })
     }
 
     fn request(&self, call: ApiCall) -> Result<Request<Full<Bytes>>, UpstreamError> {
@@ -272,8 +338,8 @@ impl Upstream {
     pub async fn readiness(&self) -> Readiness {
         let mut last = None;
         for path in ["/-/ready", "/ready"] {
-            match self.send(ApiCall::get(path)).await {
-                Ok((status, _)) if status == StatusCode::NOT_FOUND => {
+            match self.send(ApiCall::get(path), None).await {
+                Ok(RawAnswer { status, .. }) if status == StatusCode::NOT_FOUND => {
                     last = Some(Readiness {
                         ready: false,
                         endpoint: path,
@@ -281,10 +347,14 @@ impl Upstream {
                         message: format!("{path} not found"),
                     });
                 }
-                Ok((status, body)) => {
+                Ok(RawAnswer { status, body, .. }) => {
                     let text = String::from_utf8_lossy(&body);
+                    // With forwarded credentials a probe has none to send;
+                    // an answer that asks for them proves the upstream is up.
+                    let refused_for_credentials = self.forwards_credentials
+                        && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
                     return Readiness {
-                        ready: status.is_success(),
+                        ready: status.is_success() || refused_for_credentials,
                         endpoint: path,
                         status: Some(status.as_u16()),
                         message: text.trim().chars().take(200).collect(),
@@ -325,13 +395,10 @@ pub struct UnknownUpstream {
 
 impl Upstreams {
     /// Builds every upstream's outbound stack.
-    pub fn new(
-        configs: &[UpstreamConfig],
-        metrics: Arc<UpstreamMetrics>,
-    ) -> Result<Self, StackError> {
+    pub fn new(configs: &[UpstreamConfig], outbound: &OutboundLayers) -> Result<Self, StackError> {
         let list = configs
             .iter()
-            .map(|c| Upstream::new(c, metrics.clone()).map(Arc::new))
+            .map(|c| Upstream::new(c, outbound).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { list: list.into() })
     }

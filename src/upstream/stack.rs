@@ -12,11 +12,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mcp_prometheus_layers::BoxError;
 use mcp_prometheus_layers::body::{RequestBody, ResponseBody};
+use mcp_prometheus_layers::tenant::TenantLayer;
 use mcp_prometheus_layers::timeout::TimeoutLayer;
+use mcp_prometheus_layers::trace::PropagateLayer;
+use mcp_prometheus_layers::truncate::TruncateLayer;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfigError;
 use mcp_prometheus_layers::upstream_metrics::{UpstreamMetrics, UpstreamMetricsLayer};
-use tower::util::BoxCloneSyncService;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
+use tower::util::{BoxCloneSyncService, MapResponseLayer};
 use tower_http::set_header::SetRequestHeaderLayer;
 
 use crate::config::UpstreamConfig;
@@ -46,10 +49,22 @@ pub fn user_agent() -> HeaderValue {
     HeaderValue::from_static(concat!("mcp-prometheus/", env!("CARGO_PKG_VERSION")))
 }
 
-/// Builds the outbound stack for one upstream.
+/// The outbound layers shared by every upstream, built once from
+/// `[layers.*]`.
+#[derive(Clone)]
+pub struct OutboundLayers {
+    pub metrics: Arc<UpstreamMetrics>,
+    pub tenant: TenantLayer,
+    pub truncate: Option<TruncateLayer>,
+    pub propagate_trace: bool,
+}
+
+/// Builds the outbound stack for one upstream, in DESIGN.md's order:
+/// trace → user agent → tenant → upstream auth → truncate → metrics →
+/// timeout → pooled client.
 pub fn build(
     upstream: &UpstreamConfig,
-    metrics: Arc<UpstreamMetrics>,
+    outbound: &OutboundLayers,
 ) -> Result<OutboundService, StackError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -66,11 +81,16 @@ pub fn build(
         .pool_max_idle_per_host(64)
         .build(https);
     let service = ServiceBuilder::new()
+        .option_layer(outbound.propagate_trace.then_some(PropagateLayer))
         .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
+        .layer(outbound.tenant)
         .layer(upstream.auth.build()?)
-        .layer(UpstreamMetricsLayer::new(metrics))
+        .option_layer(outbound.truncate.clone())
+        .layer(MapResponseLayer::new(|response: Response<_>| {
+            response.map(BodyExt::boxed_unsync)
+        }))
+        .layer(UpstreamMetricsLayer::new(outbound.metrics.clone()))
         .layer(TimeoutLayer::new(upstream.timeout.0))
-        .service(client)
-        .map_response(|response| response.map(BodyExt::boxed_unsync));
+        .service(client);
     Ok(BoxCloneSyncService::new(service))
 }

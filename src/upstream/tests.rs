@@ -13,8 +13,10 @@ use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 
-use super::{ApiCall, Upstream, UpstreamError};
+use super::{ApiCall, OutboundLayers, Upstream, UpstreamError};
 use crate::config::{ConfigDuration, UpstreamConfig};
+use crate::tools::scope::CallScope;
+use mcp_prometheus_layers::tenant::TenantLayer;
 
 type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
 
@@ -78,8 +80,13 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
     config.timeout = ConfigDuration(Duration::from_millis(500));
     config.max_response_bytes = 4096;
     configure(&mut config);
-    let metrics = UpstreamMetrics::register(&mut Registry::default());
-    Upstream::new(&config, metrics).expect("builds")
+    let outbound = OutboundLayers {
+        metrics: UpstreamMetrics::register(&mut Registry::default()),
+        tenant: TenantLayer::new(false, 16),
+        truncate: None,
+        propagate_trace: true,
+    };
+    Upstream::new(&config, &outbound).expect("builds")
 }
 
 #[tokio::test]
@@ -94,15 +101,18 @@ async fn request_carries_prefix_credentials_tenant_and_user_agent() {
         c.headers.insert("X-Extra".into(), Secret::new("1"));
     });
     let answer = upstream
-        .api::<Value>(ApiCall {
-            endpoint: "/api/v1/query",
-            path: "/api/v1/query".into(),
-            params: vec![("query", "up".into())],
-            post: true,
-        })
+        .api::<Value>(
+            ApiCall {
+                endpoint: "/api/v1/query",
+                path: "/api/v1/query".into(),
+                params: vec![("query", "up".into())],
+                post: true,
+            },
+            &CallScope::default(),
+        )
         .await
         .expect("success");
-    assert_eq!(answer.warnings, vec!["w1".to_owned()]);
+    assert_eq!(answer.notes.warnings, vec!["w1".to_owned()]);
     let seen = seen.lock().expect("lock");
     let (path, headers) = &seen[0];
     assert_eq!(path, "/prefix/api/v1/query");
@@ -120,7 +130,7 @@ async fn request_carries_prefix_credentials_tenant_and_user_agent() {
 async fn error_of(path: &'static str) -> UpstreamError {
     let (url, _) = serve_fake().await;
     upstream(&url, |_| {})
-        .api::<Value>(ApiCall::get(path))
+        .api::<Value>(ApiCall::get(path), &CallScope::default())
         .await
         .err()
         .expect("must fail")
@@ -172,7 +182,7 @@ async fn closed_port_is_unreachable() {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let error = upstream(&format!("http://{addr}"), |_| {})
-        .api::<Value>(ApiCall::get("/api/v1/query"))
+        .api::<Value>(ApiCall::get("/api/v1/query"), &CallScope::default())
         .await
         .err()
         .expect("must fail");

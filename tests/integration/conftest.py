@@ -24,6 +24,21 @@ from harness import (  # noqa: E402
 )
 from mcpclient import TRANSPORT_IDS, TRANSPORTS, Target, TransportSpec  # noqa: E402
 
+# Fixtures of the authn / tenancy / truncation tests (authstack.py): the
+# tenant router with one Prometheus per tenant, the test JWT issuer, and the
+# servers with [layers.*] configs. Imported here so pytest registers them.
+from authstack import (  # noqa: E402,F401
+    authn_server,
+    issuer,
+    plain_router_server,
+    router,
+    scope_server,
+    static_org_server,
+    static_server,
+    tenant_stack,
+    trusted_server,
+)
+
 SLOW_UPSTREAM_TIMEOUT = "1s"
 
 
@@ -109,6 +124,12 @@ def fakes() -> Iterator[Fakes]:
         s.close()
 
 
+# The main servers let the query tools ask for `unlimited` results (up to the
+# truncate layer's hard ceiling), so test_large_result can move > 1 MiB
+# through every transport; everything else runs with the default budget.
+MAIN_LAYERS = {"truncate": {"allow_unlimited": True}}
+
+
 def main_upstreams(stack: Stack, fakes: Fakes) -> list[Upstream]:
     """local (default), prefixed, and the failure-mode upstreams."""
     return [
@@ -160,7 +181,7 @@ def pool(workdir: Path, binary: Path) -> Iterator[ServerPool]:
 
 @pytest.fixture(scope="session")
 def http_json_server(pool: ServerPool, stack: Stack, fakes: Fakes) -> McpServer:
-    return pool.get("main-json", lambda: ServerConfig(main_upstreams(stack, fakes), json_response=True))
+    return pool.get("main-json", lambda: ServerConfig(main_upstreams(stack, fakes), json_response=True, layers=MAIN_LAYERS))
 
 
 @pytest.fixture(scope="session")
@@ -171,13 +192,13 @@ def http_stateless_json_server(pool: ServerPool, stack: Stack, fakes: Fakes) -> 
 
 @pytest.fixture(scope="session")
 def http_sse_server(pool: ServerPool, stack: Stack, fakes: Fakes) -> McpServer:
-    return pool.get("main-sse", lambda: ServerConfig(main_upstreams(stack, fakes), json_response=False))
+    return pool.get("main-sse", lambda: ServerConfig(main_upstreams(stack, fakes), json_response=False, layers=MAIN_LAYERS))
 
 
 @pytest.fixture(scope="session")
 def stdio_config(workdir: Path, stack: Stack, fakes: Fakes) -> Path:
     # ports 0: many stdio processes may run, none may clash on a fixed port
-    return ServerConfig(main_upstreams(stack, fakes), listen_port=0, obs_port=0).write(
+    return ServerConfig(main_upstreams(stack, fakes), listen_port=0, obs_port=0, layers=MAIN_LAYERS).write(
         workdir / "servers" / "stdio.toml")
 
 

@@ -176,7 +176,10 @@ class ManagedProcess:
         return self.proc.poll()
 
     def tail(self, lines: int = 40) -> str:
-        self._log.flush()
+        try:
+            self._log.flush()
+        except ValueError:  # already closed (the process was stopped)
+            pass
         return tail_file(self.log_path, lines)
 
     def signal(self, sig: int) -> None:
@@ -495,8 +498,13 @@ def toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot render {v!r} as TOML")
+
+
+def toml_key(k: str) -> str:
+    """A bare key when TOML allows one, else a quoted key."""
+    return k if k and all(c.isascii() and (c.isalnum() or c in "-_") for c in k) else json.dumps(k)
 
 
 @dataclass
@@ -517,6 +525,9 @@ class ServerConfig:
     tool_prefix: str = ""
     log_level: str = "info"
     server_extra: dict[str, Any] = field(default_factory=dict)
+    # [layers.<name>] tables (authn, audience, tenancy, truncate, ...): each a
+    # dict of keys; nested dicts and lists of dicts are rendered inline.
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -541,6 +552,9 @@ class ServerConfig:
             if u.timeout is not None:
                 lines.append(f"timeout = {toml_value(u.timeout)}")
             lines += [f"{k} = {toml_value(v)}" for k, v in u.extra.items()]
+        for layer, keys in self.layers.items():
+            lines += ["", f"[layers.{toml_key(layer)}]"]
+            lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in keys.items()]
         return "\n".join(lines) + "\n"
 
     def write(self, path: Path) -> Path:

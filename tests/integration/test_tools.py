@@ -341,8 +341,9 @@ async def test_input_schemas(target: Target) -> None:
     from mcpclient import HTTP_AUTO_JSON
 
     expected_props = {
-        "execute_query": {"query", "time", "timeout", "limit", "stats", "lookback_delta"},
-        "execute_range_query": {"query", "start", "end", "step", "timeout", "limit", "stats", "lookback_delta"},
+        "execute_query": {"query", "time", "timeout", "limit", "stats", "lookback_delta", "unlimited"},
+        "execute_range_query": {"query", "start", "end", "step", "timeout", "limit", "stats", "lookback_delta",
+                                "unlimited"},
         "list_metrics": {"matches", "start", "end", "limit"},
         "get_metric_metadata": {"metric", "limit"},
         "list_label_names": {"matches", "start", "end", "limit"},
@@ -360,7 +361,9 @@ async def test_input_schemas(target: Target) -> None:
     problems = []
     for name in EXPECTED_TOOLS:
         s = tools[name].input_schema
-        props = set(s.get("properties", {})) - {"upstream"}
+        props = set(s.get("properties", {})) - {"upstream", "org_id"}
+        if not {"upstream", "org_id"} <= set(s.get("properties", {})):
+            problems.append(f"{name}: every tool takes upstream and org_id")
         want = expected_props.get(name, set())
         if props != want:
             problems.append(f"{name}: properties {sorted(props)} != {sorted(want)}")
@@ -471,7 +474,8 @@ async def test_tool_prefix(prefix_target: Target, stack: Stack, tid: str) -> Non
 
 async def test_large_result(target: Target, transport: TransportSpec) -> None:
     """A result of well over a megabyte (over SSE: an event larger than the SDK's
-    default 1 MiB cap, which the harness lifts) arrives intact.
+    default 1 MiB cap, which the harness lifts) arrives intact when the caller
+    asks for `unlimited` on a server that allows it.
 
     8 synthetic series x 11000 points (Prometheus' per-series maximum), so the
     size does not depend on what has been scraped so far."""
@@ -481,7 +485,7 @@ async def test_large_result(target: Target, transport: TransportSpec) -> None:
     query = " or ".join(f'label_replace(vector(1), "i", "{i}", "", "")' for i in range(n_series))
     async with connect(target, transport) as c:
         r = (await c.call("execute_range_query", {"query": query, "start": T0_BIG - (n_points - 1), "end": T0_BIG,
-                                                  "step": 1, "limit": 5000})).ok()
+                                                  "step": 1, "limit": 5000, "unlimited": True})).ok()
         d = r.data
         assert d["resultType"] == "matrix" and len(d["result"]) == n_series, r.text[:300]
         assert all(len(s["values"]) == n_points for s in d["result"]), [len(s["values"]) for s in d["result"]]

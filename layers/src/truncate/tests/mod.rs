@@ -1,0 +1,82 @@
+//! Tests of the truncation layer: answer shapes of every Prometheus endpoint,
+//! chunk boundaries, budgets, errors, and a 300 MB stream.
+
+mod big;
+mod fuzz;
+mod layer;
+mod shapes;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use serde_json::{Value, json};
+
+use super::Truncation;
+use super::scanner::Scanner;
+use crate::BoxError;
+
+/// Scans `input` in chunks of `chunk` bytes, straight through the scanner.
+fn scan(input: &[u8], max_bytes: usize, max_items: usize, chunk: usize) -> (Bytes, Truncation) {
+    let mut scanner = Scanner::new(max_bytes, max_items);
+    for piece in input.chunks(chunk.max(1)) {
+        scanner.feed(piece);
+    }
+    scanner.finish(true)
+}
+
+fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+fn series(i: usize) -> Value {
+    json!({
+        "metric": {"__name__": "http_requests_total", "instance": format!("host-{i}:9090"), "job": "api"},
+        "value": [1_700_000_000.5 + i as f64, format!("{i}.25")]
+    })
+}
+
+/// A Prometheus envelope, members in Prometheus' order.
+fn envelope(data: &Value, warnings: bool) -> String {
+    let tail = if warnings {
+        r#","warnings":["PromQL info: metric might not be a counter"]"#
+    } else {
+        ""
+    };
+    format!(r#"{{"status":"success","data":{data}{tail}}}"#)
+}
+
+fn vector_answer(n: usize) -> String {
+    let result: Vec<Value> = (0..n).map(series).collect();
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":{}}},"warnings":["w1","w2"]}}"#,
+        Value::Array(result)
+    )
+}
+
+/// A response body sending the given frames, then ending.
+struct Chunks(VecDeque<Result<Bytes, BoxError>>);
+
+impl Chunks {
+    fn of(body: &[u8], chunk: usize) -> Self {
+        Self(
+            body.chunks(chunk.max(1))
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect(),
+        )
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(self.0.pop_front().map(|chunk| chunk.map(Frame::data)))
+    }
+}

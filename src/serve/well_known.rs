@@ -1,0 +1,46 @@
+//! RFC 9728 protected-resource metadata: how a client that got a 401 finds
+//! out which authorization servers issue tokens for us. Public, as the
+//! spec requires.
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::config::Config;
+
+/// The metadata routes, when authn is on (there is nothing to discover
+/// otherwise).
+pub fn router(config: &Config) -> Option<Router> {
+    let authn = &config.layers.authn;
+    if !authn.enabled {
+        return None;
+    }
+    let resource = config.resource_url()?;
+    let issuers: Vec<&str> = authn.issuers.iter().map(|i| i.issuer.as_str()).collect();
+    let mut document = json!({
+        "resource": resource,
+        "authorization_servers": issuers,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "mcp-prometheus",
+    });
+    if !authn.required_scopes.is_empty() {
+        document["scopes_supported"] = json!(authn.required_scopes);
+    }
+    let body = document.to_string();
+    let handler = move || {
+        let body = body.clone();
+        async move { ([(http::header::CONTENT_TYPE, "application/json")], body) }
+    };
+    let suffixed = format!(
+        "/.well-known/oauth-protected-resource{}",
+        config.server.mcp_path
+    );
+    Some(
+        Router::new()
+            .route(
+                "/.well-known/oauth-protected-resource",
+                get(handler.clone()),
+            )
+            .route(&suffixed, get(handler)),
+    )
+}

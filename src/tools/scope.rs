@@ -1,0 +1,177 @@
+//! What one tool call carries from its MCP request to its upstream
+//! requests: the caller's tenants (narrowed by `org_id`), the inbound
+//! headers a forwarding upstream may need, the trace, and the truncation
+//! budget.
+
+use std::sync::Arc;
+
+use mcp_prometheus_layers::identity::{InboundHeaders, TenancyEnforced, TenantSet};
+use mcp_prometheus_layers::tenant_id;
+use mcp_prometheus_layers::trace::TraceContext;
+use mcp_prometheus_layers::truncate::TruncateBudget;
+
+use super::ToolError;
+
+/// Per-call request context; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct CallScope {
+    /// The tenants this call may read; `None` when tenancy is off.
+    pub tenants: Option<TenantSet>,
+    pub inbound: Option<InboundHeaders>,
+    pub trace: Option<TraceContext>,
+    pub budget: Option<TruncateBudget>,
+}
+
+impl CallScope {
+    /// The scope of a call that arrived over HTTP (rmcp hands us the
+    /// request's parts). Under tenancy the tenancy layer has put a
+    /// [`TenantSet`] there; without one the call is refused later, in the
+    /// outbound tenant layer (fail closed).
+    pub fn from_parts(parts: &http::request::Parts) -> Self {
+        let enforced = parts.extensions.get::<TenancyEnforced>().is_some();
+        Self {
+            tenants: parts
+                .extensions
+                .get::<TenantSet>()
+                .cloned()
+                .filter(|_| enforced),
+            inbound: Some(InboundHeaders(Arc::new(parts.headers.clone()))),
+            trace: parts.extensions.get::<TraceContext>().copied(),
+            budget: None,
+        }
+    }
+
+    /// The scope of a stdio call: the configured default tenants.
+    pub fn stdio(default_tenants: Option<TenantSet>) -> Self {
+        Self {
+            tenants: default_tenants,
+            ..Self::default()
+        }
+    }
+
+    /// Narrows the tenants to `org_id` (`a|b`: split, trimmed,
+    /// deduplicated; every one must be allowed). Without tenancy, `org_id`
+    /// selects the tenant as the Go server did, after validation.
+    pub fn narrow(&self, org_id: Option<&str>) -> Result<Self, ToolError> {
+        let Some(org_id) = org_id else {
+            return Ok(self.clone());
+        };
+        let requested: Vec<&str> = org_id.split('|').map(str::trim).collect();
+        for id in &requested {
+            tenant_id::validate(id)
+                .map_err(|e| ToolError::InvalidArguments(format!("org_id: {e}")))?;
+        }
+        if let Some(allowed) = &self.tenants
+            && let Some(denied) = requested.iter().find(|id| !allowed.contains(id))
+        {
+            return Err(ToolError::InvalidArguments(format!(
+                "org_id: tenant {denied:?} is not allowed for you; allowed tenants: {}",
+                allowed.as_slice().join(", ")
+            )));
+        }
+        Ok(Self {
+            tenants: Some(TenantSet::new(requested)),
+            ..self.clone()
+        })
+    }
+
+    /// One scope per tenant, for endpoints that refuse several tenants at
+    /// once (Mimir's ruler); a single scope when there is at most one.
+    pub fn per_tenant(&self) -> Vec<(Option<String>, Self)> {
+        match &self.tenants {
+            Some(set) if set.as_slice().len() > 1 => set
+                .as_slice()
+                .iter()
+                .map(|tenant| {
+                    (
+                        Some(tenant.clone()),
+                        Self {
+                            tenants: Some(TenantSet::new([tenant.clone()])),
+                            ..self.clone()
+                        },
+                    )
+                })
+                .collect(),
+            Some(set) => vec![(set.as_slice().first().cloned(), self.clone())],
+            None => vec![(None, self.clone())],
+        }
+    }
+
+    /// Attaches this scope to an upstream request.
+    pub fn apply<B>(&self, request: &mut http::Request<B>) {
+        let extensions = request.extensions_mut();
+        if let Some(tenants) = &self.tenants {
+            extensions.insert(tenants.clone());
+        }
+        if let Some(inbound) = &self.inbound {
+            extensions.insert(inbound.clone());
+        }
+        if let Some(trace) = self.trace {
+            extensions.insert(trace);
+        }
+        if let Some(budget) = self.budget {
+            extensions.insert(budget);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(tenants: &[&str]) -> CallScope {
+        CallScope {
+            tenants: Some(TenantSet::new(tenants.iter().copied())),
+            ..CallScope::default()
+        }
+    }
+
+    #[test]
+    fn narrowing_normalizes_and_checks() {
+        let bob = scope(&["tenant-b", "tenant-c"]);
+        let narrowed = bob
+            .narrow(Some(" tenant-c | tenant-b | tenant-c "))
+            .expect("allowed");
+        assert_eq!(
+            narrowed.tenants.expect("set").header_value(),
+            "tenant-b|tenant-c"
+        );
+        let err = bob
+            .narrow(Some("tenant-b|tenant-a"))
+            .expect_err("not allowed")
+            .to_string();
+        assert!(
+            err.contains("\"tenant-a\"") && err.contains("tenant-b, tenant-c"),
+            "{err}"
+        );
+        for bad in ["", "a\r\nb", "a b", "ténant", &"x".repeat(151), "tenant-b|"] {
+            assert!(bob.narrow(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn without_tenancy_org_id_is_validated_and_used() {
+        let open = CallScope::default();
+        assert_eq!(
+            open.narrow(Some("team-a"))
+                .expect("valid")
+                .tenants
+                .expect("set")
+                .header_value(),
+            "team-a"
+        );
+        assert!(open.narrow(Some("a\nb")).is_err());
+        assert!(open.narrow(None).expect("nothing").tenants.is_none());
+    }
+
+    #[test]
+    fn fan_out_splits_several_tenants() {
+        let parts = scope(&["a", "b"]).per_tenant();
+        let tenants: Vec<_> = parts
+            .iter()
+            .map(|(t, _)| t.clone().expect("named"))
+            .collect();
+        assert_eq!(tenants, ["a", "b"]);
+        assert_eq!(scope(&["a"]).per_tenant().len(), 1);
+    }
+}

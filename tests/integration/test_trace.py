@@ -1,0 +1,57 @@
+"""W3C trace context ([layers.trace]): an inbound `traceparent` reaches the
+upstream in the same trace."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from authstack import LayeredServer, authed, bearer, raw_call, raw_tool_result
+from tenant_router import TenantRouter
+
+pytestmark = pytest.mark.anyio
+
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def new_traceparent() -> tuple[str, str, str]:
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    return f"00-{trace_id}-{span_id}-01", trace_id, span_id
+
+
+async def test_traceparent_propagates_to_upstream(authn_server: LayeredServer, router: TenantRouter) -> None:
+    tp, trace_id, span_id = new_traceparent()
+    mark = router.mark()
+    headers = {**bearer(authn_server.token(["team-b"])), "traceparent": tp}
+    async with authed(authn_server.mcp_url, headers) as c:
+        (await c.call("execute_query", {"query": "up"})).ok()
+        (await c.call("get_rules", {})).ok()  # fan-out: every per-tenant request in the trace
+    reqs = router.since(mark)
+    assert len(reqs) >= 3, [(q.path, q.org_id) for q in reqs]
+    for q in reqs:
+        got = q.headers.get("traceparent")
+        m = TRACEPARENT.match(got or "")
+        assert m, f"{q.path}: traceparent {got!r}"
+        assert m.group(1) == trace_id, f"{q.path}: trace id {m.group(1)} != {trace_id}"
+
+
+def test_upstream_gets_a_trace_without_inbound_traceparent(authn_server: LayeredServer,
+                                                           router: TenantRouter) -> None:
+    mark = router.mark()
+    raw_tool_result(raw_call(authn_server.mcp_url, "execute_query", {"query": "up"},
+                             bearer(authn_server.token(["team-a"]))))
+    reqs = router.since(mark)
+    assert reqs and all(TRACEPARENT.match(q.headers.get("traceparent", "")) for q in reqs), \
+        [q.headers.get("traceparent") for q in reqs]
+
+
+def test_malformed_traceparent_is_not_propagated(authn_server: LayeredServer, router: TenantRouter) -> None:
+    mark = router.mark()
+    bad = "00-zzzz-not-a-trace-01"
+    raw_tool_result(raw_call(authn_server.mcp_url, "execute_query", {"query": "up"},
+                             {**bearer(authn_server.token(["team-a"])), "traceparent": bad}))
+    reqs = router.since(mark)
+    assert reqs and all(q.headers.get("traceparent") != bad for q in reqs), \
+        [q.headers.get("traceparent") for q in reqs]
