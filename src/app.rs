@@ -12,6 +12,7 @@ use mcp_prometheus_layers::identity::TenantSet;
 use mcp_prometheus_layers::limits::LimitsLayer;
 use mcp_prometheus_layers::tenancy::{TenancyConfigError, TenancyLayer};
 use mcp_prometheus_layers::tenant::TenantLayer;
+use mcp_prometheus_layers::trace::TraceLayer;
 use mcp_prometheus_layers::truncate::TruncateConfigError;
 
 use crate::config::Config;
@@ -38,7 +39,7 @@ pub enum BuildError {
 /// trace → metrics → limits → authn → audience → tenancy.
 #[derive(Clone)]
 pub struct InboundLayers {
-    pub trace: bool,
+    pub trace: Option<TraceLayer>,
     pub metrics: Option<HttpMetricsLayer>,
     pub limits: Option<LimitsLayer>,
     pub authn: Option<AuthnLayer>,
@@ -140,7 +141,10 @@ impl App {
             None
         };
         Ok(InboundLayers {
-            trace: layers.trace.enabled,
+            trace: layers
+                .trace
+                .enabled
+                .then(crate::telemetry::otel::trace_layer),
             metrics: layers
                 .metrics
                 .enabled

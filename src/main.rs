@@ -64,7 +64,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(listen) = args.observability_listen {
         config.observability.listen = Some(listen);
     }
-    telemetry::logging::init(&config.observability);
+    telemetry::logging::init(&config.observability, &config.layers.trace.otlp_endpoint);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -85,12 +85,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
         let shutdown = CancellationToken::new();
         tokio::spawn(serve::shutdown_signal(shutdown.clone()));
-        match serve::run(app, shutdown).await {
+        let code = match serve::run(app, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 tracing::error!(%error, "stopped");
                 ExitCode::FAILURE
             }
-        }
+        };
+        telemetry::otel::shutdown();
+        code
     })
 }

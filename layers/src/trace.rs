@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue, Request};
@@ -119,21 +120,38 @@ impl TraceContext {
     }
 }
 
+/// Links a request's span to its trace in whatever exporter is installed
+/// (the binary sets the OpenTelemetry parent here).
+pub type SpanHook = Arc<dyn Fn(&tracing::Span, &TraceContext) + Send + Sync>;
+
 /// Inbound: reads or starts the trace and opens a span per request.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TraceLayer;
+#[derive(Clone, Default)]
+pub struct TraceLayer {
+    hook: Option<SpanHook>,
+}
+
+impl TraceLayer {
+    /// A layer that calls `hook` on every request span.
+    pub fn with_hook(hook: SpanHook) -> Self {
+        Self { hook: Some(hook) }
+    }
+}
 
 impl<S> Layer<S> for TraceLayer {
     type Service = Trace<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Trace { inner }
+        Trace {
+            inner,
+            hook: self.hook.clone(),
+        }
     }
 }
 
 /// Service of [`TraceLayer`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Trace<S> {
     inner: S,
+    hook: Option<SpanHook>,
 }
 
 impl<S, B> Service<Request<B>> for Trace<S>
@@ -162,6 +180,9 @@ where
             path = %req.uri().path(),
             trace_id = %context.trace_id_hex(),
         );
+        if let Some(hook) = &self.hook {
+            hook(&span, &context);
+        }
         req.extensions_mut().insert(context);
         let future = {
             let _entered = span.enter();
@@ -241,7 +262,7 @@ mod tests {
         let outbound = PropagateLayer.layer(tower::service_fn(|req: Request<()>| async move {
             Ok::<_, Infallible>(req.headers().get(&TRACEPARENT).cloned())
         }));
-        let inbound = TraceLayer.layer(tower::service_fn(move |req: Request<()>| {
+        let inbound = TraceLayer::default().layer(tower::service_fn(move |req: Request<()>| {
             let outbound = outbound.clone();
             async move {
                 let context = req.extensions().get::<TraceContext>().copied();

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use mcp_prometheus_layers::trace::TraceLayer;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +47,7 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     );
     let inbound = app.inbound.clone();
     let stack = ServiceBuilder::new()
-        .option_layer(inbound.trace.then_some(TraceLayer))
+        .option_layer(inbound.trace)
         .option_layer(inbound.metrics)
         .option_layer(inbound.limits)
         .option_layer(inbound.authn)

@@ -2,12 +2,15 @@
 //! under stdio), level from `RUST_LOG` or the config.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, ObservabilityConfig};
 
 /// Installs the global subscriber. Call once, first thing after the config
 /// is read.
-pub fn init(config: &ObservabilityConfig) {
+pub fn init(config: &ObservabilityConfig, otlp_endpoint: &str) {
     // rmcp logs every session event at info; keep it quiet unless asked.
     let level = if config.log_level.contains("rmcp") {
         config.log_level.clone()
@@ -17,13 +20,16 @@ pub fn init(config: &ObservabilityConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match config.log_format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.with_ansi(false).boxed(),
     };
+    let result = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(super::otel::layer(otlp_endpoint))
+        .try_init();
     if let Err(error) = result {
         eprintln!("logging already initialised: {error}");
     }

@@ -55,3 +55,57 @@ def test_malformed_traceparent_is_not_propagated(authn_server: LayeredServer, ro
     reqs = router.since(mark)
     assert reqs and all(q.headers.get("traceparent") != bad for q in reqs), \
         [q.headers.get("traceparent") for q in reqs]
+
+
+class _Collector:
+    """A stand-in OTLP/HTTP collector: records every POST to /v1/traces."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        bodies: list[tuple[str, bytes]] = []
+        self.bodies = bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", "0"))
+                bodies.append((self.path, self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_spans_are_exported_over_otlp_in_the_callers_trace(workdir, stack) -> None:
+    """OTEL_EXPORTER_OTLP_ENDPOINT set: spans reach the collector (flushed at
+    shutdown at the latest), carry OTEL_SERVICE_NAME and the caller's trace id."""
+    import harness
+    from harness import ServerConfig, Upstream
+
+    collector = _Collector()
+    try:
+        cfg = ServerConfig([Upstream("local", stack.prom.url, "5s")], listen_port=harness.free_port(),
+                           obs_port=harness.free_port())
+        server = harness.start_mcp_server(workdir, "otlp", cfg, env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_SERVICE_NAME": "mcp-otlp-test"})
+        tp, trace_id, _ = new_traceparent()
+        raw_tool_result(raw_call(server.mcp_url, "execute_query", {"query": "up"}, {"traceparent": tp}))
+        assert server.proc.stop() == 0
+        paths = {p for p, _ in collector.bodies}
+        assert paths == {"/v1/traces"}, paths
+        exported = b"".join(body for _, body in collector.bodies)
+        assert b"mcp-otlp-test" in exported, "service name missing from the exported resource"
+        assert bytes.fromhex(trace_id) in exported, "no span in the caller's trace"
+    finally:
+        collector.close()
