@@ -253,13 +253,24 @@ impl Config {
                 ));
             }
             for (i, issuer) in authn.issuers.iter().enumerate() {
-                let url = url::Url::parse(&issuer.issuer).map_err(|e| {
-                    invalid(format!("layers.authn.issuers[{i}].issuer"), e.to_string())
+                // Keys come from jwks_url, or are discovered under the issuer
+                // (which then must be a URL); either must be https unless
+                // private URLs are allowed (a local test issuer).
+                let (key, fetched) = match &issuer.jwks_url {
+                    Some(jwks) => (format!("layers.authn.issuers[{i}].jwks_url"), jwks),
+                    None => (format!("layers.authn.issuers[{i}].issuer"), &issuer.issuer),
+                };
+                let url = url::Url::parse(fetched).map_err(|e| {
+                    invalid(
+                        key.as_str(),
+                        format!("{fetched:?} is not a URL ({e}); give jwks_url when the issuer is not one (Teleport)"),
+                    )
                 })?;
-                if url.scheme() != "https" && !issuer.allow_private_urls {
+                if url.scheme() != "https" && !(url.scheme() == "http" && issuer.allow_private_urls)
+                {
                     return Err(invalid(
-                        format!("layers.authn.issuers[{i}].issuer"),
-                        "must be https (or set allow_private_urls = true for a local test issuer)",
+                        key,
+                        "must be https (or http with allow_private_urls = true for a local test issuer)",
                     ));
                 }
             }
@@ -393,5 +404,58 @@ mod tests {
             let err = error_of(extra);
             assert!(err.contains(needle), "{extra}: {err}");
         }
+    }
+
+    #[test]
+    fn unsafe_combinations_are_refused_with_a_fix() {
+        let cases = [
+            (
+                "[layers.tenancy]\nenabled = true\nmode = \"group-map\"\n[layers.tenancy.groups]\na = [\"t\"]\n",
+                "needs [layers.authn]",
+            ),
+            (
+                "[layers.audience]\nenabled = true\ntrusted = [\"c\"]\n",
+                "need [layers.authn]",
+            ),
+            ("[layers.authn]\nenabled = true\n", "server.public_url"),
+            (
+                "[[upstreams]]\nname = \"g\"\nurl = \"http://grafana.example\"\nauth = { kind = \"forward\", header = \"X-Token\" }\n",
+                "plain http",
+            ),
+            (
+                "[layers.tenancy]\nenabled = true\nmode = \"static\"\n",
+                "static mode needs tenants",
+            ),
+            (
+                "[layers.tenancy]\nenabled = true\nmode = \"static\"\ntenants = [\"a|b\"]\n",
+                "layers.tenancy",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let err = error_of(extra);
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn authn_issuers_must_be_fetchable_safely() {
+        let base = "[server]\npublic_url = \"https://mcp.example\"\n";
+        let text = |issuer: &str| {
+            format!(
+                "{base}[layers.authn]\nenabled = true\n[[layers.authn.issuers]]\n{issuer}\n[[upstreams]]\nname = \"l\"\nurl = \"http://127.0.0.1:9090\"\n"
+            )
+        };
+        let check = |issuer: &str| Config::parse(&text(issuer)).and_then(|c| c.validate());
+        assert!(check("issuer = \"https://dex.example\"").is_ok());
+        let err = check("issuer = \"http://dex.example\"")
+            .expect_err("plain http")
+            .to_string();
+        assert!(err.contains("allow_private_urls"), "{err}");
+        assert!(check("issuer = \"http://127.0.0.1:5556\"\nallow_private_urls = true").is_ok());
+        let err = check("issuer = \"teleport.example\"")
+            .expect_err("not a URL")
+            .to_string();
+        assert!(err.contains("jwks_url"), "{err}");
+        assert!(check("issuer = \"teleport.example\"\njwks_url = \"https://teleport.example/.well-known/jwks.json\"").is_ok());
     }
 }

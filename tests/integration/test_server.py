@@ -360,3 +360,40 @@ async def test_stdio_exits_when_stdin_closes(binary: Path, stdio_config: Path) -
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+def _self_signed_pem() -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (harness.REPO / "config").glob("*.toml")))
+def test_example_configs_pass_check_config(example: str, tmp_path: Path) -> None:
+    """Every shipped example config is valid. Paths of mounted secrets and CA
+    files (which exist only in a real deployment) point at stand-ins."""
+    text = (harness.REPO / "config" / example).read_text()
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(_self_signed_pem())
+    for path in set(re.findall(r'"(/(?:etc|var/run)/[^"]+)"', text)):
+        stand_in = pem if path.endswith((".pem", ".crt")) else tmp_path / Path(path).name
+        if stand_in != pem:
+            stand_in.write_text("stand-in-secret-value\n")
+        text = text.replace(f'"{path}"', f'"{stand_in}"')
+    cfg = tmp_path / example
+    cfg.write_text(text)
+    r = harness.run_cli(["check-config", "--config", str(cfg)])
+    assert r.returncode == 0, f"{example}: {r.stderr}"
+    assert "stand-in-secret-value" not in r.stdout
