@@ -4,6 +4,7 @@
 //! operator configured, so credentials only reach hosts the operator chose.
 
 mod error;
+mod registry;
 mod stack;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 pub use error::UpstreamError;
+pub use registry::{UnknownUpstream, Upstreams};
 pub use stack::{OutboundLayers, OutboundService, StackError};
 
 use crate::config::UpstreamConfig;
@@ -376,53 +378,6 @@ impl Upstream {
             status: None,
             message: "no readiness endpoint answered".into(),
         })
-    }
-}
-
-/// The configured upstreams, in config order; the first is the default.
-#[derive(Clone)]
-pub struct Upstreams {
-    list: Arc<[Arc<Upstream>]>,
-}
-
-/// A tool named an upstream the operator did not configure.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown upstream {name:?}: configured upstreams are {known}")]
-pub struct UnknownUpstream {
-    pub name: String,
-    pub known: String,
-}
-
-impl Upstreams {
-    /// Builds every upstream's outbound stack.
-    pub fn new(configs: &[UpstreamConfig], outbound: &OutboundLayers) -> Result<Self, StackError> {
-        let list = configs
-            .iter()
-            .map(|c| Upstream::new(c, outbound).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { list: list.into() })
-    }
-
-    /// The upstream a tool asked for, or the default.
-    pub fn get(&self, name: Option<&str>) -> Result<&Arc<Upstream>, UnknownUpstream> {
-        match name {
-            None => self.list.first(),
-            Some(name) => self.list.iter().find(|u| u.name() == name),
-        }
-        .ok_or_else(|| UnknownUpstream {
-            name: name.unwrap_or_default().to_owned(),
-            known: self
-                .list
-                .iter()
-                .map(|u| format!("{:?}", u.name()))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-    }
-
-    /// The default upstream (validation guarantees there is one).
-    pub fn default_upstream(&self) -> Option<&Arc<Upstream>> {
-        self.list.first()
     }
 }
 

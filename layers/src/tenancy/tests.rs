@@ -1,0 +1,132 @@
+use super::*;
+use tower::ServiceExt;
+
+fn principal(groups: &[&str]) -> Principal {
+    Principal {
+        subject: "alice".into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        scopes: vec![],
+        issuer: "i".into(),
+        client: None,
+        audiences: vec![],
+    }
+}
+
+fn group_map() -> TenancyConfig {
+    TenancyConfig {
+        enabled: true,
+        mode: TenancyMode::GroupMap,
+        groups: BTreeMap::from([
+            ("team-a".into(), vec!["tenant-a".into()]),
+            ("team-b".into(), vec!["tenant-b".into(), "tenant-c".into()]),
+        ]),
+        ..TenancyConfig::default()
+    }
+}
+
+async fn run(
+    config: &TenancyConfig,
+    registry: &mut Registry,
+    principal: Option<Principal>,
+) -> (StatusCode, String) {
+    let layer = config
+        .build(None, registry)
+        .expect("valid")
+        .expect("a layer");
+    let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
+        let tenants = req
+            .extensions()
+            .get::<TenantSet>()
+            .map(TenantSet::header_value);
+        Ok::<_, Infallible>(Response::new(tenants.unwrap_or_default()))
+    }));
+    let mut req = Request::new(());
+    if let Some(principal) = principal {
+        req.extensions_mut().insert(principal);
+    }
+    let response = svc.oneshot(req).await.expect("infallible");
+    (response.status(), response.into_body())
+}
+
+#[tokio::test]
+async fn groups_map_to_the_union_of_tenants() {
+    let mut registry = Registry::default();
+    let (status, tenants) = run(
+        &group_map(),
+        &mut registry,
+        Some(principal(&["team-a", "team-b", "x"])),
+    )
+    .await;
+    assert_eq!(
+        (status, tenants.as_str()),
+        (StatusCode::OK, "tenant-a|tenant-b|tenant-c")
+    );
+}
+
+#[tokio::test]
+async fn no_tenants_is_forbidden_with_a_reason() {
+    let mut registry = Registry::default();
+    let (status, body) = run(&group_map(), &mut registry, Some(principal(&["nobody"]))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("has no access to any tenant"), "{body}");
+    let (status, body) = run(&group_map(), &mut registry, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("authn"), "{body}");
+}
+
+#[tokio::test]
+async fn static_mode_needs_no_principal() {
+    let config = TenancyConfig {
+        enabled: true,
+        mode: TenancyMode::Static,
+        tenants: vec!["b".into(), "a".into()],
+        ..TenancyConfig::default()
+    };
+    let (status, tenants) = run(&config, &mut Registry::default(), None).await;
+    assert_eq!((status, tenants.as_str()), (StatusCode::OK, "a|b"));
+}
+
+#[tokio::test]
+async fn cache_hits_are_counted() {
+    let mut registry = Registry::default();
+    let config = group_map();
+    let layer = config
+        .build(None, &mut registry)
+        .expect("valid")
+        .expect("layer");
+    for _ in 0..3 {
+        let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+        let mut req = Request::new(());
+        req.extensions_mut().insert(principal(&["team-a"]));
+        svc.oneshot(req).await.expect("infallible");
+    }
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    assert!(
+        text.contains("mcp_prometheus_tenancy_cache_requests_total{result=\"hit\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mcp_prometheus_tenancy_cache_requests_total{result=\"miss\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_tenant_ids_in_config_are_refused() {
+    let mut config = group_map();
+    config.groups.insert("evil".into(), vec!["a|b".into()]);
+    let err = config.validate().expect_err("refused");
+    assert!(err.to_string().contains("groups.evil"), "{err}");
+    let none = TenancyConfig {
+        mode: TenancyMode::None,
+        ..TenancyConfig::default()
+    };
+    assert!(
+        none.build(None, &mut Registry::default())
+            .expect("valid")
+            .is_none()
+    );
+}

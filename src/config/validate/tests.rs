@@ -1,0 +1,127 @@
+use super::super::{Config, STANDALONE_TOML};
+
+fn error_of(extra: &str) -> String {
+    let text = format!("{STANDALONE_TOML}\n{extra}");
+    match Config::parse(&text).and_then(|c| c.validate()) {
+        Ok(()) => panic!("accepted: {extra}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn standalone_is_valid() {
+    Config::parse(STANDALONE_TOML)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err =
+        Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n").expect_err("unknown");
+    assert!(err.to_string().contains("bogus"), "{err}");
+    assert!(
+        err.to_string().contains("mcp_path"),
+        "lists what is allowed: {err}"
+    );
+}
+
+#[test]
+fn bad_upstreams_are_named() {
+    let cases = [
+        (
+            "[[upstreams]]\nname = \"local\"\nurl = \"http://x\"\n",
+            "used twice",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"ftp://x\"\n",
+            "upstreams[1].url",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"http://u:p@x\"\n",
+            "credentials",
+        ),
+        (
+            "[[upstreams]]\nname = \"b c\"\nurl = \"http://x\"\n",
+            "upstreams[1].name",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\ntimeout = \"0s\"\n",
+            "timeout",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\norg_id = \"a|b\"\n",
+            "org_id",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nheaders = { Authorization = \"x\" }\n",
+            "through auth",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nauth = { kind = \"bearer\" }\n",
+            "exactly one",
+        ),
+        (
+            "[[upstreams]]\nname = \"b\"\nurl = \"http://x\"\nauth = { kind = \"digest\" }\n",
+            "digest",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let err = error_of(extra);
+        assert!(err.contains(needle), "{extra}: {err}");
+    }
+}
+
+#[test]
+fn unsafe_combinations_are_refused_with_a_fix() {
+    let cases = [
+        (
+            "[layers.tenancy]\nenabled = true\nmode = \"group-map\"\n[layers.tenancy.groups]\na = [\"t\"]\n",
+            "needs [layers.authn]",
+        ),
+        (
+            "[layers.audience]\nenabled = true\ntrusted = [\"c\"]\n",
+            "need [layers.authn]",
+        ),
+        ("[layers.authn]\nenabled = true\n", "server.public_url"),
+        (
+            "[[upstreams]]\nname = \"g\"\nurl = \"http://grafana.example\"\nauth = { kind = \"forward\", header = \"X-Token\" }\n",
+            "plain http",
+        ),
+        (
+            "[layers.tenancy]\nenabled = true\nmode = \"static\"\n",
+            "static mode needs tenants",
+        ),
+        (
+            "[layers.tenancy]\nenabled = true\nmode = \"static\"\ntenants = [\"a|b\"]\n",
+            "layers.tenancy",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let err = error_of(extra);
+        assert!(err.contains(needle), "{extra}: {err}");
+    }
+}
+
+#[test]
+fn authn_issuers_must_be_fetchable_safely() {
+    let base = "[server]\npublic_url = \"https://mcp.example\"\n";
+    let text = |issuer: &str| {
+        format!(
+            "{base}[layers.authn]\nenabled = true\n[[layers.authn.issuers]]\n{issuer}\n[[upstreams]]\nname = \"l\"\nurl = \"http://127.0.0.1:9090\"\n"
+        )
+    };
+    let check = |issuer: &str| Config::parse(&text(issuer)).and_then(|c| c.validate());
+    assert!(check("issuer = \"https://dex.example\"").is_ok());
+    let err = check("issuer = \"http://dex.example\"")
+        .expect_err("plain http")
+        .to_string();
+    assert!(err.contains("allow_private_urls"), "{err}");
+    assert!(check("issuer = \"http://127.0.0.1:5556\"\nallow_private_urls = true").is_ok());
+    let err = check("issuer = \"teleport.example\"")
+        .expect_err("not a URL")
+        .to_string();
+    assert!(err.contains("jwks_url"), "{err}");
+    assert!(check("issuer = \"teleport.example\"\njwks_url = \"https://teleport.example/.well-known/jwks.json\"").is_ok());
+}
