@@ -5,7 +5,7 @@
 CARGO ?= cargo
 PYTEST_ARGS ?= -q
 
-.PHONY: run test test-unit test-integration lint build fmt
+.PHONY: run test test-unit test-integration test-chart lint build fmt
 
 run:
 	scripts/run-local.sh
@@ -13,7 +13,7 @@ run:
 build:
 	$(CARGO) build --workspace --all-targets
 
-test: lint test-unit test-integration
+test: lint test-unit test-integration test-chart
 
 test-unit:
 	$(CARGO) test --workspace
@@ -22,9 +22,27 @@ test-integration: build
 	scripts/setup-test-env.sh
 	MCP_PROMETHEUS_BIN=$(CURDIR)/target/debug/mcp-prometheus .venv/bin/python -m pytest tests/integration $(PYTEST_ARGS)
 
+test-chart: build
+	scripts/setup-chart-test-env.sh
+	MCP_PROMETHEUS_BIN=$(CURDIR)/target/debug/mcp-prometheus .venv-chart/bin/python -m pytest tests/chart $(PYTEST_ARGS)
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
+
+# Benchmarks (not part of `make test`): see README "Performance".
+#   make bench        full run (~6 min): target/bench/results.{json,md} + README section
+#   make bench-smoke  the same harness with tiny sizes and the debug build (< 60 s)
+.PHONY: bench bench-smoke
+bench:
+	scripts/install-prometheus.sh
+	$(CARGO) build --release -p mcp-prometheus -p loadgen
+	python3 bench/bench.py
+
+bench-smoke:
+	scripts/install-prometheus.sh
+	$(CARGO) build -p mcp-prometheus -p loadgen
+	python3 bench/bench.py --smoke --profile debug

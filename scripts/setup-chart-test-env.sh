@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Prepare what the Helm chart tests (tests/chart) need: a Python venv at
+# $(repo)/.venv-chart (override with VENV=...) with the pinned packages of
+# tests/chart/requirements.txt (helm-python-sdk embeds Helm 4, so there is no
+# helm binary to install; kubernetes-validate carries the Kubernetes schemas).
+# pip runs only when that file or the Python version changed (a hash is kept
+# in the venv). Idempotent; well under a second when everything is in place.
+#
+# The check-config tests also need target/debug/mcp-prometheus (cargo build
+# --bin mcp-prometheus; they are skipped with a reason when it is missing,
+# unless MCP_PROMETHEUS_BIN names another binary).
+#
+# Then run:  .venv-chart/bin/python -m pytest tests/chart -q
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${VENV:-$repo/.venv-chart}"
+req="$repo/tests/chart/requirements.txt"
+python="${PYTHON:-python3}"
+
+log() { printf '[setup-chart-test-env] %s\n' "$*" >&2; }
+
+if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || { log "need root (or sudo) to install python3-venv"; exit 1; }
+        sudo="sudo"
+    fi
+    log "installing python3-venv"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv
+fi
+
+want_hash="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
+stamp="$venv/.requirements.sha256"
+
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want_hash" ]]; then
+    log "venv $venv is up to date"
+else
+    if [[ ! -x "$venv/bin/python" ]]; then
+        log "creating venv $venv"
+        "$python" -m venv "$venv"
+    fi
+    log "installing Python packages from $req"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
+    echo "$want_hash" >"$stamp"
+fi
+
+# Fail here, not in the middle of the tests, if the embedded Helm cannot load.
+"$venv/bin/python" -c 'import helm_python, kubernetes_validate; print("helm", helm_python.helm_sdk_version())' >&2 ||
+    { log "helm-python-sdk does not load in $venv"; exit 1; }
+log "ok"
