@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use mcp_prometheus_layers::audience::AudienceLayer;
-use mcp_prometheus_layers::authn::{AuthnConfigError, AuthnLayer, AuthnSettings};
+use mcp_prometheus_layers::authn::{AuthnConfigError, AuthnLayer, AuthnSettings, IssuerConfig};
+use mcp_prometheus_layers::fetch::{Fetch, FetchPolicy, SafeFetcher};
 use mcp_prometheus_layers::http_metrics::HttpMetricsLayer;
 use mcp_prometheus_layers::identity::TenantSet;
 use mcp_prometheus_layers::limits::LimitsLayer;
@@ -17,6 +18,7 @@ use mcp_prometheus_layers::truncate::TruncateConfigError;
 
 use crate::config::Config;
 use crate::mcp::PrometheusMcp;
+use crate::oauth::OAuthServer;
 use crate::telemetry::metrics::Metrics;
 use crate::tools::ToolContext;
 use crate::tools::scope::CallScope;
@@ -33,6 +35,8 @@ pub enum BuildError {
     Tenancy(#[from] TenancyConfigError),
     #[error("layers.truncate: {0}")]
     Truncate(#[from] TruncateConfigError),
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthSetupError),
 }
 
 /// The inbound layers that are switched on, outermost first:
@@ -54,12 +58,21 @@ pub struct App {
     pub upstreams: Upstreams,
     pub mcp: PrometheusMcp,
     pub inbound: InboundLayers,
+    /// The authorization server, when `[oauth]` is enabled.
+    pub oauth: Option<Arc<OAuthServer>>,
 }
 
 impl App {
     /// Builds the layers, upstream stacks and MCP handler from a validated
     /// config.
-    pub fn build(config: Config) -> Result<Self, BuildError> {
+    pub async fn build(config: Config) -> Result<Self, BuildError> {
+        let oauth = if config.oauth.enabled {
+            let public = config.server.public_url.clone().unwrap_or_default();
+            let resource = config.resource_url().unwrap_or_default();
+            Some(OAuthServer::start(&config.oauth, &public, &resource).await?)
+        } else {
+            None
+        };
         let mut metrics = Metrics::new();
         let layers = &config.layers;
         let tenancy_on =
@@ -75,7 +88,7 @@ impl App {
             propagate_trace: layers.trace.enabled,
         };
         let upstreams = Upstreams::new(&config.upstreams, &outbound)?;
-        let inbound = Self::inbound(&config, &mut metrics)?;
+        let inbound = Self::inbound(&config, &mut metrics, oauth.as_ref())?;
         let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
             .then(|| TenantSet::new(layers.tenancy.tenants.clone()));
         let ctx = ToolContext::new(
@@ -95,10 +108,15 @@ impl App {
             upstreams,
             mcp,
             inbound,
+            oauth,
         })
     }
 
-    fn inbound(config: &Config, metrics: &mut Metrics) -> Result<InboundLayers, BuildError> {
+    fn inbound(
+        config: &Config,
+        metrics: &mut Metrics,
+        oauth: Option<&Arc<OAuthServer>>,
+    ) -> Result<InboundLayers, BuildError> {
         let layers = &config.layers;
         let resource = config.resource_url();
         let resource_audiences: Vec<String> = resource
@@ -123,7 +141,24 @@ impl App {
                 extra_audiences: trusted,
                 resource_metadata_url: config.resource_metadata_url().unwrap_or_default(),
             };
-            Some(layers.authn.build(settings, &mut metrics.registry)?)
+            let mut authn = layers.authn.clone();
+            let own = oauth.map(|server| {
+                // Our own tokens: verified against our key, in process.
+                let mut issuer = IssuerConfig::new(&server.issuer);
+                issuer.jwks_url = Some(format!("{}/oauth/jwks", server.issuer));
+                issuer.algorithms = vec![jsonwebtoken::Algorithm::ES256];
+                issuer.allow_private_urls = true;
+                authn.issuers.push(issuer);
+                (authn.issuers.len() - 1, server.key_source())
+            });
+            Some(authn.build_with(
+                settings,
+                &mut metrics.registry,
+                |index, issuer| match &own {
+                    Some((own_index, keys)) if *own_index == index => Ok(keys.clone()),
+                    _ => guarded_fetcher(index, issuer),
+                },
+            )?)
         } else {
             None
         };
@@ -155,4 +190,18 @@ impl App {
             tenancy,
         })
     }
+}
+
+/// The fetcher an external issuer's discovery and keys go through.
+fn guarded_fetcher(
+    index: usize,
+    issuer: &IssuerConfig,
+) -> Result<Arc<dyn Fetch>, AuthnConfigError> {
+    let fetcher = SafeFetcher::new(FetchPolicy {
+        allow_private: issuer.allow_private_urls,
+        tls: issuer.tls.clone(),
+        ..FetchPolicy::default()
+    })
+    .map_err(|e| AuthnConfigError::Fetcher(index, e.to_string()))?;
+    Ok(Arc::new(fetcher))
 }

@@ -47,4 +47,8 @@ pub struct ServeArgs {
     /// Overrides `observability.listen`.
     #[arg(long)]
     pub observability_listen: Option<SocketAddr>,
+    /// Turns on the OAuth authorization server (`[oauth] enabled = true`),
+    /// as the Go server's flag did.
+    #[arg(long)]
+    pub enable_oauth: bool,
 }

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod config;
 mod mcp;
+mod oauth;
 mod promtime;
 mod serve;
 mod telemetry;
@@ -64,6 +65,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(listen) = args.observability_listen {
         config.observability.listen = Some(listen);
     }
+    if args.enable_oauth {
+        config.oauth.enabled = true;
+        config.normalize();
+        if let Err(error) = config.validate() {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    }
     telemetry::logging::init(&config.observability, &config.layers.trace.otlp_endpoint);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,7 +85,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let app = match app::App::build(config) {
+        let app = match app::App::build(config).await {
             Ok(app) => app,
             Err(error) => {
                 tracing::error!(%error, "cannot build the upstream clients");

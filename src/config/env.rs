@@ -19,6 +19,12 @@ pub fn apply_env_overrides(
 ) -> Result<(), ConfigError> {
     let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
     apply_layer_overrides(config, &get)?;
+    crate::oauth::config::apply_env(&mut config.oauth, &get).map_err(|message| {
+        ConfigError::Invalid {
+            key: "environment".into(),
+            message,
+        }
+    })?;
     let url = get("PROMETHEUS_URL");
     if config.upstreams.is_empty() {
         if let Some(url) = &url {

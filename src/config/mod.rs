@@ -40,6 +40,8 @@ pub struct Config {
     /// The tower layers, each switched on and tuned here; their order is
     /// fixed by the code.
     pub layers: LayersConfig,
+    /// The OAuth 2.1 authorization server (off unless enabled).
+    pub oauth: crate::oauth::OAuthConfig,
 }
 
 /// `[layers.*]`: one table per layer.
@@ -241,8 +243,17 @@ impl Config {
         };
         let mut config = Self::parse(&text)?;
         apply_env_overrides(&mut config, |name| std::env::var(name).ok())?;
+        config.normalize();
         config.validate()?;
         Ok(config)
+    }
+
+    /// Settings implied by others: the authorization server's tokens are
+    /// checked by the authn layer, so OAuth switches it on.
+    pub fn normalize(&mut self) {
+        if self.oauth.enabled {
+            self.layers.authn.enabled = true;
+        }
     }
 
     /// Our resource URL (RFC 8707): `public_url` + `mcp_path`.

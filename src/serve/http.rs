@@ -56,10 +56,21 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let protected = Router::new()
         .route_service(&server.mcp_path, mcp)
         .layer(stack);
-    match well_known::router(&app.config) {
-        Some(public) => protected.merge(public),
-        None => protected,
+    let mut router = protected;
+    if let Some(public) = well_known::router(&app.config) {
+        router = router.merge(public);
     }
+    if let Some(oauth) = &app.oauth {
+        // The authorization server's own routes: outside authn, behind the
+        // trace, metrics and limits layers.
+        let inbound = app.inbound.clone();
+        let stack = ServiceBuilder::new()
+            .option_layer(inbound.trace)
+            .option_layer(inbound.metrics)
+            .option_layer(inbound.limits);
+        router = router.merge(oauth.router().layer(stack));
+    }
+    router
 }
 
 /// Serves until `shutdown`; in-flight requests then get
@@ -75,8 +86,10 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
         "serving MCP over streamable HTTP"
     );
     let grace = app.config.server.shutdown_grace.0;
-    let server = axum::serve(listener, router(app, shutdown.child_token()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let service = router(app, shutdown.child_token())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server =
+        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tokio::select! {
         result = server => result.map_err(ServeError::Io),
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -95,11 +108,11 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    fn app() -> App {
+    async fn app() -> App {
         let mut config = Config::parse(crate::config::STANDALONE_TOML).expect("parses");
         config.server.allowed_hosts = vec!["mcp.example.com".into()];
         config.server.allowed_origins = vec!["https://app.example.com".into()];
-        App::build(config).expect("builds")
+        App::build(config).await.expect("builds")
     }
 
     fn discover(host: &str, origin: Option<&str>) -> Request<Body> {
@@ -124,7 +137,7 @@ mod tests {
     }
 
     async fn status_and_body(request: Request<Body>) -> (StatusCode, String) {
-        let response = router(&app(), CancellationToken::new())
+        let response = router(&app().await, CancellationToken::new())
             .oneshot(request)
             .await
             .expect("infallible");

@@ -16,7 +16,21 @@ pub fn router(config: &Config) -> Option<Router> {
         return None;
     }
     let resource = config.resource_url()?;
-    let issuers: Vec<&str> = authn.issuers.iter().map(|i| i.issuer.as_str()).collect();
+    // Our own authorization server first, when it runs.
+    let own = config.oauth.enabled.then(|| {
+        config
+            .oauth
+            .issuer
+            .clone()
+            .or_else(|| config.server.public_url.clone())
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_owned()
+    });
+    let issuers: Vec<String> = own
+        .into_iter()
+        .chain(authn.issuers.iter().map(|i| i.issuer.clone()))
+        .collect();
     let mut document = json!({
         "resource": resource,
         "authorization_servers": issuers,

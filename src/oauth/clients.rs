@@ -1,0 +1,259 @@
+//! OAuth clients: redirect-URI rules, registered clients, and Client ID
+//! Metadata Documents (a client_id that is a URL we fetch, guarded).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_prometheus_layers::fetch::{FetchPolicy, SafeFetcher};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::store::{ClientRecord, Store};
+
+/// Largest client metadata document accepted.
+const CIMD_MAX_BYTES: usize = 5 * 1024;
+const CIMD_TTL: Duration = Duration::from_secs(300);
+const CIMD_NEGATIVE_TTL: Duration = Duration::from_secs(60);
+
+/// Schemes that must never receive an authorization code.
+const DANGEROUS: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "about",
+    "blob",
+    "ftp",
+    "ws",
+    "wss",
+];
+
+/// Why a redirect URI is refused.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(uri).map_err(|_| format!("{uri:?} is not an absolute URI"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{uri:?} has a fragment"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        "http" => Err(format!(
+            "{uri:?}: plain http is allowed only for loopback (127.0.0.1, [::1], localhost)"
+        )),
+        scheme if DANGEROUS.contains(&scheme) => {
+            Err(format!("{uri:?}: the {scheme}: scheme is not allowed"))
+        }
+        // Private-use schemes of native apps (RFC 8252 §7.1), e.g. cursor://
+        _ => Ok(()),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Exact match, except that loopback http redirects match on any port
+/// (RFC 8252 §7.3: native apps pick a free port at run time).
+pub fn redirect_matches(registered: &[String], presented: &str) -> bool {
+    if registered.iter().any(|r| r == presented) {
+        return true;
+    }
+    let Ok(presented) = url::Url::parse(presented) else {
+        return false;
+    };
+    if presented.scheme() != "http" || !is_loopback(&presented) {
+        return false;
+    }
+    registered
+        .iter()
+        .filter_map(|r| url::Url::parse(r).ok())
+        .any(|r| {
+            r.scheme() == "http"
+                && r.host_str() == presented.host_str()
+                && r.path() == presented.path()
+                && r.query() == presented.query()
+        })
+}
+
+/// Why a client cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("unknown client_id {0:?}")]
+    Unknown(String),
+    #[error("client metadata document {0}: {1}")]
+    Metadata(String, String),
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+}
+
+#[derive(Deserialize)]
+struct MetadataDocument {
+    client_id: String,
+    #[serde(default)]
+    client_name: Option<String>,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+}
+
+/// A fetched document (or why it failed) and when.
+type CachedDocument = (Instant, Result<ClientRecord, String>);
+
+/// Registered clients and client metadata documents.
+pub struct Clients {
+    store: Arc<dyn Store>,
+    fetcher: SafeFetcher,
+    cache: Mutex<HashMap<String, CachedDocument>>,
+}
+
+impl Clients {
+    /// `allow_private`: documents may live on private addresses (and plain
+    /// http then), for tests and closed networks.
+    pub fn new(store: Arc<dyn Store>, allow_private: bool) -> Result<Self, String> {
+        let fetcher = SafeFetcher::new(FetchPolicy {
+            allow_private,
+            https_only: !allow_private,
+            timeout: Duration::from_secs(5),
+            max_bytes: CIMD_MAX_BYTES,
+            ..FetchPolicy::default()
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            store,
+            fetcher,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A client by id: registered, or described by the document at the URL
+    /// that is its id.
+    pub async fn get(&self, client_id: &str) -> Result<ClientRecord, ClientError> {
+        if client_id.starts_with("https://") || client_id.starts_with("http://") {
+            return self.metadata_document(client_id).await;
+        }
+        self.store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| ClientError::Unknown(client_id.to_owned()))
+    }
+
+    async fn metadata_document(&self, url: &str) -> Result<ClientRecord, ClientError> {
+        if let Some((at, cached)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(url)
+            .cloned()
+        {
+            let ttl = if cached.is_ok() {
+                CIMD_TTL
+            } else {
+                CIMD_NEGATIVE_TTL
+            };
+            if at.elapsed() < ttl {
+                return cached.map_err(|e| ClientError::Metadata(url.to_owned(), e));
+            }
+        }
+        let result = self.fetch_document(url).await;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache.insert(url.to_owned(), (Instant::now(), result.clone()));
+        result.map_err(|e| ClientError::Metadata(url.to_owned(), e))
+    }
+
+    async fn fetch_document(&self, url: &str) -> Result<ClientRecord, String> {
+        let body = self.fetcher.get(url).await.map_err(|e| e.to_string())?;
+        let document: MetadataDocument = serde_json::from_slice(&body)
+            .map_err(|e| format!("not a client metadata JSON document: {e}"))?;
+        if document.client_id != url {
+            return Err(format!(
+                "its client_id {:?} is not its own URL",
+                document.client_id
+            ));
+        }
+        if document.redirect_uris.is_empty() {
+            return Err("it lists no redirect_uris".into());
+        }
+        for uri in &document.redirect_uris {
+            check_redirect_uri(uri)?;
+        }
+        let method = document
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| "none".into());
+        if method != "none" {
+            return Err(format!(
+                "token_endpoint_auth_method {method:?}: documents describe public clients (none)"
+            ));
+        }
+        Ok(ClientRecord {
+            client_id: document.client_id,
+            secret_hash: None,
+            redirect_uris: document.redirect_uris,
+            client_name: document.client_name,
+            auth_method: method,
+            scope: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1:8765/callback",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "https://app.example/cb#frag",
+            "/relative",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_only() {
+        let registered = vec![
+            "http://127.0.0.1/callback".to_owned(),
+            "https://app.example/cb".to_owned(),
+        ];
+        assert!(redirect_matches(
+            &registered,
+            "http://127.0.0.1:49152/callback"
+        ));
+        assert!(redirect_matches(&registered, "https://app.example/cb"));
+        assert!(!redirect_matches(
+            &registered,
+            "https://app.example:8443/cb"
+        ));
+        assert!(!redirect_matches(
+            &registered,
+            "http://127.0.0.1:49152/other"
+        ));
+        assert!(!redirect_matches(
+            &registered,
+            "http://localhost:49152/callback"
+        ));
+        assert!(!redirect_matches(&registered, "https://evil.example/cb"));
+    }
+}

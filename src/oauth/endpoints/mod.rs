@@ -1,0 +1,38 @@
+//! The authorization server's HTTP endpoints (axum), outside the MCP route
+//! and its authentication.
+
+mod authorize;
+mod error;
+mod metadata;
+mod register;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::OAuthServer;
+
+pub use error::OAuthError;
+
+/// Every route of the authorization server.
+pub fn router(server: Arc<OAuthServer>) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/{*rest}",
+            get(metadata::metadata),
+        )
+        .route("/.well-known/openid-configuration", get(metadata::metadata))
+        .route("/oauth/jwks", get(metadata::jwks))
+        .route("/oauth/authorize", get(authorize::authorize))
+        .route("/oauth/callback", get(authorize::callback))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(token::revoke))
+        .route("/oauth/register", post(register::register))
+        .with_state(server)
+}

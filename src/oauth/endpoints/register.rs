@@ -1,0 +1,173 @@
+//! `/oauth/register`: dynamic client registration (RFC 7591), as the
+//! configured policy allows, rate-limited per address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::OAuthError;
+use super::token::rate_limited;
+use crate::oauth::OAuthServer;
+use crate::oauth::clients::check_redirect_uri;
+use crate::oauth::config::RegistrationPolicy;
+use crate::oauth::crypto::{constant_time_eq, hash, random_token};
+use crate::oauth::store::ClientRecord;
+
+/// RFC 7591 client metadata we read.
+#[derive(Debug, Deserialize)]
+pub struct Registration {
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    client_name: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    response_types: Vec<String>,
+    scope: Option<String>,
+}
+
+/// `POST /oauth/register`.
+pub async fn register(
+    State(server): State<Arc<OAuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match server.config.registration {
+        RegistrationPolicy::Off => {
+            return OAuthError {
+                status: StatusCode::FORBIDDEN,
+                error: "access_denied",
+                description: "dynamic registration is off here; use a client ID metadata document"
+                    .into(),
+            }
+            .into_response();
+        }
+        RegistrationPolicy::Token => {
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            let expected = server.registration_token.as_deref().unwrap_or_default();
+            if !presented
+                .is_some_and(|p| !expected.is_empty() && constant_time_eq(p.trim(), expected))
+            {
+                return OAuthError {
+                    status: StatusCode::UNAUTHORIZED,
+                    error: "invalid_token",
+                    description: "registration needs Authorization: Bearer <initial access token>"
+                        .into(),
+                }
+                .into_response();
+            }
+        }
+        RegistrationPolicy::Public => {}
+    }
+    if let Some(refusal) = rate_limited(&server, peer) {
+        return refusal;
+    }
+    let request: Registration = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return OAuthError::bad(
+                "invalid_client_metadata",
+                format!("not RFC 7591 JSON: {error}"),
+            )
+            .into_response();
+        }
+    };
+    if request.redirect_uris.is_empty() {
+        return OAuthError::bad(
+            "invalid_redirect_uri",
+            "redirect_uris must list at least one URI",
+        )
+        .into_response();
+    }
+    for uri in &request.redirect_uris {
+        if let Err(reason) = check_redirect_uri(uri) {
+            return OAuthError::bad("invalid_redirect_uri", reason).into_response();
+        }
+    }
+    if request
+        .grant_types
+        .iter()
+        .any(|g| g != "authorization_code" && g != "refresh_token")
+    {
+        return OAuthError::bad(
+            "invalid_client_metadata",
+            "grant_types: only authorization_code and refresh_token",
+        )
+        .into_response();
+    }
+    if request.response_types.iter().any(|r| r != "code") {
+        return OAuthError::bad("invalid_client_metadata", "response_types: only code")
+            .into_response();
+    }
+    let method = request
+        .token_endpoint_auth_method
+        .unwrap_or_else(|| "client_secret_basic".into());
+    if !matches!(
+        method.as_str(),
+        "none" | "client_secret_basic" | "client_secret_post"
+    ) {
+        return OAuthError::bad(
+            "invalid_client_metadata",
+            "token_endpoint_auth_method: none, client_secret_basic or client_secret_post",
+        )
+        .into_response();
+    }
+    let issued = async {
+        let client_id = random_token(18)?;
+        let secret = if method == "none" {
+            None
+        } else {
+            Some(random_token(32)?)
+        };
+        let record = ClientRecord {
+            client_id: client_id.clone(),
+            secret_hash: secret.as_deref().map(hash),
+            redirect_uris: request.redirect_uris.clone(),
+            client_name: request.client_name.clone(),
+            auth_method: method.clone(),
+            scope: request.scope.clone(),
+        };
+        server.store.put_client(&record).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((record, secret))
+    }
+    .await;
+    let (record, secret) = match issued {
+        Ok(issued) => issued,
+        Err(error) => return OAuthError::internal(error).into_response(),
+    };
+    let mut body = json!({
+        "client_id": record.client_id,
+        "client_id_issued_at": crate::oauth::now(),
+        "redirect_uris": record.redirect_uris,
+        "token_endpoint_auth_method": record.auth_method,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    });
+    if let Some(name) = &record.client_name {
+        body["client_name"] = json!(name);
+    }
+    if let Some(scope) = &record.scope {
+        body["scope"] = json!(scope);
+    }
+    if let Some(secret) = secret {
+        body["client_secret"] = json!(secret);
+        body["client_secret_expires_at"] = json!(0);
+    }
+    (
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,176 @@
+//! The OAuth 2.1 authorization server in front of an OIDC provider (Dex):
+//! MCP clients discover it, register (or present a client ID metadata
+//! document), send their user through the provider's login, and get
+//! short-lived access tokens our authn layer verifies without a store
+//! lookup, plus rotating refresh tokens.
+
+mod clients;
+pub mod config;
+mod crypto;
+mod endpoints;
+mod provider;
+mod signer;
+mod store;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use mcp_prometheus_layers::BoxError;
+use mcp_prometheus_layers::fetch::Fetch;
+
+pub use config::OAuthConfig;
+
+use clients::Clients;
+use config::{RegistrationPolicy, StorageKind, secret_value};
+use crypto::{Sealer, parse_key};
+use provider::{Provider, ProviderSettings};
+use signer::Signer;
+use store::{MemoryStore, Store, ValkeyStore};
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Checks an encryption key without keeping it (`check-config`).
+pub fn check_encryption_key(text: &str) -> Result<(), String> {
+    parse_key(text).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Why the authorization server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("oauth: {0}")]
+pub struct OAuthSetupError(pub String);
+
+fn setup(error: impl std::fmt::Display) -> OAuthSetupError {
+    OAuthSetupError(error.to_string())
+}
+
+/// Everything the endpoints share.
+pub struct OAuthServer {
+    pub issuer: String,
+    /// Our resource identifier (tokens' audience).
+    pub resource: String,
+    config: OAuthConfig,
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    signer: Signer,
+    provider: Provider,
+    clients: Clients,
+    registration_token: Option<String>,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// A refresh the client presented twice within this window is a race or a
+/// retry, not a theft: refused, but the family stays valid.
+const REUSE_GRACE: Duration = Duration::from_secs(30);
+/// How long a login may take at the provider.
+const LOGIN_TTL: Duration = Duration::from_secs(600);
+
+impl OAuthServer {
+    /// Opens the store, loads (or creates) the signing key and prepares the
+    /// provider client. `public_url` is `server.public_url`.
+    pub async fn start(
+        config: &OAuthConfig,
+        public_url: &str,
+        resource: &str,
+    ) -> Result<Arc<Self>, OAuthSetupError> {
+        let issuer = config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| public_url.trim_end_matches('/').to_owned());
+        let key = secret_value(&config.encryption_key, &config.encryption_key_file)
+            .map_err(|e| setup(format!("oauth.encryption_key_file: {e}")))?
+            .ok_or_else(|| setup("oauth.encryption_key (or encryption_key_file, MCP_OAUTH_ENCRYPTION_KEY) is required"))?;
+        let sealer = Sealer::new(&parse_key(&key).map_err(setup)?).map_err(setup)?;
+        let store: Arc<dyn Store> = match config.storage.kind {
+            StorageKind::Memory => Arc::new(MemoryStore::default()),
+            StorageKind::Valkey => {
+                let password =
+                    secret_value(&config.storage.password, &config.storage.password_file)
+                        .map_err(|e| setup(format!("oauth.storage.password_file: {e}")))?;
+                Arc::new(
+                    ValkeyStore::connect(&config.storage, password)
+                        .await
+                        .map_err(setup)?,
+                )
+            }
+        };
+        let signer = Signer::load(config.signing_key_file.as_deref(), store.as_ref(), &sealer)
+            .await
+            .map_err(setup)?;
+        let p = &config.provider;
+        let provider = Provider::new(ProviderSettings {
+            issuer_url: p.issuer_url.clone(),
+            client_id: p.client_id.clone(),
+            client_secret: secret_value(&p.client_secret, &p.client_secret_file)
+                .map_err(|e| setup(format!("oauth.provider.client_secret_file: {e}")))?,
+            redirect_url: p
+                .redirect_url
+                .clone()
+                .unwrap_or_else(|| format!("{}/oauth/callback", public_url.trim_end_matches('/'))),
+            scopes: p.scopes.clone(),
+            groups_claim: p.groups_claim.split('.').map(str::to_owned).collect(),
+            allow_private: config.allow_private_urls,
+            tls: mcp_prometheus_layers::tls::TlsConfig {
+                ca_file: p.ca_file.clone(),
+                insecure_skip_verify: false,
+            },
+        })
+        .map_err(setup)?;
+        let clients = Clients::new(store.clone(), config.allow_private_urls).map_err(setup)?;
+        let registration_token =
+            secret_value(&config.registration_token, &config.registration_token_file)
+                .map_err(|e| setup(format!("oauth.registration_token_file: {e}")))?;
+        if config.registration == RegistrationPolicy::Token && registration_token.is_none() {
+            return Err(setup(
+                "registration = \"token\" needs registration_token (or registration_token_file); or set registration = \"off\"",
+            ));
+        }
+        let per_minute =
+            NonZeroU32::new(config.rate_limit_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Ok(Arc::new(Self {
+            issuer,
+            resource: resource.to_owned(),
+            config: config.clone(),
+            store,
+            sealer,
+            signer,
+            provider,
+            clients,
+            registration_token,
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+        }))
+    }
+
+    /// Our JWKS as a fetcher, so the authn layer verifies our tokens with
+    /// no HTTP round trip to ourselves.
+    pub fn key_source(self: &Arc<Self>) -> Arc<dyn Fetch> {
+        Arc::new(LocalKeys(Bytes::from(self.signer.jwks().to_string())))
+    }
+
+    /// The authorization server's routes.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        endpoints::router(self.clone())
+    }
+}
+
+/// Serves our own key set to the authn layer.
+struct LocalKeys(Bytes);
+
+impl Fetch for LocalKeys {
+    fn fetch<'a>(
+        &'a self,
+        _url: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Bytes, BoxError>> + Send + 'a>>
+    {
+        Box::pin(std::future::ready(Ok(self.0.clone())))
+    }
+}

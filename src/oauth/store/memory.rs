@@ -1,0 +1,272 @@
+//! The in-process store: one replica, lost on restart.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{
+    ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated, Store, StoreError,
+};
+
+#[derive(Default)]
+struct Maps {
+    clients: HashMap<String, ClientRecord>,
+    pending: HashMap<String, (Instant, PendingLogin)>,
+    codes: HashMap<String, (Instant, CodeGrant)>,
+    refresh: HashMap<String, (Instant, RefreshGrant)>,
+    revoked: HashMap<String, Instant>,
+    singletons: HashMap<String, String>,
+}
+
+/// State in a mutex-guarded map; expired entries are dropped as they are
+/// met and swept when maps grow.
+#[derive(Default)]
+pub struct MemoryStore {
+    maps: Mutex<Maps>,
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> Fut<'a, T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+fn live<T: Clone>(map: &HashMap<String, (Instant, T)>, key: &str) -> Option<T> {
+    map.get(key)
+        .filter(|(until, _)| *until > Instant::now())
+        .map(|(_, v)| v.clone())
+}
+
+fn sweep<T>(map: &mut HashMap<String, (Instant, T)>) {
+    if map.len() > 10_000 {
+        let now = Instant::now();
+        map.retain(|_, (until, _)| *until > now);
+    }
+}
+
+impl MemoryStore {
+    fn with<T>(&self, f: impl FnOnce(&mut Maps) -> T) -> T {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut maps)
+    }
+}
+
+impl Store for MemoryStore {
+    fn put_client(&self, client: &ClientRecord) -> Fut<'_, ()> {
+        self.with(|m| m.clients.insert(client.client_id.clone(), client.clone()));
+        ready(())
+    }
+
+    fn client(&self, client_id: &str) -> Fut<'_, Option<ClientRecord>> {
+        ready(self.with(|m| m.clients.get(client_id).cloned()))
+    }
+
+    fn put_pending(&self, state_hash: &str, pending: &PendingLogin, ttl: Duration) -> Fut<'_, ()> {
+        self.with(|m| {
+            sweep(&mut m.pending);
+            m.pending
+                .insert(state_hash.into(), (Instant::now() + ttl, pending.clone()))
+        });
+        ready(())
+    }
+
+    fn take_pending(&self, state_hash: &str) -> Fut<'_, Option<PendingLogin>> {
+        ready(self.with(|m| {
+            m.pending
+                .remove(state_hash)
+                .filter(|(until, _)| *until > Instant::now())
+                .map(|(_, p)| p)
+        }))
+    }
+
+    fn put_code(&self, code_hash: &str, grant: &CodeGrant, ttl: Duration) -> Fut<'_, ()> {
+        self.with(|m| {
+            sweep(&mut m.codes);
+            m.codes
+                .insert(code_hash.into(), (Instant::now() + ttl, grant.clone()))
+        });
+        ready(())
+    }
+
+    fn redeem_code(&self, code_hash: &str) -> Fut<'_, Redeemed> {
+        ready(self.with(|m| match m.codes.get_mut(code_hash) {
+            Some((until, grant)) if *until > Instant::now() => {
+                if grant.redeemed {
+                    Redeemed::Replayed {
+                        family: grant.family.clone(),
+                    }
+                } else {
+                    grant.redeemed = true;
+                    Redeemed::Fresh(Box::new(grant.clone()))
+                }
+            }
+            _ => Redeemed::Unknown,
+        }))
+    }
+
+    fn put_refresh(&self, token_hash: &str, grant: &RefreshGrant, ttl: Duration) -> Fut<'_, ()> {
+        self.with(|m| {
+            sweep(&mut m.refresh);
+            m.refresh
+                .insert(token_hash.into(), (Instant::now() + ttl, grant.clone()))
+        });
+        ready(())
+    }
+
+    fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new: &RefreshGrant,
+        ttl: Duration,
+        now: u64,
+        grace: Duration,
+    ) -> Fut<'_, Rotated> {
+        ready(self.with(|m| {
+            let Some(old) = live(&m.refresh, old_hash) else {
+                return Rotated::Unknown;
+            };
+            if m.revoked.contains_key(&old.family) {
+                return Rotated::Revoked;
+            }
+            if let Some(used) = old.used_at {
+                if now.saturating_sub(used) <= grace.as_secs() {
+                    return Rotated::Raced;
+                }
+                m.revoked.insert(old.family.clone(), Instant::now() + ttl);
+                return Rotated::Reused;
+            }
+            if let Some((_, record)) = m.refresh.get_mut(old_hash) {
+                record.used_at = Some(now);
+            }
+            m.refresh
+                .insert(new_hash.into(), (Instant::now() + ttl, new.clone()));
+            Rotated::Done
+        }))
+    }
+
+    fn refresh(&self, token_hash: &str) -> Fut<'_, Option<RefreshGrant>> {
+        ready(self.with(|m| live(&m.refresh, token_hash)))
+    }
+
+    fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()> {
+        self.with(|m| m.revoked.insert(family.into(), Instant::now() + ttl));
+        ready(())
+    }
+
+    fn get_or_init_singleton(&self, name: &str, value: &str) -> Fut<'_, String> {
+        ready(self.with(|m| {
+            m.singletons
+                .entry(name.into())
+                .or_insert_with(|| value.into())
+                .clone()
+        }))
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        StoreError(format!("corrupt record: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::store::UserInfo;
+
+    fn grant(family: &str) -> RefreshGrant {
+        RefreshGrant {
+            family: family.into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            resource: "r".into(),
+            user: UserInfo {
+                subject: "alice".into(),
+                groups: vec![],
+                email: None,
+            },
+            upstream: None,
+            upstream_refresh_at: 0,
+            used_at: None,
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(60);
+    const GRACE: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn rotation_race_and_reuse() {
+        let store = MemoryStore::default();
+        store.put_refresh("a", &grant("f"), TTL).await.expect("put");
+        let first = store
+            .rotate_refresh("a", "b", &grant("f"), TTL, 1000, GRACE)
+            .await
+            .expect("rotate");
+        assert!(matches!(first, Rotated::Done));
+        let racing = store
+            .rotate_refresh("a", "b2", &grant("f"), TTL, 1010, GRACE)
+            .await
+            .expect("race");
+        assert!(
+            matches!(racing, Rotated::Raced),
+            "within the grace window the family survives"
+        );
+        let next = store
+            .rotate_refresh("b", "c", &grant("f"), TTL, 1011, GRACE)
+            .await
+            .expect("winner");
+        assert!(
+            matches!(next, Rotated::Done),
+            "the winner's token still works"
+        );
+        let stolen = store
+            .rotate_refresh("a", "x", &grant("f"), TTL, 2000, GRACE)
+            .await
+            .expect("reuse");
+        assert!(matches!(stolen, Rotated::Reused));
+        let after = store
+            .rotate_refresh("c", "d", &grant("f"), TTL, 2001, GRACE)
+            .await
+            .expect("revoked");
+        assert!(
+            matches!(after, Rotated::Revoked),
+            "reuse revoked the whole family"
+        );
+        let unknown = store
+            .rotate_refresh("nope", "e", &grant("f"), TTL, 2002, GRACE)
+            .await
+            .expect("unknown");
+        assert!(matches!(unknown, Rotated::Unknown));
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use() {
+        let store = MemoryStore::default();
+        let code = CodeGrant {
+            client_id: "c".into(),
+            redirect_uri: "https://x/cb".into(),
+            code_challenge: "ch".into(),
+            scope: String::new(),
+            resource: "r".into(),
+            user: grant("f").user,
+            upstream: None,
+            family: "f".into(),
+            redeemed: false,
+        };
+        store.put_code("k", &code, TTL).await.expect("put");
+        assert!(matches!(
+            store.redeem_code("k").await.expect("first"),
+            Redeemed::Fresh(_)
+        ));
+        assert!(matches!(
+            store.redeem_code("k").await.expect("second"),
+            Redeemed::Replayed { family } if family == "f"
+        ));
+        assert!(matches!(
+            store.redeem_code("other").await.expect("unknown"),
+            Redeemed::Unknown
+        ));
+        assert!(store.take_pending("p").await.expect("none").is_none());
+    }
+}

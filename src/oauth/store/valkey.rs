@@ -1,0 +1,304 @@
+//! Valkey / Redis storage: records as JSON under hashed keys with TTLs;
+//! code redemption and refresh rotation are Lua scripts, so replicas racing
+//! on one token see exactly one winner.
+
+use std::time::Duration;
+
+use deadpool_redis::{Pool, Runtime};
+use redis::{AsyncCommands, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated, Store, StoreError,
+};
+use crate::oauth::config::StorageConfig;
+
+/// Marks a code redeemed on first use; returns {status, record}.
+const REDEEM: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {1, v} end
+return {2, v}
+";
+
+/// Rotates a refresh token: KEYS old, old-used, new, family-revoked;
+/// ARGV new record, ttl ms, now s, grace s.
+const ROTATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {3} end
+local used = redis.call('GET', KEYS[2])
+if used then
+  if tonumber(ARGV[3]) - tonumber(used) <= tonumber(ARGV[4]) then return {4} end
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
+  return {2}
+end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+return {1}
+";
+
+/// A pooled connection to Valkey or Redis.
+pub struct ValkeyStore {
+    pool: Pool,
+    prefix: String,
+    redeem: Script,
+    rotate: Script,
+}
+
+fn err(error: impl std::fmt::Display) -> StoreError {
+    StoreError(error.to_string())
+}
+
+fn millis(ttl: Duration) -> u64 {
+    ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+}
+
+impl ValkeyStore {
+    /// Connects (lazily) and checks the server answers.
+    pub async fn connect(
+        config: &StorageConfig,
+        password: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let mut url = url::Url::parse(&config.url)
+            .map_err(|e| StoreError(format!("oauth.storage.url {:?}: {e}", config.url)))?;
+        if !matches!(url.scheme(), "redis" | "rediss") {
+            return Err(StoreError(
+                "oauth.storage.url must start with redis:// or rediss://".into(),
+            ));
+        }
+        if let Some(password) = password {
+            url.set_password(Some(&password))
+                .map_err(|_| StoreError("cannot put the password into the storage URL".into()))?;
+        }
+        let manager = match &config.tls.ca_file {
+            Some(ca) if url.scheme() == "rediss" => {
+                let root =
+                    std::fs::read(ca).map_err(|e| StoreError(format!("{}: {e}", ca.display())))?;
+                let client = redis::Client::build_with_tls(
+                    url.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root),
+                    },
+                )
+                .map_err(err)?;
+                deadpool_redis::Manager::new(client.get_connection_info().clone()).map_err(err)?
+            }
+            _ => deadpool_redis::Manager::new(url.as_str()).map_err(err)?,
+        };
+        let pool = Pool::builder(manager)
+            .max_size(32)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(err)?;
+        let store = Self {
+            pool,
+            prefix: config.key_prefix.clone(),
+            redeem: Script::new(REDEEM),
+            rotate: Script::new(ROTATE),
+        };
+        let mut conn = store.pool.get().await.map_err(err)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut *conn)
+            .await
+            .map_err(err)?;
+        Ok(store)
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    async fn set<T: Serialize>(
+        &self,
+        key: String,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(value)?;
+        let mut conn = self.pool.get().await.map_err(err)?;
+        match ttl {
+            Some(ttl) => conn
+                .pset_ex::<_, _, ()>(key, json, millis(ttl))
+                .await
+                .map_err(err),
+            None => conn.set::<_, _, ()>(key, json).await.map_err(err),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        let value: Option<String> = conn.get(key).await.map_err(err)?;
+        value
+            .map(|v| serde_json::from_str(&v))
+            .transpose()
+            .map_err(Into::into)
+    }
+}
+
+impl Store for ValkeyStore {
+    fn put_client(&self, client: &ClientRecord) -> Fut<'_, ()> {
+        let key = self.key("client", &crate::oauth::crypto::hash(&client.client_id));
+        let client = client.clone();
+        Box::pin(async move { self.set(key, &client, None).await })
+    }
+
+    fn client(&self, client_id: &str) -> Fut<'_, Option<ClientRecord>> {
+        let key = self.key("client", &crate::oauth::crypto::hash(client_id));
+        Box::pin(async move { self.get(key).await })
+    }
+
+    fn put_pending(&self, state_hash: &str, pending: &PendingLogin, ttl: Duration) -> Fut<'_, ()> {
+        let key = self.key("pending", state_hash);
+        let pending = pending.clone();
+        Box::pin(async move { self.set(key, &pending, Some(ttl)).await })
+    }
+
+    fn take_pending(&self, state_hash: &str) -> Fut<'_, Option<PendingLogin>> {
+        let key = self.key("pending", state_hash);
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            let value: Option<String> = redis::cmd("GETDEL")
+                .arg(&key)
+                .query_async(&mut *conn)
+                .await
+                .map_err(err)?;
+            value
+                .map(|v| serde_json::from_str(&v))
+                .transpose()
+                .map_err(Into::into)
+        })
+    }
+
+    fn put_code(&self, code_hash: &str, grant: &CodeGrant, ttl: Duration) -> Fut<'_, ()> {
+        let key = self.key("code", code_hash);
+        let grant = grant.clone();
+        Box::pin(async move { self.set(key, &grant, Some(ttl)).await })
+    }
+
+    fn redeem_code(&self, code_hash: &str) -> Fut<'_, Redeemed> {
+        let keys = [
+            self.key("code", code_hash),
+            self.key("code-redeemed", code_hash),
+        ];
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            let (status, value): (i64, Option<String>) = self
+                .redeem
+                .key(&keys[0])
+                .key(&keys[1])
+                .arg(millis(Duration::from_secs(3600)))
+                .invoke_async::<redis::Value>(&mut *conn)
+                .await
+                .map_err(err)
+                .and_then(parse_status)?;
+            let grant = value
+                .map(|v| serde_json::from_str::<CodeGrant>(&v))
+                .transpose()?;
+            Ok(match (status, grant) {
+                (1, Some(grant)) => Redeemed::Fresh(Box::new(grant)),
+                (2, Some(grant)) => Redeemed::Replayed {
+                    family: grant.family,
+                },
+                _ => Redeemed::Unknown,
+            })
+        })
+    }
+
+    fn put_refresh(&self, token_hash: &str, grant: &RefreshGrant, ttl: Duration) -> Fut<'_, ()> {
+        let key = self.key("refresh", token_hash);
+        let grant = grant.clone();
+        Box::pin(async move { self.set(key, &grant, Some(ttl)).await })
+    }
+
+    fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new: &RefreshGrant,
+        ttl: Duration,
+        now: u64,
+        grace: Duration,
+    ) -> Fut<'_, Rotated> {
+        let old_key = self.key("refresh", old_hash);
+        let used_key = self.key("refresh-used", old_hash);
+        let new_key = self.key("refresh", new_hash);
+        let new = new.clone();
+        Box::pin(async move {
+            // A refresh grant never changes, so reading it before the
+            // atomic step is safe: it only names the family to check.
+            let Some(old) = self.get::<RefreshGrant>(old_key.clone()).await? else {
+                return Ok(Rotated::Unknown);
+            };
+            let revoked_key = self.key("revoked", &old.family);
+            let json = serde_json::to_string(&new)?;
+            let mut conn = self.pool.get().await.map_err(err)?;
+            let (status, _) = self
+                .rotate
+                .key(&old_key)
+                .key(&used_key)
+                .key(&new_key)
+                .key(&revoked_key)
+                .arg(json)
+                .arg(millis(ttl))
+                .arg(now)
+                .arg(grace.as_secs())
+                .invoke_async::<redis::Value>(&mut *conn)
+                .await
+                .map_err(err)
+                .and_then(parse_status)?;
+            Ok(match status {
+                1 => Rotated::Done,
+                2 => Rotated::Reused,
+                3 => Rotated::Revoked,
+                4 => Rotated::Raced,
+                _ => Rotated::Unknown,
+            })
+        })
+    }
+
+    fn refresh(&self, token_hash: &str) -> Fut<'_, Option<RefreshGrant>> {
+        let key = self.key("refresh", token_hash);
+        Box::pin(async move { self.get(key).await })
+    }
+
+    fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()> {
+        let key = self.key("revoked", family);
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            conn.pset_ex::<_, _, ()>(key, "1", millis(ttl))
+                .await
+                .map_err(err)
+        })
+    }
+
+    fn get_or_init_singleton(&self, name: &str, value: &str) -> Fut<'_, String> {
+        let key = self.key("singleton", name);
+        let value = value.to_owned();
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            let _: bool = conn.set_nx(&key, &value).await.map_err(err)?;
+            let stored: Option<String> = conn.get(&key).await.map_err(err)?;
+            stored.ok_or_else(|| StoreError(format!("{key} vanished")))
+        })
+    }
+}
+
+/// `{status}` or `{status, value}` from a script.
+fn parse_status(value: redis::Value) -> Result<(i64, Option<String>), StoreError> {
+    let redis::Value::Array(items) = value else {
+        return Err(StoreError("unexpected script answer".into()));
+    };
+    let status = match items.first() {
+        Some(redis::Value::Int(n)) => *n,
+        _ => return Err(StoreError("unexpected script status".into())),
+    };
+    let payload = match items.get(1) {
+        Some(redis::Value::BulkString(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        _ => None,
+    };
+    Ok((status, payload))
+}
