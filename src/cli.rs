@@ -51,4 +51,12 @@ pub struct ServeArgs {
     /// as the Go server's flag did.
     #[arg(long)]
     pub enable_oauth: bool,
+    /// Overrides `layers.tenancy.mode` (and enables tenancy), as the Go
+    /// server's flag did: none, static, group-map, grafana-organization.
+    #[arg(long)]
+    pub tenancy_mode: Option<String>,
+    /// Static tenants for everyone (`--static-tenants a,b`), implying
+    /// `--tenancy-mode static` unless another mode is given.
+    #[arg(long, value_delimiter = ',')]
+    pub static_tenants: Vec<String>,
 }

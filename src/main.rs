@@ -8,6 +8,7 @@ mod oauth;
 mod promtime;
 mod serve;
 mod telemetry;
+mod tenancy;
 mod tools;
 mod upstream;
 
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let mut config = match Config::load(args.config.as_deref()) {
+    let mut config = match Config::load_unvalidated(args.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");
@@ -67,11 +68,40 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     if args.enable_oauth {
         config.oauth.enabled = true;
-        config.normalize();
-        if let Err(error) = config.validate() {
-            eprintln!("{error}");
-            return ExitCode::from(2);
+    }
+    if !args.static_tenants.is_empty() {
+        config.layers.tenancy.enabled = true;
+        config.layers.tenancy.mode = config::TenancyMode::Static;
+        config.layers.tenancy.tenants = args.static_tenants.clone();
+    }
+    if let Some(mode) = &args.tenancy_mode {
+        match serde_json::from_value::<config::TenancyMode>(serde_json::Value::String(mode.clone()))
+        {
+            Ok(mode) => {
+                let tenancy = &mut config.layers.tenancy;
+                tenancy.enabled = true;
+                // The Go server's "static" mode also covered a group map.
+                tenancy.mode = if mode == config::TenancyMode::Static
+                    && tenancy.tenants.is_empty()
+                    && !tenancy.groups.is_empty()
+                {
+                    config::TenancyMode::GroupMap
+                } else {
+                    mode
+                };
+            }
+            Err(_) => {
+                eprintln!(
+                    "--tenancy-mode {mode:?}: send none, static, group-map or grafana-organization"
+                );
+                return ExitCode::from(2);
+            }
         }
+    }
+    config.normalize();
+    if let Err(error) = config.validate() {
+        eprintln!("{error}");
+        return ExitCode::from(2);
     }
     telemetry::logging::init(&config.observability, &config.layers.trace.otlp_endpoint);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

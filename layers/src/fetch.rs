@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
@@ -132,7 +132,7 @@ impl Service<Name> for GuardedResolver {
 }
 
 type GuardedClient =
-    Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>, Empty<Bytes>>;
+    Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
 
 /// Fetches small documents under a [`FetchPolicy`].
 #[derive(Clone, Debug)]
@@ -160,8 +160,8 @@ impl SafeFetcher {
         Ok(Self { client, policy })
     }
 
-    /// GETs `url` and returns its body.
-    pub async fn get(&self, url: &str) -> Result<Bytes, FetchError> {
+    /// Checks a URL against the policy before anything is sent.
+    fn check(&self, url: &str) -> Result<url::Url, FetchError> {
         let parsed =
             url::Url::parse(url).map_err(|_| FetchError::BadUrl(url.into(), "not a URL"))?;
         match parsed.scheme() {
@@ -192,14 +192,27 @@ impl SafeFetcher {
         {
             return Err(FetchError::PrivateAddress(ip.to_string()));
         }
-        let request = Request::get(url)
-            .header(http::header::ACCEPT, "application/json")
-            .header(
-                http::header::USER_AGENT,
-                concat!("mcp-prometheus/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Empty::new())
-            .map_err(|e| FetchError::Transport(url.into(), e.to_string()))?;
+        Ok(parsed)
+    }
+
+    /// Sends any request under the policy (no redirect is followed: a
+    /// redirect comes back as the response) and reads the body up to the
+    /// size cap, all within the timeout.
+    pub async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, FetchError> {
+        let url = request.uri().to_string();
+        let parsed = self.check(&url)?;
+        let (mut parts, body) = request.into_parts();
+        parts
+            .headers
+            .entry(http::header::USER_AGENT)
+            .or_insert(http::HeaderValue::from_static(concat!(
+                "mcp-prometheus/",
+                env!("CARGO_PKG_VERSION")
+            )));
+        let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
         let limit = self.policy.max_bytes;
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
@@ -207,35 +220,45 @@ impl SafeFetcher {
                 if detail.contains("no allowed (public) address") {
                     FetchError::PrivateAddress(parsed.host_str().unwrap_or_default().to_owned())
                 } else {
-                    FetchError::Transport(url.into(), detail)
+                    FetchError::Transport(url.clone(), detail)
                 }
             })?;
-            let status = response.status();
-            if status.is_redirection() {
-                return Err(FetchError::Redirect(url.into()));
-            }
-            if status != StatusCode::OK {
-                return Err(FetchError::Status {
-                    url: url.into(),
-                    status: status.as_u16(),
-                });
-            }
-            let mut body = response.into_body();
+            let (parts, mut body) = response.into_parts();
             let mut buffer = BytesMut::new();
             while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| FetchError::Transport(url.into(), e.to_string()))?;
+                let frame = frame.map_err(|e| FetchError::Transport(url.clone(), e.to_string()))?;
                 if let Ok(data) = frame.into_data() {
                     if buffer.len() + data.len() > limit {
-                        return Err(FetchError::TooLarge(url.into(), limit));
+                        return Err(FetchError::TooLarge(url.clone(), limit));
                     }
                     buffer.extend_from_slice(&data);
                 }
             }
-            Ok(buffer.freeze())
+            Ok(http::Response::from_parts(parts, buffer.to_vec()))
         };
         tokio::time::timeout(self.policy.timeout, exchange)
             .await
-            .map_err(|_| FetchError::Timeout(url.into(), self.policy.timeout))?
+            .map_err(|_| FetchError::Timeout(url.clone(), self.policy.timeout))?
+    }
+
+    /// GETs `url` and returns its body; anything but 200 is an error.
+    pub async fn get(&self, url: &str) -> Result<Bytes, FetchError> {
+        let request = Request::get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| FetchError::Transport(url.into(), e.to_string()))?;
+        let response = self.send(request).await?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(FetchError::Redirect(url.into()));
+        }
+        if status != StatusCode::OK {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status: status.as_u16(),
+            });
+        }
+        Ok(Bytes::from(response.into_body()))
     }
 }
 

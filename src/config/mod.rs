@@ -234,6 +234,15 @@ impl Config {
     /// Loads `path` (or the built-in standalone defaults), applies the
     /// environment overrides and validates: the one way a config is made.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = Self::load_unvalidated(path)?;
+        config.normalize();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the file and the environment; the caller applies its own
+    /// overrides (CLI flags), then `normalize` and `validate`.
+    pub fn load_unvalidated(path: Option<&Path>) -> Result<Self, ConfigError> {
         let text = match path {
             Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.to_owned(),
@@ -243,8 +252,6 @@ impl Config {
         };
         let mut config = Self::parse(&text)?;
         apply_env_overrides(&mut config, |name| std::env::var(name).ok())?;
-        config.normalize();
-        config.validate()?;
         Ok(config)
     }
 

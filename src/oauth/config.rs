@@ -32,7 +32,7 @@ pub enum StorageKind {
 }
 
 /// `[oauth.storage]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub kind: StorageKind,
@@ -46,6 +46,19 @@ pub struct StorageConfig {
     pub key_prefix: String,
     /// TLS for `rediss://`: an extra CA (`ca_file`).
     pub tls: TlsConfig,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            kind: StorageKind::Memory,
+            url: String::new(),
+            password: None,
+            password_file: None,
+            key_prefix: "mcp:".into(),
+            tls: TlsConfig::default(),
+        }
+    }
 }
 
 /// `[oauth.provider]`: the OIDC provider users log in with (Dex).
@@ -94,6 +107,10 @@ pub struct OAuthConfig {
     pub access_token_ttl: ConfigDuration,
     pub refresh_token_ttl: ConfigDuration,
     pub code_ttl: ConfigDuration,
+    /// A refresh token presented again within this window after its
+    /// rotation (two replicas racing, a client retrying) is refused without
+    /// revoking its family; later, reuse revokes the whole family.
+    pub refresh_reuse_grace: ConfigDuration,
     /// Requests per minute per client IP on /oauth/register and /oauth/token.
     pub rate_limit_per_minute: u32,
     pub storage: StorageConfig,
@@ -115,11 +132,9 @@ impl Default for OAuthConfig {
             access_token_ttl: ConfigDuration::secs(600),
             refresh_token_ttl: ConfigDuration::secs(30 * 24 * 3600),
             code_ttl: ConfigDuration::secs(60),
+            refresh_reuse_grace: ConfigDuration::secs(2),
             rate_limit_per_minute: 30,
-            storage: StorageConfig {
-                key_prefix: "mcp:".into(),
-                ..StorageConfig::default()
-            },
+            storage: StorageConfig::default(),
             provider: ProviderConfig {
                 scopes: ["openid", "profile", "email", "groups", "offline_access"]
                     .map(String::from)

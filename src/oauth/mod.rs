@@ -33,9 +33,14 @@ use store::{MemoryStore, Store, ValkeyStore};
 
 /// Unix seconds now.
 pub fn now() -> u64 {
+    now_millis() / 1000
+}
+
+/// Unix milliseconds now.
+pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
 }
 
@@ -68,9 +73,6 @@ pub struct OAuthServer {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
-/// A refresh the client presented twice within this window is a race or a
-/// retry, not a theft: refused, but the family stays valid.
-const REUSE_GRACE: Duration = Duration::from_secs(30);
 /// How long a login may take at the provider.
 const LOGIN_TTL: Duration = Duration::from_secs(600);
 

@@ -54,6 +54,14 @@ async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
             "not ready: no upstream configured\n".to_owned(),
         );
     };
+    for (name, check) in &app.readiness {
+        if let Err(reason) = check() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {name}: {reason}\n"),
+            );
+        }
+    }
     match tokio::time::timeout(READINESS_TIMEOUT, upstream.readiness()).await {
         Ok(readiness) if readiness.ready => (
             StatusCode::OK,

@@ -38,6 +38,7 @@ from authstack import (  # noqa: E402,F401
     tenant_stack,
     trusted_server,
 )
+from oauthstack import *  # noqa: E402,F401,F403 - OAuth fixtures (oauthstack.__all__)
 
 SLOW_UPSTREAM_TIMEOUT = "1s"
 

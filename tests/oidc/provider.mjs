@@ -13,9 +13,21 @@
 //   OIDC_CLIENT_SECRET   secret of the confidential client muster-client
 //                        (default muster-secret)
 //   OIDC_ID_TOKEN_TTL    ID token lifetime in seconds (default 600)
+//   OIDC_SERVER_CLIENT_SECRET  secret of the clients `mcp-prometheus` and
+//                        `mcp-prometheus-post` (default mcp-prometheus-secret)
+//   OIDC_SERVER_REDIRECT_URIS  their comma-separated redirect URIs (default
+//                        http://127.0.0.1/oauth/callback; loopback, any port)
+//   OIDC_REGISTRATION    "1": open dynamic client registration (RFC 7591) at
+//                        /reg, for self-tests of OAuth clients (default off)
 //
 // Clients: `mcp-test` (public, PKCE required, no secret) and `muster-client`
 // (confidential, client_secret_basic / client_secret_post, PKCE too).
+// `mcp-prometheus` (client_secret_basic) and `mcp-prometheus-post`
+// (client_secret_post) are mcp-prometheus's own OAuth server acting as a
+// client of this provider, the way it is a client of Dex: confidential,
+// PKCE optional (as in Dex), and native (RFC 8252 7.3), so a loopback
+// redirect URI such as http://127.0.0.1/oauth/callback matches on any port,
+// whatever port the server under test listens on.
 // Users: any login name; alice (groups team-a) and bob (groups team-b,
 // team-c) are known, any other login gets no groups. Passwords are not
 // checked (devInteractions).
@@ -58,6 +70,19 @@ async function main() {
   const resource = env.OIDC_RESOURCE || '';
   const resourceScope = env.OIDC_RESOURCE_SCOPE ?? 'mcp:read';
   const idTokenTTL = Number.parseInt(env.OIDC_ID_TOKEN_TTL ?? '600', 10);
+  const serverSecret = env.OIDC_SERVER_CLIENT_SECRET || 'mcp-prometheus-secret';
+  const serverRedirectUris = (env.OIDC_SERVER_REDIRECT_URIS || 'http://127.0.0.1/oauth/callback')
+    .split(',').map((s) => s.trim()).filter(Boolean);
+  const serverClient = (clientId, method) => ({
+    client_id: clientId,
+    client_secret: serverSecret,
+    token_endpoint_auth_method: method,
+    application_type: 'native',
+    redirect_uris: serverRedirectUris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    id_token_signed_response_alg: 'RS256',
+  });
 
   const configuration = {
     clients: [
@@ -78,6 +103,8 @@ async function main() {
         response_types: ['code'],
         id_token_signed_response_alg: 'RS256',
       },
+      serverClient('mcp-prometheus', 'client_secret_basic'),
+      serverClient('mcp-prometheus-post', 'client_secret_post'),
     ],
     jwks: { keys: await signingKeys() },
     cookies: { keys: ['mcp-prometheus-test-cookie-key'] },
@@ -111,7 +138,9 @@ async function main() {
       const acct = ACCOUNTS[token.accountId];
       return { groups: acct ? acct.groups : [] };
     },
-    pkce: { required: () => true },
+    // PKCE is required of the test clients; mcp-prometheus's own clients
+    // may use it or not (Dex does not require it of confidential clients).
+    pkce: { required: (_ctx, client) => !client.clientId.startsWith('mcp-prometheus') },
     ttl: {
       IdToken: idTokenTTL,
       AccessToken: 600,
@@ -140,6 +169,7 @@ async function main() {
           };
         },
       },
+      registration: { enabled: env.OIDC_REGISTRATION === '1' },
       revocation: { enabled: true },
       introspection: { enabled: true },
     },

@@ -53,6 +53,13 @@ pub struct TenancyConfig {
     pub max_tenants_per_request: usize,
     /// How long a group set's tenants are cached.
     pub cache_ttl: ConfigDuration,
+    /// grafana-organization mode: how long the last known resources keep
+    /// being served while the Kubernetes API is unreachable; after that,
+    /// requests are refused (fail closed).
+    pub max_staleness: ConfigDuration,
+    /// grafana-organization mode: the CRD version to watch (`v1alpha1` or
+    /// `v1alpha2`; both tenant shapes are read either way).
+    pub crd_version: String,
 }
 
 impl Default for TenancyConfig {
@@ -64,6 +71,8 @@ impl Default for TenancyConfig {
             groups: BTreeMap::new(),
             max_tenants_per_request: 16,
             cache_ttl: ConfigDuration::secs(60),
+            max_staleness: ConfigDuration::secs(300),
+            crd_version: "v1alpha2".into(),
         }
     }
 }

@@ -305,10 +305,12 @@ impl Config {
                     "group-based tenancy needs [layers.authn] enabled: without a verified caller there are no groups (use mode = \"static\" for a fixed tenant list)",
                 ));
             }
-            if tenancy.mode == TenancyMode::GrafanaOrganization {
+            if tenancy.mode == TenancyMode::GrafanaOrganization
+                && !matches!(tenancy.crd_version.as_str(), "v1alpha1" | "v1alpha2")
+            {
                 return Err(invalid(
-                    "layers.tenancy.mode",
-                    "grafana-organization is not available in this build yet: use group-map",
+                    "layers.tenancy.crd_version",
+                    "must be v1alpha1 or v1alpha2",
                 ));
             }
         }

@@ -18,7 +18,7 @@ use crate::oauth::crypto::{constant_time_eq, hash, pkce_challenge, random_token}
 use crate::oauth::provider::UpstreamTokens;
 use crate::oauth::signer::AccessClaims;
 use crate::oauth::store::{ClientRecord, Redeemed, RefreshGrant, Rotated, UserInfo};
-use crate::oauth::{OAuthServer, REUSE_GRACE, now};
+use crate::oauth::{OAuthServer, now, now_millis};
 
 /// The token endpoint's form (both grants, and revocation).
 #[derive(Debug, Default, Deserialize)]
@@ -288,8 +288,8 @@ async fn refresh_grant(
             &hash(&token),
             &next,
             server.config.refresh_token_ttl.0,
-            now(),
-            REUSE_GRACE,
+            now_millis(),
+            server.config.refresh_reuse_grace.0,
         )
         .await
         .map_err(OAuthError::internal)?;

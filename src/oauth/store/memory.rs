@@ -119,7 +119,7 @@ impl Store for MemoryStore {
         new_hash: &str,
         new: &RefreshGrant,
         ttl: Duration,
-        now: u64,
+        now_ms: u64,
         grace: Duration,
     ) -> Fut<'_, Rotated> {
         ready(self.with(|m| {
@@ -130,14 +130,14 @@ impl Store for MemoryStore {
                 return Rotated::Revoked;
             }
             if let Some(used) = old.used_at {
-                if now.saturating_sub(used) <= grace.as_secs() {
+                if now_ms.saturating_sub(used) <= grace.as_millis() as u64 {
                     return Rotated::Raced;
                 }
                 m.revoked.insert(old.family.clone(), Instant::now() + ttl);
                 return Rotated::Reused;
             }
             if let Some((_, record)) = m.refresh.get_mut(old_hash) {
-                record.used_at = Some(now);
+                record.used_at = Some(now_ms);
             }
             m.refresh
                 .insert(new_hash.into(), (Instant::now() + ttl, new.clone()));
@@ -200,12 +200,12 @@ mod tests {
         let store = MemoryStore::default();
         store.put_refresh("a", &grant("f"), TTL).await.expect("put");
         let first = store
-            .rotate_refresh("a", "b", &grant("f"), TTL, 1000, GRACE)
+            .rotate_refresh("a", "b", &grant("f"), TTL, 1_000_000, GRACE)
             .await
             .expect("rotate");
         assert!(matches!(first, Rotated::Done));
         let racing = store
-            .rotate_refresh("a", "b2", &grant("f"), TTL, 1010, GRACE)
+            .rotate_refresh("a", "b2", &grant("f"), TTL, 1_010_000, GRACE)
             .await
             .expect("race");
         assert!(
@@ -213,7 +213,7 @@ mod tests {
             "within the grace window the family survives"
         );
         let next = store
-            .rotate_refresh("b", "c", &grant("f"), TTL, 1011, GRACE)
+            .rotate_refresh("b", "c", &grant("f"), TTL, 1_011_000, GRACE)
             .await
             .expect("winner");
         assert!(
@@ -221,12 +221,12 @@ mod tests {
             "the winner's token still works"
         );
         let stolen = store
-            .rotate_refresh("a", "x", &grant("f"), TTL, 2000, GRACE)
+            .rotate_refresh("a", "x", &grant("f"), TTL, 2_000_000, GRACE)
             .await
             .expect("reuse");
         assert!(matches!(stolen, Rotated::Reused));
         let after = store
-            .rotate_refresh("c", "d", &grant("f"), TTL, 2001, GRACE)
+            .rotate_refresh("c", "d", &grant("f"), TTL, 2_001_000, GRACE)
             .await
             .expect("revoked");
         assert!(
@@ -234,7 +234,7 @@ mod tests {
             "reuse revoked the whole family"
         );
         let unknown = store
-            .rotate_refresh("nope", "e", &grant("f"), TTL, 2002, GRACE)
+            .rotate_refresh("nope", "e", &grant("f"), TTL, 2_002_000, GRACE)
             .await
             .expect("unknown");
         assert!(matches!(unknown, Rotated::Unknown));

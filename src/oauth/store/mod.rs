@@ -83,7 +83,7 @@ pub struct RefreshGrant {
     pub upstream: Option<String>,
     /// Unix seconds when the provider tokens should be refreshed.
     pub upstream_refresh_at: u64,
-    /// Unix seconds of the rotation that used this token, if any.
+    /// Unix milliseconds of the rotation that used this token, if any.
     #[serde(default)]
     pub used_at: Option<u64>,
 }
@@ -126,13 +126,14 @@ pub trait Store: Send + Sync + 'static {
     fn put_refresh(&self, token_hash: &str, grant: &RefreshGrant, ttl: Duration) -> Fut<'_, ()>;
     /// Marks `old` used and stores `new` in one step, unless `old` was used
     /// already (then reports reuse or a race) or its family is revoked.
+    /// `now_ms` is Unix milliseconds.
     fn rotate_refresh(
         &self,
         old_hash: &str,
         new_hash: &str,
         new: &RefreshGrant,
         ttl: Duration,
-        now: u64,
+        now_ms: u64,
         grace: Duration,
     ) -> Fut<'_, Rotated>;
     fn refresh(&self, token_hash: &str) -> Fut<'_, Option<RefreshGrant>>;

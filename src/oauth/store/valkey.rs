@@ -23,7 +23,7 @@ return {2, v}
 ";
 
 /// Rotates a refresh token: KEYS old, old-used, new, family-revoked;
-/// ARGV new record, ttl ms, now s, grace s.
+/// ARGV new record, ttl ms, now ms, grace ms.
 const ROTATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {3} end
@@ -220,7 +220,7 @@ impl Store for ValkeyStore {
         new_hash: &str,
         new: &RefreshGrant,
         ttl: Duration,
-        now: u64,
+        now_ms: u64,
         grace: Duration,
     ) -> Fut<'_, Rotated> {
         let old_key = self.key("refresh", old_hash);
@@ -244,8 +244,8 @@ impl Store for ValkeyStore {
                 .key(&revoked_key)
                 .arg(json)
                 .arg(millis(ttl))
-                .arg(now)
-                .arg(grace.as_secs())
+                .arg(now_ms)
+                .arg(grace.as_millis() as u64)
                 .invoke_async::<redis::Value>(&mut *conn)
                 .await
                 .map_err(err)

@@ -1,0 +1,754 @@
+#!/usr/bin/env python3
+"""The mcp-prometheus benchmark (`make bench`; `make bench-smoke` for a tiny run).
+
+Starts a real Prometheus (Debian package) on backfilled synthetic data, the
+release server in several configs, a fake 300 MB upstream and a JWKS
+endpoint, all on 127.0.0.1, drives them with tools/loadgen (Rust), and
+writes target/bench/results.json, target/bench/results.md and (full runs
+only) the README section "Performance".
+
+Figures (see README "Performance"):
+  overhead   execute_query `up` and a 1,000-series query through MCP
+             (2026-07-28 stateless and a 2025-11-25 session) and directly
+             against /api/v1/query, interleaved, at 1 and 32 clients;
+  auth       the same `up` call with JWT authn + group-map tenancy on vs off;
+  large      200k series through execute_query (default truncation) vs
+             Prometheus directly; peak RSS; a 3 MiB and a 300 MiB answer
+             from the fake upstream (peak RSS must stay flat);
+  footprint  process start -> /readyz 200, idle RSS, tools/list bytes.
+
+Python 3.11 standard library only. Every process it starts is stopped at the
+end (also on errors and Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.server as hserver
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+OUT = REPO / "target" / "bench"
+
+MODERN = "2026-07-28"
+META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+# Targets of the issue, checked against the figures.
+TARGETS = {
+    "throughput_32": 0.8,  # ours / direct, at 32 clients
+    "median_1": 1.3,  # ours / direct, at 1 client
+    "rss_200k_mb": 64,
+    "rss_flat_mb": 4,  # peak RSS growth from a 3 MiB to a 300 MiB answer
+    "idle_rss_mb": 16,
+    "auth_ratio": 0.95,
+    "tools_list_kb": 16,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# processes, HTTP
+# --------------------------------------------------------------------------
+
+PROCS: list["Proc"] = []
+
+
+class Proc:
+    def __init__(self, name: str, args: list[Any], log_dir: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.t_start = time.monotonic()
+        self.p = subprocess.Popen([str(a) for a in args], stdin=subprocess.DEVNULL, stdout=self.log,
+                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, **(env or {})})
+        PROCS.append(self)
+
+    @property
+    def pid(self) -> int:
+        return self.p.pid
+
+    def alive(self) -> bool:
+        return self.p.poll() is None
+
+    def tail(self, n: int = 30) -> str:
+        self.log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        self.log.close()
+        if self in PROCS:
+            PROCS.remove(self)
+
+
+def stop_all() -> None:
+    for p in list(reversed(PROCS)):
+        try:
+            p.stop()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05,
+               proc: Proc | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited while waiting for {what}:\n{proc.tail()}")
+        try:
+            r = check()
+            if r:
+                return r
+            last = r
+        except Exception as e:  # noqa: BLE001
+            last = e
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+def mcp_post(url: str, method: str, params: dict[str, Any], headers: dict[str, str] | None = None,
+             name: str | None = None, timeout: float = 300.0) -> tuple[int, bytes]:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": META}}).encode()
+    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+         "MCP-Protocol-Version": MODERN, "Mcp-Method": method, **(headers or {})}
+    if name:
+        h["Mcp-Name"] = name
+    status, _, data = http("POST", url, body, h, timeout)
+    return status, data
+
+
+# --------------------------------------------------------------------------
+# synthetic data and Prometheus
+# --------------------------------------------------------------------------
+
+def prepare_blocks(big: int, small: int, log_dir: Path) -> tuple[Path, int]:
+    """A cached TSDB block of the synthetic series; returns (dir, query time).
+    Rebuilt when missing, of other sizes, or older than 3 days (it must stay
+    inside Prometheus's 15-day retention)."""
+    cache = OUT / "data" / f"blocks-{big}-{small}"
+    stamp = cache / "stamp.json"
+    if stamp.exists():
+        s = json.loads(stamp.read_text())
+        if time.time() - s["end"] < 3 * 86400 and any(cache.glob("01*")):
+            log(f"reusing synthetic block {cache} (end {s['end']})")
+            return cache, s["end"]
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    end = int(time.time()) - 600
+    om = OUT / "data" / f"bench-{big}-{small}.om"
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, BENCH / "gen_openmetrics.py", om, str(big), str(small), str(end)], check=True)
+    log(f"wrote {om.stat().st_size / 2**20:.0f} MiB OpenMetrics in {time.monotonic() - t0:.1f}s")
+    t0 = time.monotonic()
+    with open(log_dir / "promtool.log", "wb") as f:
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", om, cache], check=True,
+                       stdout=f, stderr=subprocess.STDOUT)
+    om.unlink()
+    log(f"promtool created the block in {time.monotonic() - t0:.1f}s")
+    stamp.write_text(json.dumps({"end": end, "big": big, "small": small}))
+    return cache, end
+
+
+def start_prometheus(work: Path, blocks: Path) -> tuple[Proc, str]:
+    port = free_port()
+    data = work / "prometheus-data"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    for b in blocks.glob("01*"):
+        shutil.copytree(b, data / b.name)
+    cfg = work / "prometheus.yml"
+    cfg.write_text(f"""global:
+  scrape_interval: 2s
+  evaluation_interval: 5s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:{port}"]
+""")
+    p = Proc("prometheus", ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={data}",
+                            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d",
+                            "--log.level=warn"], work / "logs")
+    url = f"http://127.0.0.1:{port}"
+    wait_until("prometheus /-/ready", lambda: http("GET", url + "/-/ready", timeout=2)[0] == 200, proc=p)
+    return p, url
+
+
+def prom_query(url: str, q: str, t: int | None = None) -> list[Any]:
+    qs = {"query": q} | ({"time": str(t)} if t else {})
+    status, _, body = http("GET", f"{url}/api/v1/query?{urllib.parse.urlencode(qs)}", timeout=120)
+    if status != 200:
+        raise RuntimeError(f"{q}: HTTP {status} {body[:300]!r}")
+    return json.loads(body)["data"]["result"]
+
+
+# --------------------------------------------------------------------------
+# the server
+# --------------------------------------------------------------------------
+
+def toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k) if '-' in k or '.' in k else k} = {toml(x)}"
+                                for k, x in v.items()) + " }"
+    raise TypeError(v)
+
+
+def server_config(upstream: str, port: int, obs: int, layers: dict[str, dict[str, Any]] | None = None,
+                  timeout: str = "120s") -> str:
+    lines = ["[server]", f'listen = "127.0.0.1:{port}"', 'mcp_path = "/mcp"',
+             f'public_url = "http://127.0.0.1:{port}"',
+             'allowed_hosts = ["127.0.0.1", "localhost"]', "json_response = true", "stateful_sessions = true",
+             "", "[observability]", f'listen = "127.0.0.1:{obs}"', 'log_format = "text"', 'log_level = "warn"',
+             "", "[[upstreams]]", 'name = "local"', f"url = {toml(upstream)}", f"timeout = {toml(timeout)}"]
+    for name, keys in (layers or {}).items():
+        lines += ["", f"[layers.{name}]"] + [f"{k} = {toml(v)}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Server:
+    name: str
+    proc: Proc
+    port: int
+    obs: int
+    ready_s: float
+
+    @property
+    def mcp(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def rss_kib(self) -> int:
+        return proc_status_kib(self.proc.pid, "VmRSS")
+
+    def hwm_kib(self) -> int:
+        return proc_status_kib(self.proc.pid, "VmHWM")
+
+
+def readyz_ok(obs: int) -> bool:
+    """One GET /readyz on a fresh connection (raw socket: cheap enough to poll every few ms)."""
+    with socket.create_connection(("127.0.0.1", obs), timeout=2) as s:
+        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        head = s.recv(64)
+    return head.startswith(b"HTTP/1.1 200")
+
+
+def start_server(binary: Path, work: Path, name: str, upstream: str,
+                 layers: dict[str, dict[str, Any]] | None = None, port: int | None = None) -> Server:
+    port, obs = port or free_port(), free_port()
+    cfg = work / f"{name}.toml"
+    cfg.write_text(server_config(upstream, port, obs, layers))
+    p = Proc(f"server-{name}", [binary, "serve", "--config", cfg], work / "logs")
+    # time from process start (just before fork/exec) to the first 200 of /readyz
+    wait_until(f"{name} /readyz", lambda: readyz_ok(obs), timeout=30, interval=0.002, proc=p)
+    ready = time.monotonic() - p.t_start
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(f"{name} MCP listener", listening, timeout=10, interval=0.01, proc=p)
+    return Server(name, p, port, obs, ready)
+
+
+# --------------------------------------------------------------------------
+# loadgen and statistics
+# --------------------------------------------------------------------------
+
+def loadgen(binary: Path, work: Path, scenarios: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    spec = work / f"spec-{label}.json"
+    spec.write_text(json.dumps({"scenarios": scenarios}, indent=1))
+    with open(work / "logs" / f"loadgen-{label}.log", "wb") as errlog:
+        r = subprocess.run([binary, "run", spec], stdout=subprocess.PIPE, stderr=errlog, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError(f"loadgen {label} failed: {(work / 'logs' / f'loadgen-{label}.log').read_text()[-2000:]}")
+    return {s["name"]: s for s in json.loads(r.stdout)["scenarios"]}
+
+
+def med(xs: list[float]) -> float:
+    xs = [x for x in xs if x == x]  # drop NaN
+    return statistics.median(xs) if xs else float("nan")
+
+
+def summarize(sc: dict[str, Any], ours: str, direct: str) -> dict[str, Any]:
+    """Medians over rounds, and medians of the per-round ratios ours / direct."""
+    a, b = sc["targets"][ours], sc["targets"][direct]
+    out: dict[str, Any] = {}
+    for who, rounds in ((ours, a), (direct, b)):
+        out[who] = {k: med([r[k] for r in rounds]) for k in ("median_us", "p99_us", "rps", "bytes")}
+        out[who]["errors"] = sum(r["errors"] for r in rounds)
+        out[who]["n"] = sum(r["n"] for r in rounds)
+        errs = [r["first_error"] for r in rounds if r.get("first_error")]
+        if errs:
+            out[who]["first_error"] = errs[0]
+    pairs = list(zip(a, b))
+    out["ratio_median"] = med([x["median_us"] / y["median_us"] for x, y in pairs])
+    out["ratio_p99"] = med([x["p99_us"] / y["p99_us"] for x, y in pairs])
+    out["ratio_rps"] = med([x["rps"] / y["rps"] for x, y in pairs if y["rps"]])
+    rr = [x["rps"] / y["rps"] for x, y in pairs if y["rps"]]
+    out["ratio_rps_range"] = [min(rr), max(rr)] if rr else []
+    mr = [x["median_us"] / y["median_us"] for x, y in pairs]
+    out["ratio_median_range"] = [min(mr), max(mr)] if mr else []
+    return out
+
+
+# --------------------------------------------------------------------------
+# JWKS endpoint (auth-cost run)
+# --------------------------------------------------------------------------
+
+def serve_jwks(holder: dict[str, bytes]) -> tuple[hserver.ThreadingHTTPServer, str]:
+    """Serves holder["jwks"] at /jwks (set it once the key exists: the issuer
+    URL, which names this server's port, goes into the token)."""
+
+    class H(hserver.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = holder.get("jwks", b"{}")
+            self.send_response(200 if self.path.startswith("/jwks") else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = hserver.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+
+@dataclass
+class Sizes:
+    big: int
+    small: int
+    rounds: int
+    up_n1: int
+    up_n32: int
+    small_n1: int
+    small_n32: int
+    big_rounds: int
+    small_mb: int
+    large_mb: int
+    starts: int
+    max_s: float
+
+
+FULL = Sizes(big=200_000, small=1000, rounds=5, up_n1=3000, up_n32=12000, small_n1=250, small_n32=1000,
+             big_rounds=5, small_mb=3, large_mb=300, starts=5, max_s=6.0)
+SMOKE = Sizes(big=2000, small=1000, rounds=2, up_n1=30, up_n32=64, small_n1=10, small_n32=64,
+              big_rounds=2, small_mb=1, large_mb=8, starts=2, max_s=3.0)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    prom_version = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return {"cpus": os.cpu_count(), "cpu_model": model, "mem_gib": round(mem_kib / 2**20, 1),
+            "kernel": platform.release(), "prometheus": prom_version}
+
+
+def run(args: argparse.Namespace) -> int:
+    sz = SMOKE if args.smoke else FULL
+    profile_dir = REPO / "target" / args.profile
+    binary, lg = profile_dir / "mcp-prometheus", profile_dir / "loadgen"
+    for b in (binary, lg):
+        if not b.exists():
+            raise SystemExit(f"{b} missing: build it first (make bench does)")
+    work = OUT / ("smoke-run" if args.smoke else "run")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    t_all = time.monotonic()
+    res: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "smoke" if args.smoke else "full",
+        "profile": args.profile,
+        "machine": machine(),
+        "git": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip(),
+        "sizes": sz.__dict__,
+    }
+
+    blocks, t_data = prepare_blocks(sz.big, sz.small, work / "logs")
+    prom, prom_url = start_prometheus(work, blocks)
+    direct_query = prom_url + "/api/v1/query"
+    wait_until("up has a sample", lambda: prom_query(prom_url, "up"), timeout=30, interval=0.2)
+    n_small = len(prom_query(prom_url, "bench_small", t_data))
+    n_big = int(float(prom_query(prom_url, "count(bench_big)", t_data)[0]["value"][1]))
+    log(f"prometheus {prom_url}: bench_small {n_small} series, bench_big {n_big} series at t={t_data}")
+    res["data"] = {"bench_big_series": n_big, "bench_small_series": n_small, "time": t_data}
+
+    # ---------------------------------------------------------------- footprint
+    log("footprint: start -> /readyz, idle RSS, tools/list")
+    starts, idle = [], []
+    for i in range(sz.starts):
+        s = start_server(binary, work, f"footprint-{i}", prom_url)
+        time.sleep(1.0)
+        idle.append(s.rss_kib())
+        starts.append(s.ready_s)
+        if i == 0:
+            status, body = mcp_post(s.mcp, "tools/list", {})
+            assert status == 200, (status, body[:300])
+            tools = json.loads(body)["result"]["tools"]
+            res["footprint_tools"] = len(tools)
+            res["tools_list_bytes"] = len(body)
+        s.proc.stop()
+    res["ready_ms"] = med(starts) * 1000
+    res["ready_ms_all"] = [round(x * 1000, 1) for x in starts]
+    res["idle_rss_kib"] = med(idle)
+    res["idle_rss_kib_all"] = idle
+
+    # ---------------------------------------------------------------- overhead
+    # the truncate budget is raised so that the 1,000-series answer passes
+    # whole: both sides deliver the same series
+    wide = {"truncate": {"enabled": True, "max_bytes": 4_000_000, "max_series": 5000,
+                         "hard_ceiling_bytes": 5_000_000}}
+    plain = start_server(binary, work, "plain", prom_url, wide)
+    up_args = {"query": "up"}
+    small_args = {"query": "bench_small", "time": t_data, "limit": 1000}
+
+    def trio(args_: dict[str, Any], params: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            {"name": "direct", "kind": "direct", "url": direct_query, "params": params},
+            {"name": "stateless", "kind": "mcp-stateless", "url": plain.mcp, "tool": "execute_query",
+             "arguments": args_},
+            {"name": "legacy", "kind": "mcp-legacy", "url": plain.mcp, "tool": "execute_query",
+             "arguments": args_},
+        ]
+
+    def scen(name: str, c: int, n: int, targets: list[dict[str, Any]], rounds: int | None = None,
+             warmup: int | None = None, max_s: float | None = None) -> dict[str, Any]:
+        return {"name": name, "rounds": rounds or sz.rounds, "concurrency": c, "requests": n,
+                "warmup": warmup if warmup is not None else max(c, n // 20), "max_seconds": max_s or sz.max_s,
+                "targets": targets}
+
+    log("overhead: up and 1,000 series, 1 and 32 clients, stateless/legacy/direct")
+    ov = loadgen(lg, work, [
+        scen("up-c1", 1, sz.up_n1, trio(up_args, {"query": "up"})),
+        scen("up-c32", 32, sz.up_n32, trio(up_args, {"query": "up"})),
+        scen("small-c1", 1, sz.small_n1, trio(small_args, {"query": "bench_small", "time": str(t_data)})),
+        scen("small-c32", 32, sz.small_n32, trio(small_args, {"query": "bench_small", "time": str(t_data)})),
+    ], "overhead")
+    res["overhead"] = {}
+    for name, sc in ov.items():
+        res["overhead"][name] = {mode: summarize(sc, mode, "direct") for mode in ("stateless", "legacy")}
+    res["plain_server_hwm_kib"] = plain.hwm_kib()
+
+    # ---------------------------------------------------------------- auth
+    log("auth: authn (ES256 JWT, JWKS) + group-map tenancy on vs off")
+    tok_dir = work / "jwt"
+    jwks_srv, jwks_url = None, ""
+    try:
+        holder: dict[str, bytes] = {}
+        jwks_srv, jwks_url = serve_jwks(holder)
+        port_on = free_port()
+        aud = f"http://127.0.0.1:{port_on}/mcp"  # public_url + mcp_path
+        subprocess.run([lg, "mint", tok_dir, jwks_url, aud, "bench", "7200"], check=True)
+        holder["jwks"] = (tok_dir / "jwks.json").read_bytes()
+        token = (tok_dir / "token").read_text()
+        auth_layers = {
+            **wide,
+            "authn": {"enabled": True, "issuers": [{"issuer": jwks_url, "jwks_url": jwks_url + "/jwks",
+                                                     "algorithms": ["ES256"], "groups_claim": "groups",
+                                                     "allow_private_urls": True}]},
+            "tenancy": {"enabled": True, "mode": "group-map", "groups": {"bench": ["tenant-a"]}},
+        }
+        on = start_server(binary, work, "auth", prom_url, auth_layers, port=port_on)
+        status, body = mcp_post(on.mcp, "tools/call", {"name": "execute_query", "arguments": up_args},
+                                {"Authorization": f"Bearer {token}"}, name="execute_query")
+        assert status == 200 and b'"isError":true' not in body, (status, body[:500])
+        status, _ = mcp_post(on.mcp, "tools/call", {"name": "execute_query", "arguments": up_args},
+                             name="execute_query")
+        assert status == 401, f"auth server answered {status} without a token"
+
+        def pair() -> list[dict[str, Any]]:
+            return [
+                {"name": "off", "kind": "mcp-stateless", "url": plain.mcp, "tool": "execute_query",
+                 "arguments": up_args},
+                {"name": "on", "kind": "mcp-stateless", "url": on.mcp, "tool": "execute_query",
+                 "arguments": up_args, "headers": {"Authorization": f"Bearer {token}"}},
+            ]
+
+        au = loadgen(lg, work, [scen("auth-c1", 1, sz.up_n1, pair()), scen("auth-c32", 32, sz.up_n32, pair())],
+                     "auth")
+        res["auth"] = {name: summarize(sc, "on", "off") for name, sc in au.items()}
+        on.proc.stop()
+    finally:
+        if jwks_srv is not None:
+            jwks_srv.shutdown()
+    plain.proc.stop()
+
+    # ---------------------------------------------------------------- large results
+    log(f"large: {n_big} series through execute_query (default truncation) vs direct")
+    big = start_server(binary, work, "large", prom_url)  # no [layers.truncate]: the defaults
+    rss0, hwm0 = big.rss_kib(), big.hwm_kib()
+    lr = loadgen(lg, work, [scen("big-c1", 1, 1, [
+        {"name": "direct", "kind": "direct", "url": direct_query,
+         "params": {"query": "bench_big", "time": str(t_data)}},
+        {"name": "ours", "kind": "mcp-stateless", "url": big.mcp, "tool": "execute_query",
+         "arguments": {"query": "bench_big", "time": t_data}},
+    ], rounds=sz.big_rounds, warmup=0, max_s=300)], "large")
+    s = summarize(lr["big-c1"], "ours", "direct")
+    status, body = mcp_post(big.mcp, "tools/call", {"name": "execute_query",
+                                                     "arguments": {"query": "bench_big", "time": t_data}},
+                            name="execute_query")
+    sc_ = json.loads(body)["result"].get("structuredContent", {})
+    res["large"] = {**s, "rss_before_kib": rss0, "hwm_before_kib": hwm0, "hwm_after_kib": big.hwm_kib(),
+                    "truncated": sc_.get("truncated"), "returned": sc_.get("returned"), "total": sc_.get("total")}
+    big.proc.stop()
+
+    log(f"large: fake upstream, {sz.small_mb} MiB then {sz.large_mb} MiB answers")
+    port_file = work / "big_upstream.port"
+    fake = Proc("big-upstream", [sys.executable, BENCH / "big_upstream.py", port_file], work / "logs")
+    fake_url = "http://127.0.0.1:" + wait_until("fake upstream port", lambda: port_file.exists()
+                                                and port_file.read_text(), proc=fake)
+    srv = start_server(binary, work, "stream", fake_url)
+    st = {"rss_before_kib": srv.rss_kib(), "hwm_before_kib": srv.hwm_kib()}
+    for mb in (sz.small_mb, sz.large_mb):
+        t0 = time.monotonic()
+        status, body = mcp_post(srv.mcp, "tools/call", {"name": "execute_query",
+                                                         "arguments": {"query": f"big_mb_{mb}"}}, name="execute_query")
+        el = time.monotonic() - t0
+        r = json.loads(body)["result"]
+        assert status == 200 and not r.get("isError"), body[:500]
+        fs = json.loads(http("GET", fake_url + "/stats")[2])
+        st[f"mb{mb}"] = {"seconds": el, "hwm_kib": srv.hwm_kib(), "bytes_returned": len(body),
+                         "upstream_sent_bytes": fs["last_sent_bytes"],
+                         "truncated": r.get("structuredContent", {}).get("truncated")}
+        log(f"  {mb} MiB: {el:.1f}s, VmHWM {srv.hwm_kib() / 1024:.1f} MiB, upstream sent "
+            f"{fs['last_sent_bytes'] / 2**20:.0f} MiB, {len(body)} bytes returned")
+    st["hwm_growth_kib"] = st[f"mb{sz.large_mb}"]["hwm_kib"] - st[f"mb{sz.small_mb}"]["hwm_kib"]
+    res["stream"] = st
+    srv.proc.stop()
+    fake.stop()
+    prom.stop()
+
+    res["seconds"] = time.monotonic() - t_all
+    res["targets"] = check_targets(res, sz)
+    errors = count_errors(res)
+    res["errors"] = errors
+
+    name = "smoke" if args.smoke else "results"
+    (OUT / f"{name}.json").write_text(json.dumps(res, indent=1))
+    md = render_markdown(res, sz)
+    (OUT / f"{name}.md").write_text(md)
+    if not args.smoke and not args.no_readme:
+        write_readme(md)
+        log("README.md section Performance updated")
+    print(md)
+    log(f"done in {res['seconds']:.0f}s: {OUT / (name + '.json')}")
+    if errors:
+        log(f"{errors} failed requests: see the JSON's first_error fields and {work / 'logs'}")
+        return 1
+    return 0
+
+
+def count_errors(res: dict[str, Any]) -> int:
+    n = 0
+    for group in ("overhead", "auth"):
+        for sc in res.get(group, {}).values():
+            for v in (sc.values() if group == "overhead" else [sc]):
+                n += sum(x.get("errors", 0) for x in v.values() if isinstance(x, dict))
+    n += sum(x.get("errors", 0) for x in res.get("large", {}).values() if isinstance(x, dict))
+    return n
+
+
+def check_targets(res: dict[str, Any], sz: Sizes) -> list[dict[str, Any]]:
+    t = []
+
+    def add(what: str, value: float, target: str, ok: bool, unit: str = "") -> None:
+        t.append({"target": what, "value": value, "goal": target, "met": ok, "unit": unit})
+
+    for mode in ("stateless", "legacy"):
+        for q in ("up", "small"):
+            r = res["overhead"][f"{q}-c32"][mode]["ratio_rps"]
+            add(f"throughput ÷ direct, 32 clients, {q}, {mode}", r, f"≥ {TARGETS['throughput_32']}",
+                r >= TARGETS["throughput_32"])
+    for mode in ("stateless", "legacy"):
+        for q in ("up", "small"):
+            r = res["overhead"][f"{q}-c1"][mode]["ratio_median"]
+            add(f"median ÷ direct, 1 client, {q}, {mode}", r, f"≤ {TARGETS['median_1']}", r <= TARGETS["median_1"])
+    hwm = res["large"]["hwm_after_kib"] / 1024
+    add(f"peak RSS, {res['data']['bench_big_series']} series query", hwm, f"≤ {TARGETS['rss_200k_mb']} MiB",
+        hwm <= TARGETS["rss_200k_mb"], "MiB")
+    g = res["stream"]["hwm_growth_kib"] / 1024
+    add(f"peak RSS growth {sz.small_mb} → {sz.large_mb} MiB answer", g, f"≤ {TARGETS['rss_flat_mb']} MiB (flat)",
+        g <= TARGETS["rss_flat_mb"], "MiB")
+    idle = res["idle_rss_kib"] / 1024
+    add("idle RSS", idle, f"≤ {TARGETS['idle_rss_mb']} MiB", idle <= TARGETS["idle_rss_mb"], "MiB")
+    for c in ("c32", "c1"):
+        a = res["auth"][f"auth-{c}"]
+        r = a["ratio_rps"] if c == "c32" else 1 / a["ratio_median"]
+        what = "throughput" if c == "c32" else "1 ÷ median latency"
+        add(f"auth on ÷ off, {what}, {c[1:]} client(s)", r, f"≥ {TARGETS['auth_ratio']}", r >= TARGETS["auth_ratio"])
+    kb = res["tools_list_bytes"] / 1024
+    add("tools/list response", kb, f"≤ {TARGETS['tools_list_kb']} KiB", kb <= TARGETS["tools_list_kb"], "KiB")
+    return t
+
+
+# --------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------
+
+def us(x: float) -> str:
+    return f"{x / 1000:.2f} ms" if x >= 1000 else f"{x:.0f} µs"
+
+
+def render_markdown(res: dict[str, Any], sz: Sizes) -> str:
+    m = res["machine"]
+    L = [f"Run of {res['date']} (commit {res['git']}, {res['mode']} run, {res['profile']} build) on "
+         f"{m['cpus']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB RAM, Linux {m['kernel']}, "
+         f"{m['prometheus']}; {res['seconds']:.0f} s in all. Medians of {sz.rounds} interleaved rounds; "
+         "ratios are medians of the per-round ratios (ours ÷ direct, measured back to back).", ""]
+    L += ["**Tool-call overhead** (`execute_query` through MCP vs `GET /api/v1/query`; `up` = 1 series, "
+          f"`bench_small` = {res['data']['bench_small_series']} series):", "",
+          "| query | clients | MCP mode | median ours / direct | ÷ | p99 ours / direct | ÷ | "
+          "throughput ours / direct | ÷ | bytes ours / direct |",
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, sc in res["overhead"].items():
+        q, c = name.rsplit("-c", 1)
+        for mode, s in sc.items():
+            o, d = s[mode], s["direct"]
+            L.append(f"| `{'up' if q == 'up' else 'bench_small'}` | {c} | {mode} | {us(o['median_us'])} / "
+                     f"{us(d['median_us'])} | {s['ratio_median']:.2f} | {us(o['p99_us'])} / {us(d['p99_us'])} | "
+                     f"{s['ratio_p99']:.2f} | {o['rps']:.0f}/s / {d['rps']:.0f}/s | {s['ratio_rps']:.2f} | "
+                     f"{o['bytes']:.0f} / {d['bytes']:.0f} |")
+    L += ["", "**Auth cost** (stateless `execute_query up`; on = JWT authn (ES256, JWKS) + group-map tenancy):", "",
+          "| clients | median on / off | ÷ | p99 on / off | throughput on / off | ÷ |", "|---:|---:|---:|---:|---:|---:|"]
+    for name, s in res["auth"].items():
+        o, f = s["on"], s["off"]
+        L.append(f"| {name.rsplit('-c', 1)[1]} | {us(o['median_us'])} / {us(f['median_us'])} | "
+                 f"{s['ratio_median']:.2f} | {us(o['p99_us'])} / {us(f['p99_us'])} | {o['rps']:.0f}/s / "
+                 f"{f['rps']:.0f}/s | {s['ratio_rps']:.2f} |")
+    lg, st = res["large"], res["stream"]
+    L += ["", "**Large results and footprint:**", "", "| figure | value |", "|---|---:|",
+          f"| `bench_big` ({res['data']['bench_big_series']} series) via `execute_query`, default truncation: "
+          f"time ours / direct | {us(lg['ours']['median_us'])} / {us(lg['direct']['median_us'])} "
+          f"(÷ {lg['ratio_median']:.2f}) |",
+          f"| … bytes to the client, ours / direct | {lg['ours']['bytes']:.0f} / {lg['direct']['bytes']:.0f} "
+          f"({lg.get('returned')} of {lg.get('total')} series, truncated={lg.get('truncated')}) |",
+          f"| … server peak RSS (VmHWM) before / after | {lg['hwm_before_kib'] / 1024:.1f} / "
+          f"{lg['hwm_after_kib'] / 1024:.1f} MiB |"]
+    for mb in (sz.small_mb, sz.large_mb):
+        x = st[f"mb{mb}"]
+        L.append(f"| fake upstream, {mb} MiB answer: peak RSS after / time / upstream bytes read | "
+                 f"{x['hwm_kib'] / 1024:.1f} MiB / {x['seconds']:.1f} s / {x['upstream_sent_bytes'] / 2**20:.0f} MiB |")
+    L += [f"| peak RSS growth {sz.small_mb} → {sz.large_mb} MiB | {st['hwm_growth_kib'] / 1024:.1f} MiB |",
+          f"| idle RSS (1 s after ready) | {res['idle_rss_kib'] / 1024:.1f} MiB |",
+          f"| process start → `/readyz` 200 | {res['ready_ms']:.0f} ms |",
+          f"| `tools/list` response ({res['footprint_tools']} tools) | {res['tools_list_bytes']} bytes "
+          f"({res['tools_list_bytes'] / 1024:.1f} KiB) |"]
+    L += ["", "**Targets:**", "", "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
+    for t in res["targets"]:
+        L.append(f"| {t['target']} | {t['value']:.2f}{(' ' + t['unit']) if t['unit'] else ''} | {t['goal']} | "
+                 f"{'yes' if t['met'] else '**no**'} |")
+    if res.get("errors"):
+        L += ["", f"**{res['errors']} requests failed** in this run (see target/bench/results.json)."]
+    return "\n".join(L) + "\n"
+
+
+def write_readme(results_md: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    head = text.split("\n## Performance\n", 1)[0].rstrip("\n")
+    intro = (BENCH / "performance.md").read_text().rstrip("\n")
+    section = intro.replace("<!-- results -->", results_md.rstrip("\n"))
+    readme.write_text(head + "\n\n## Performance\n\n" + section + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, no README update (< 60 s)")
+    ap.add_argument("--profile", default="release", help="target/<profile>/ holds the binaries")
+    ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite results.md and the README section from target/bench/results.json")
+    args = ap.parse_args()
+    if args.render_only:
+        res = json.loads((OUT / "results.json").read_text())
+        md = render_markdown(res, Sizes(**res["sizes"]))
+        (OUT / "results.md").write_text(md)
+        write_readme(md)
+        return 0
+    try:
+        return run(args)
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sys.exit(main())

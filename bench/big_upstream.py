@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A fake Prometheus whose instant-query answer is as large as asked and is
+generated on the fly (chunked transfer encoding, nothing held in memory).
+
+`query=big_mb_<N>` answers a vector of about N MiB (series of ~1 KiB each);
+`/-/ready` and `/api/v1/status/buildinfo` answer like a healthy Prometheus;
+`/stats` tells how many bytes the query answers wrote and how many the
+client hung up on. It writes its port to PORT_FILE once it listens.
+
+usage: big_upstream.py PORT_FILE
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import sys
+import threading
+import time
+import urllib.parse
+
+HEAD = b'{"status":"success","data":{"resultType":"vector","result":['
+TAIL = b"]}}"
+SERIES_BYTES = 1024
+CHUNK_SERIES = 1000
+
+stats = {"sent_bytes": 0, "completed": 0, "aborted": 0, "last_sent_bytes": 0}
+lock = threading.Lock()
+
+
+def template() -> str:
+    ts = int(time.time())
+    pad = "x" * (SERIES_BYTES - 120)
+    one = ('{"metric":{"__name__":"big_metric","job":"big","chunk":"CHUNKID","n":"%05d","pad":"' + pad
+           + '"},"value":[' + str(ts) + ',"1"]}')
+    return ",".join(one % j for j in range(CHUNK_SERIES))
+
+
+TEMPLATE = template()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802
+        u = urllib.parse.urlsplit(self.path)
+        params = urllib.parse.parse_qs(u.query)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            params.update(urllib.parse.parse_qs(self.rfile.read(n).decode()))
+        if u.path.endswith("/-/ready") or u.path.endswith("/ready"):
+            return self._reply(200, b"Prometheus Server is Ready.\n", "text/plain")
+        if u.path == "/stats":
+            with lock:
+                return self._reply(200, json.dumps(stats).encode())
+        if u.path.endswith("/api/v1/status/buildinfo"):
+            return self._reply(200, b'{"status":"success","data":{"version":"2.99.0","revision":"big",'
+                                    b'"branch":"","buildUser":"","buildDate":"","goVersion":"go"}}')
+        if not u.path.endswith("/api/v1/query"):
+            return self._reply(404, b"404 page not found\n", "text/plain")
+        q = (params.get("query") or [""])[0]
+        try:
+            total = int(q.removeprefix("big_mb_")) << 20
+        except ValueError:
+            return self._reply(200, b'{"status":"success","data":{"resultType":"vector","result":[]}}')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        written = 0
+
+        def chunk(data: bytes) -> None:
+            nonlocal written
+            self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+            written += len(data)
+
+        try:
+            chunk(HEAD)
+            i = 0
+            while written < total:
+                chunk((b"," if i else b"") + TEMPLATE.replace("CHUNKID", f"{i:06d}").encode())
+                i += 1
+            chunk(TAIL)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            with lock:
+                stats["completed"] += 1
+        except OSError:
+            with lock:
+                stats["aborted"] += 1
+            self.close_connection = True
+        finally:
+            with lock:
+                stats["sent_bytes"] += written
+                stats["last_sent_bytes"] = written
+
+
+def main() -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    with open(sys.argv[1], "w") as f:
+        f.write(str(srv.server_address[1]))
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
