@@ -23,7 +23,7 @@ use tower::{Layer, Service};
 
 pub use config::{AuthnConfig, IssuerConfig};
 pub use jwks::{JwksCache, JwksError, JwksSource};
-pub use verify::{AuthError, IssuerVerifier, Verifier, missing_scopes};
+pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_scopes};
 
 use crate::fetch::{Fetch, FetchPolicy, SafeFetcher};
 use crate::identity::Principal;
@@ -176,6 +176,7 @@ impl AuthnConfig {
                     audiences,
                     leeway: self.leeway.0.as_secs(),
                     max_token_bytes: self.max_token_bytes,
+                    cache: VerifiedCache::default(),
                 },
                 headers,
                 required_scopes: self.required_scopes.clone(),

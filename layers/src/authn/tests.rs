@@ -371,3 +371,28 @@ fn hmac_needs_an_explicit_secret() {
         .expect("refused");
     assert!(err.to_string().contains("hmac_secret_file"), "{err}");
 }
+
+#[tokio::test]
+async fn verified_tokens_are_reused_but_only_in_their_header() {
+    let key = es256_key("k1");
+    let h = harness(&[&key], |c| {
+        let mut teleport = IssuerConfig::new(ISSUER);
+        teleport.jwks_url = Some("https://issuer.example/keys".into());
+        teleport.header = "Teleport-Jwt-Assertion".into();
+        let mut other = IssuerConfig::new("https://other.example");
+        other.jwks_url = Some("https://other.example/keys".into());
+        c.issuers = vec![other, teleport];
+    });
+    let token = sign(&key, &claims());
+    let (status, _, _) = send(&h, "teleport-jwt-assertion", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&h, "teleport-jwt-assertion", &token).await;
+    assert_eq!(status, StatusCode::OK, "served from the cache");
+    assert_eq!(h.jwks.fetches.load(Ordering::SeqCst), 1);
+    let (status, _, _) = send(&h, "authorization", &format!("Bearer {token}")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a cached token is not accepted in another header"
+    );
+}

@@ -79,6 +79,55 @@ pub struct Verifier {
     pub audiences: Vec<String>,
     pub leeway: u64,
     pub max_token_bytes: usize,
+    /// Tokens verified lately, so a client's every request does not pay a
+    /// signature check again; see [`VerifiedCache`].
+    pub cache: VerifiedCache,
+}
+
+/// Verified tokens and their principals, kept until the token expires or
+/// for at most [`VerifiedCache::MAX_AGE`] (so a key removed from the JWKS
+/// stops working within that time), keyed by header and whole token.
+#[derive(Default)]
+pub struct VerifiedCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Principal)>>,
+}
+
+impl VerifiedCache {
+    /// The longest a verification is reused.
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+    const CAPACITY: usize = 10_000;
+
+    fn get(&self, token: &str) -> Option<Principal> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(token)
+            .filter(|(until, _)| *until > std::time::Instant::now())
+            .map(|(_, principal)| principal.clone())
+    }
+
+    fn put(&self, token: &str, principal: &Principal, exp: Option<u64>) {
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let remaining = exp.map_or(0, |exp| exp.saturating_sub(now_unix));
+        let keep = Self::MAX_AGE.min(std::time::Duration::from_secs(remaining));
+        if keep.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= Self::CAPACITY {
+            let now = std::time::Instant::now();
+            entries.retain(|_, (until, _)| *until > now);
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            token.to_owned(),
+            (std::time::Instant::now() + keep, principal.clone()),
+        );
+    }
 }
 
 #[derive(Deserialize)]
@@ -95,6 +144,12 @@ impl Verifier {
     ) -> Result<Principal, AuthError> {
         if token.len() > self.max_token_bytes {
             return Err(AuthError::TooLarge(self.max_token_bytes));
+        }
+        // The header is part of the key: a token is valid only in the
+        // header its issuer is configured for.
+        let cache_key = format!("{header}\n{token}");
+        if let Some(principal) = self.cache.get(&cache_key) {
+            return Ok(principal);
         }
         let jwt_header = decode_header(token).map_err(|_| AuthError::Malformed)?;
         let issuer = peek_issuer(token)?;
@@ -135,7 +190,12 @@ impl Verifier {
         let mut last = AuthError::Signature;
         for key in keys {
             match decode::<Map<String, Value>>(token, &key, &validation) {
-                Ok(data) => return principal(&trusted.groups_claim, data.claims),
+                Ok(data) => {
+                    let exp = data.claims.get("exp").and_then(Value::as_u64);
+                    let principal = principal(&trusted.groups_claim, data.claims)?;
+                    self.cache.put(&cache_key, &principal, exp);
+                    return Ok(principal);
+                }
                 Err(error) => last = classify(error),
             }
             if !matches!(last, AuthError::Signature) {
