@@ -128,7 +128,7 @@ def _dummy_file(path: str) -> str:
     """Content for a file whose Secret the chart does not render."""
     base = os.path.basename(path)
     if "encryption" in base.lower() or base == "MCP_OAUTH_ENCRYPTION_KEY":
-        return "ab" * 32  # 32 bytes, hex
+        return "8f3c2a9b1e7d4c6a0b5f9e2d3c8a7b6f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b"  # 32 random-looking bytes, hex
     if base.endswith((".crt", ".pem")):
         return _test_pem()
     return f"dummy-{base}"

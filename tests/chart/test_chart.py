@@ -29,7 +29,7 @@ GRAFANA_ORG_RULE = {"apiGroups": ["observability.giantswarm.io"], "resources": [
                     "verbs": ["get", "list", "watch"]}
 # Custom resources kubernetes-validate has no schema for: checked by hand below.
 CRD_KINDS = {"ServiceMonitor": "monitoring.coreos.com/v1", "HTTPRoute": "gateway.networking.k8s.io/v1"}
-OAUTH_SECRETS = {"encryptionKey": "0123456789abcdef" * 4, "dexClientSecret": "s3cret",
+OAUTH_SECRETS = {"encryptionKey": "8f3c2a9b1e7d4c6a0b5f9e2d3c8a7b6f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b", "dexClientSecret": "s3cret",
                  "registrationToken": "reg-t0ken"}
 OAUTH_PROVIDER = {"issuer_url": "https://dex.example.com", "client_id": "mcp-prometheus"}
 
