@@ -88,6 +88,13 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
     let grace = app.config.server.shutdown_grace.0;
     let service = router(app, shutdown.child_token())
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Without TCP_NODELAY each small SSE answer waits for the client's
+    // delayed ACK (Nagle): 40 ms per legacy-session call.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server =
         axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tokio::select! {
