@@ -13,12 +13,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 
 use crate::identity::Principal;
+use crate::response::json_error;
 
 /// `[layers.audience]`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -127,13 +127,7 @@ where
             .map(|p| self.shared.check(p));
         match verdict {
             Some(Err(message)) => {
-                let body =
-                    serde_json::json!({"error": "invalid_token", "error_description": message});
-                let mut response = Response::new(ResB::from(body.to_string()));
-                *response.status_mut() = StatusCode::UNAUTHORIZED;
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let response = json_error(StatusCode::UNAUTHORIZED, "invalid_token", &message);
                 Box::pin(std::future::ready(Ok(response)))
             }
             Some(Ok(Some(client))) => {

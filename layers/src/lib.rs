@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod http_metrics;
 pub mod identity;
 pub mod limits;
+pub mod response;
 pub mod secret;
 pub mod tenancy;
 pub mod tenant;

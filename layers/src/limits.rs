@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::CONTENT_LENGTH;
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
 use crate::duration::ConfigDuration;
+use crate::response::json_error;
 
 /// `[layers.limits]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -78,13 +79,7 @@ pub struct Limits<S> {
 }
 
 fn refuse<B: From<String>>(status: StatusCode, message: String) -> Response<B> {
-    let body = serde_json::json!({"error": "limit", "error_description": message});
-    let mut response = Response::new(B::from(body.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    json_error(status, "limit", &message)
 }
 
 impl<S, B, ResB> Service<Request<B>> for Limits<S>

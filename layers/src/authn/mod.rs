@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use jsonwebtoken::DecodingKey;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -27,6 +27,7 @@ pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_sco
 
 use crate::fetch::{Fetch, FetchPolicy, SafeFetcher};
 use crate::identity::Principal;
+use crate::response::json_error;
 
 /// What the server tells the layer about itself.
 #[derive(Clone, Debug)]
@@ -229,7 +230,7 @@ impl Shared {
     }
 
     fn refuse<B: From<String>>(&self, refusal: Refusal) -> Response<B> {
-        let (status, reason, challenge, body) = match &refusal {
+        let (status, reason, challenge, (error, description)) = match &refusal {
             Refusal::Unauthorized(AuthError::Missing) => (
                 StatusCode::UNAUTHORIZED,
                 "missing",
@@ -238,9 +239,10 @@ impl Shared {
                     self.resource_metadata_url,
                     self.scope_param()
                 ),
-                error_body(
+                (
                     "invalid_request",
-                    "no bearer token: authenticate and send Authorization: Bearer <token>",
+                    "no bearer token: authenticate and send Authorization: Bearer <token>"
+                        .to_owned(),
                 ),
             ),
             Refusal::Unauthorized(error) => (
@@ -252,7 +254,7 @@ impl Shared {
                     quoted(&error.to_string()),
                     self.scope_param()
                 ),
-                error_body("invalid_token", &error.to_string()),
+                ("invalid_token", error.to_string()),
             ),
             Refusal::Scope(missing) => (
                 StatusCode::FORBIDDEN,
@@ -263,21 +265,17 @@ impl Shared {
                     quoted(&self.required_scopes.join(" ")),
                     quoted(missing)
                 ),
-                error_body(
+                (
                     "insufficient_scope",
-                    &format!("the token lacks the scope {missing}"),
+                    format!("the token lacks the scope {missing}"),
                 ),
             ),
         };
         self.failures.get_or_create(&FailureLabels { reason }).inc();
-        let mut response = Response::new(B::from(body));
-        *response.status_mut() = status;
+        let mut response = json_error(status, error, &description);
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
 
@@ -301,10 +299,6 @@ fn quoted(text: &str) -> String {
         .filter(|c| !c.is_control())
         .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
         .collect()
-}
-
-fn error_body(error: &str, description: &str) -> String {
-    serde_json::json!({"error": error, "error_description": description}).to_string()
 }
 
 /// Authenticates every request; see the module docs.

@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,6 +21,7 @@ use tower::{Layer, Service};
 
 use crate::duration::ConfigDuration;
 use crate::identity::{Principal, TenancyEnforced, TenantSet};
+use crate::response::json_error;
 use crate::tenant_id;
 
 /// How tenants are found.
@@ -247,13 +247,7 @@ impl Shared {
 }
 
 fn forbidden<B: From<String>>(description: String) -> Response<B> {
-    let body = serde_json::json!({"error": "forbidden", "error_description": description});
-    let mut response = Response::new(B::from(body.to_string()));
-    *response.status_mut() = StatusCode::FORBIDDEN;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    json_error(StatusCode::FORBIDDEN, "forbidden", &description)
 }
 
 /// Resolves tenants for every request.
