@@ -126,12 +126,7 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     params.extend(args.rule_name.iter().map(|n| ("rule_name[]", n.clone())));
     params.extend(args.rule_group.iter().map(|g| ("rule_group[]", g.clone())));
     params.extend(args.file.iter().map(|f| ("file[]", f.clone())));
-    let call = ApiCall {
-        endpoint: "/api/v1/rules",
-        path: "/api/v1/rules".into(),
-        params,
-        post: false,
-    };
+    let call = ApiCall::get_with("/api/v1/rules", params);
     let (mut groups, notes) = fan_out(&upstream, call, "groups").await?;
     // Filter here too: older Prometheus versions ignore some parameters.
     let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);

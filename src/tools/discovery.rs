@@ -150,12 +150,10 @@ pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput
     let limit = ctx.limit(args.limit)?;
     let upstream = upstream.with_budget(limit, false);
     let answer = upstream
-        .api::<Value>(ApiCall {
-            endpoint: "/api/v1/labels",
-            path: "/api/v1/labels".into(),
-            params: window_params(args.matches, args.start, args.end),
-            post: true,
-        })
+        .api::<Value>(ApiCall::post(
+            "/api/v1/labels",
+            window_params(args.matches, args.start, args.end),
+        ))
         .await?;
     Ok(string_list(upstream.name(), answer.data, limit, "label names").with_notes(answer.notes))
 }
@@ -201,12 +199,10 @@ pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutpu
         ));
     }
     let answer = upstream
-        .api::<Value>(ApiCall {
-            endpoint: "/api/v1/series",
-            path: "/api/v1/series".into(),
-            params: window_params(args.matches, args.start, args.end),
-            post: true,
-        })
+        .api::<Value>(ApiCall::post(
+            "/api/v1/series",
+            window_params(args.matches, args.start, args.end),
+        ))
         .await?;
     let mut data = answer.data;
     let total = cut(&mut data, limit);
@@ -244,12 +240,7 @@ pub async fn metric_metadata(
         params.push(("metric", metric));
     }
     let answer = upstream
-        .api::<Map<String, Value>>(ApiCall {
-            endpoint: "/api/v1/metadata",
-            path: "/api/v1/metadata".into(),
-            params,
-            post: false,
-        })
+        .api::<Map<String, Value>>(ApiCall::get_with("/api/v1/metadata", params))
         .await?;
     let total = answer.data.len();
     let data: Map<String, Value> = answer.data.into_iter().take(limit).collect();
@@ -296,12 +287,7 @@ pub async fn targets_metadata(
         params.push(("metric", metric));
     }
     let answer = upstream
-        .api::<Value>(ApiCall {
-            endpoint: "/api/v1/targets/metadata",
-            path: "/api/v1/targets/metadata".into(),
-            params,
-            post: false,
-        })
+        .api::<Value>(ApiCall::get_with("/api/v1/targets/metadata", params))
         .await?;
     let mut data = answer.data;
     let total = cut(&mut data, limit);

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::args::{DurationArg, TimeArg};
 use super::render::{count, cut, series_name, timestamp};
-use super::{Family, ToolContext, ToolError, ToolOutput};
+use super::{Family, Target, ToolContext, ToolError, ToolOutput};
 use crate::promtime::{format_seconds, format_unix, now_unix};
 use crate::upstream::ApiCall;
 
@@ -124,15 +124,7 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         args.stats,
         args.lookback_delta,
     ));
-    let answer = upstream
-        .api::<Map<String, Value>>(ApiCall {
-            endpoint: "/api/v1/query",
-            path: "/api/v1/query".into(),
-            params,
-            post: true,
-        })
-        .await?;
-    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.notes))
+    run_query(&upstream, "/api/v1/query", params, limit).await
 }
 
 /// `execute_range_query`: a range query with defaults a model can rely on.
@@ -176,13 +168,18 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
         args.stats,
         args.lookback_delta,
     ));
+    run_query(&upstream, "/api/v1/query_range", params, limit).await
+}
+
+/// Sends a query and cuts and renders its result.
+async fn run_query(
+    upstream: &Target,
+    endpoint: &'static str,
+    params: Vec<(&'static str, String)>,
+    limit: usize,
+) -> Result<ToolOutput, ToolError> {
     let answer = upstream
-        .api::<Map<String, Value>>(ApiCall {
-            endpoint: "/api/v1/query_range",
-            path: "/api/v1/query_range".into(),
-            params,
-            post: true,
-        })
+        .api::<Map<String, Value>>(ApiCall::post(endpoint, params))
         .await?;
     Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.notes))
 }
@@ -195,16 +192,14 @@ pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutpu
     let end = args.end.map_or_else(now_unix, |t| t.0);
     let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
     let answer = upstream
-        .api::<Value>(ApiCall {
-            endpoint: "/api/v1/query_exemplars",
-            path: "/api/v1/query_exemplars".into(),
-            params: vec![
+        .api::<Value>(ApiCall::post(
+            "/api/v1/query_exemplars",
+            vec![
                 ("query", args.query),
                 ("start", format_unix(start)),
                 ("end", format_unix(end)),
             ],
-            post: true,
-        })
+        ))
         .await?;
     let mut data = answer.data;
     let total = cut(&mut data, limit);

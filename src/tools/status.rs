@@ -89,12 +89,7 @@ pub async fn targets(ctx: ToolContext, args: TargetsArgs) -> Result<ToolOutput, 
         params.push(("scrapePool", pool.clone()));
     }
     let answer = upstream
-        .api::<Map<String, Value>>(ApiCall {
-            endpoint: "/api/v1/targets",
-            path: "/api/v1/targets".into(),
-            params,
-            post: false,
-        })
+        .api::<Map<String, Value>>(ApiCall::get_with("/api/v1/targets", params))
         .await?;
     let mut data = answer.data;
     let keep = |target: &Value| {
@@ -241,12 +236,10 @@ pub async fn tsdb_stats(ctx: ToolContext, args: TsdbArgs) -> Result<ToolOutput, 
     let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(Some(args.limit.unwrap_or(TSDB_DEFAULT_LIMIT)))?;
     let answer = upstream
-        .api::<Map<String, Value>>(ApiCall {
-            endpoint: "/api/v1/status/tsdb",
-            path: "/api/v1/status/tsdb".into(),
-            params: vec![("limit", limit.to_string())],
-            post: false,
-        })
+        .api::<Map<String, Value>>(ApiCall::get_with(
+            "/api/v1/status/tsdb",
+            vec![("limit", limit.to_string())],
+        ))
         .await?;
     let mut data = answer.data;
     let mut text = String::from("TSDB statistics");

@@ -56,11 +56,26 @@ pub struct ApiCall {
 impl ApiCall {
     /// A GET of `path` with no parameters.
     pub fn get(path: &'static str) -> Self {
+        Self::get_with(path, Vec::new())
+    }
+
+    /// A GET of `path` with query parameters.
+    pub fn get_with(path: &'static str, params: Vec<(&'static str, String)>) -> Self {
         Self {
             endpoint: path,
             path: path.to_owned(),
-            params: Vec::new(),
+            params,
             post: false,
+        }
+    }
+
+    /// A POST of `path` with its parameters as a form.
+    pub fn post(path: &'static str, params: Vec<(&'static str, String)>) -> Self {
+        Self {
+            endpoint: path,
+            path: path.to_owned(),
+            params,
+            post: true,
         }
     }
 }
