@@ -113,6 +113,10 @@ pub struct OAuthConfig {
     pub refresh_reuse_grace: ConfigDuration,
     /// Requests per minute per client IP on /oauth/register and /oauth/token.
     pub rate_limit_per_minute: u32,
+    /// Count requests against the address the (trusted) ingress appended
+    /// to `X-Forwarded-For` rather than the TCP peer: set it behind an
+    /// ingress, or every user shares the ingress's budget.
+    pub trust_forwarded_for: bool,
     pub storage: StorageConfig,
     pub provider: ProviderConfig,
 }
@@ -134,6 +138,7 @@ impl Default for OAuthConfig {
             code_ttl: ConfigDuration::secs(60),
             refresh_reuse_grace: ConfigDuration::secs(2),
             rate_limit_per_minute: 30,
+            trust_forwarded_for: false,
             storage: StorageConfig::default(),
             provider: ProviderConfig {
                 scopes: ["openid", "profile", "email", "groups", "offline_access"]

@@ -70,7 +70,7 @@ pub async fn register(
         }
         RegistrationPolicy::Public => {}
     }
-    if let Some(refusal) = rate_limited(&server, peer) {
+    if let Some(refusal) = rate_limited(&server, peer, &headers) {
         return refusal;
     }
     let request: Registration = match serde_json::from_slice(&body) {

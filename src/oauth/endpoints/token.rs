@@ -35,8 +35,13 @@ pub struct TokenForm {
 }
 
 /// Refuses a caller over its per-IP budget.
-pub fn rate_limited(server: &OAuthServer, peer: SocketAddr) -> Option<Response> {
-    server.limiter.check_key(&peer.ip()).err().map(|_| {
+pub fn rate_limited(
+    server: &OAuthServer,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let client = client_address(server.config.trust_forwarded_for, peer, headers);
+    server.limiter.check_key(&client).err().map(|_| {
         (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "60")],
@@ -44,6 +49,27 @@ pub fn rate_limited(server: &OAuthServer, peer: SocketAddr) -> Option<Response> 
         )
             .into_response()
     })
+}
+
+/// The address a request is counted against: the TCP peer, or, behind a
+/// proxy the operator trusts, the last address it appended to
+/// `X-Forwarded-For` (earlier entries are the client's to forge).
+pub fn client_address(
+    trust_forwarded_for: bool,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> std::net::IpAddr {
+    if !trust_forwarded_for {
+        return peer.ip();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .next_back()
+        .unwrap_or_else(|| peer.ip())
 }
 
 /// Authenticates the client: Basic, form secret, or none for public ones.
@@ -90,7 +116,7 @@ pub async fn token(
     headers: HeaderMap,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
-    if let Some(refusal) = rate_limited(&server, peer) {
+    if let Some(refusal) = rate_limited(&server, peer, &headers) {
         return refusal;
     }
     let result = async {
@@ -362,7 +388,7 @@ pub async fn revoke(
     headers: HeaderMap,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
-    if let Some(refusal) = rate_limited(&server, peer) {
+    if let Some(refusal) = rate_limited(&server, peer, &headers) {
         return refusal;
     }
     let client = match authenticate(&server, &headers, &form).await {
@@ -380,4 +406,25 @@ pub async fn revoke(
         return OAuthError::internal(error).into_response();
     }
     (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_only_when_trusted_and_only_the_last_hop() {
+        let peer: SocketAddr = "10.0.0.5:443".parse().expect("addr");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7".parse().expect("value"),
+        );
+        assert_eq!(client_address(false, peer, &headers), peer.ip());
+        assert_eq!(
+            client_address(true, peer, &headers).to_string(),
+            "203.0.113.7"
+        );
+        assert_eq!(client_address(true, peer, &HeaderMap::new()), peer.ip());
+    }
 }
