@@ -4,7 +4,9 @@
 mod authorize;
 mod error;
 mod metadata;
+mod ratelimit;
 mod register;
+mod revoke;
 mod token;
 
 use std::sync::Arc;
@@ -32,7 +34,7 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/callback", get(authorize::callback))
         .route("/oauth/token", post(token::token))
-        .route("/oauth/revoke", post(token::revoke))
+        .route("/oauth/revoke", post(revoke::revoke))
         .route("/oauth/register", post(register::register))
         .with_state(server)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::OAuthError;
-use super::token::rate_limited;
+use super::ratelimit::rate_limited;
 use crate::oauth::OAuthServer;
 use crate::oauth::clients::check_redirect_uri;
 use crate::oauth::config::RegistrationPolicy;

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::OAuthError;
 use super::authorize::resource_ok;
+use super::ratelimit::rate_limited;
 use crate::oauth::crypto::{constant_time_eq, hash, pkce_challenge, random_token};
 use crate::oauth::provider::UpstreamTokens;
 use crate::oauth::signer::AccessClaims;
@@ -31,49 +32,11 @@ pub struct TokenForm {
     resource: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-    token: Option<String>,
-}
-
-/// Refuses a caller over its per-IP budget.
-pub fn rate_limited(
-    server: &OAuthServer,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Option<Response> {
-    let client = client_address(server.config.trust_forwarded_for, peer, headers);
-    server.limiter.check_key(&client).err().map(|_| {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, "60")],
-            Json(json!({"error": "too_many_requests", "error_description": "slow down: too many requests from this address"})),
-        )
-            .into_response()
-    })
-}
-
-/// The address a request is counted against: the TCP peer, or, behind a
-/// proxy the operator trusts, the last address it appended to
-/// `X-Forwarded-For` (earlier entries are the client's to forge).
-pub fn client_address(
-    trust_forwarded_for: bool,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> std::net::IpAddr {
-    if !trust_forwarded_for {
-        return peer.ip();
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|ip| ip.trim().parse().ok())
-        .next_back()
-        .unwrap_or_else(|| peer.ip())
+    pub(super) token: Option<String>,
 }
 
 /// Authenticates the client: Basic, form secret, or none for public ones.
-async fn authenticate(
+pub(super) async fn authenticate(
     server: &OAuthServer,
     headers: &HeaderMap,
     form: &TokenForm,
@@ -378,53 +341,4 @@ fn issue(
         Json(body),
     )
         .into_response())
-}
-
-/// `POST /oauth/revoke` (RFC 7009): always 200; a refresh token of this
-/// client revokes its whole family.
-pub async fn revoke(
-    State(server): State<Arc<OAuthServer>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<TokenForm>,
-) -> Response {
-    if let Some(refusal) = rate_limited(&server, peer, &headers) {
-        return refusal;
-    }
-    let client = match authenticate(&server, &headers, &form).await {
-        Ok(client) => client,
-        Err(error) => return error.into_response(),
-    };
-    if let Some(token) = form.token.as_deref()
-        && let Ok(Some(grant)) = server.store.refresh(&hash(token)).await
-        && grant.client_id == client.client_id
-        && let Err(error) = server
-            .store
-            .revoke_family(&grant.family, server.config.refresh_token_ttl.0)
-            .await
-    {
-        return OAuthError::internal(error).into_response();
-    }
-    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_only_when_trusted_and_only_the_last_hop() {
-        let peer: SocketAddr = "10.0.0.5:443".parse().expect("addr");
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "6.6.6.6, 203.0.113.7".parse().expect("value"),
-        );
-        assert_eq!(client_address(false, peer, &headers), peer.ip());
-        assert_eq!(
-            client_address(true, peer, &headers).to_string(),
-            "203.0.113.7"
-        );
-        assert_eq!(client_address(true, peer, &HeaderMap::new()), peer.ip());
-    }
 }

@@ -1,0 +1,69 @@
+//! Per-address rate limits of the token and registration endpoints.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::oauth::OAuthServer;
+
+/// Refuses a caller over its per-IP budget.
+pub fn rate_limited(
+    server: &OAuthServer,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let client = client_address(server.config.trust_forwarded_for, peer, headers);
+    server.limiter.check_key(&client).err().map(|_| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            Json(json!({"error": "too_many_requests", "error_description": "slow down: too many requests from this address"})),
+        )
+            .into_response()
+    })
+}
+
+/// The address a request is counted against: the TCP peer, or, behind a
+/// proxy the operator trusts, the last address it appended to
+/// `X-Forwarded-For` (earlier entries are the client's to forge).
+pub fn client_address(
+    trust_forwarded_for: bool,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> std::net::IpAddr {
+    if !trust_forwarded_for {
+        return peer.ip();
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .next_back()
+        .unwrap_or_else(|| peer.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_only_when_trusted_and_only_the_last_hop() {
+        let peer: SocketAddr = "10.0.0.5:443".parse().expect("addr");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7".parse().expect("value"),
+        );
+        assert_eq!(client_address(false, peer, &headers), peer.ip());
+        assert_eq!(
+            client_address(true, peer, &headers).to_string(),
+            "203.0.113.7"
+        );
+        assert_eq!(client_address(true, peer, &HeaderMap::new()), peer.ip());
+    }
+}

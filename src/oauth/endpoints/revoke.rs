@@ -1,0 +1,42 @@
+//! `/oauth/revoke` (RFC 7009).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::OAuthError;
+use super::ratelimit::rate_limited;
+use super::token::{TokenForm, authenticate};
+use crate::oauth::OAuthServer;
+use crate::oauth::crypto::hash;
+
+/// `POST /oauth/revoke` (RFC 7009): always 200; a refresh token of this
+/// client revokes its whole family.
+pub async fn revoke(
+    State(server): State<Arc<OAuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Response {
+    if let Some(refusal) = rate_limited(&server, peer, &headers) {
+        return refusal;
+    }
+    let client = match authenticate(&server, &headers, &form).await {
+        Ok(client) => client,
+        Err(error) => return error.into_response(),
+    };
+    if let Some(token) = form.token.as_deref()
+        && let Ok(Some(grant)) = server.store.refresh(&hash(token)).await
+        && grant.client_id == client.client_id
+        && let Err(error) = server
+            .store
+            .revoke_family(&grant.family, server.config.refresh_token_ttl.0)
+            .await
+    {
+        return OAuthError::internal(error).into_response();
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
+}
