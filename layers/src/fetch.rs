@@ -97,6 +97,16 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether a URL names a loopback host (`localhost`, 127.0.0.0/8, `[::1]`).
+pub fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// A DNS resolver that drops internal addresses unless allowed.
 #[derive(Clone, Debug)]
 pub struct GuardedResolver {
@@ -216,7 +226,7 @@ impl SafeFetcher {
         let limit = self.policy.max_bytes;
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
-                let detail = chain(&e);
+                let detail = crate::error_chain(&e);
                 if detail.contains("no allowed (public) address") {
                     FetchError::PrivateAddress(parsed.host_str().unwrap_or_default().to_owned())
                 } else {
@@ -260,16 +270,6 @@ impl SafeFetcher {
         }
         Ok(Bytes::from(response.into_body()))
     }
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        parts.push(e.to_string());
-        source = e.source();
-    }
-    parts.join(": ")
 }
 
 /// Anything that can fetch a document: the real [`SafeFetcher`], or a

@@ -29,3 +29,19 @@ pub mod upstream_metrics;
 /// The error type every outbound layer speaks: the pooled client's errors,
 /// our own timeouts and credential failures all travel boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error and its sources as one line ("outer: inner: root"), skipping a
+/// source whose message the previous one already includes: what clients and
+/// logs are told when a connection fails.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        current = error.source();
+    }
+    parts.join(": ")
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_prometheus_layers::fetch::{FetchPolicy, SafeFetcher};
+use mcp_prometheus_layers::fetch::{FetchPolicy, SafeFetcher, is_loopback_url};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -37,7 +37,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
     match parsed.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(&parsed) => Ok(()),
+        "http" if is_loopback_url(&parsed) => Ok(()),
         "http" => Err(format!(
             "{uri:?}: plain http is allowed only for loopback (127.0.0.1, [::1], localhost)"
         )),
@@ -46,15 +46,6 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
         }
         // Private-use schemes of native apps (RFC 8252 §7.1), e.g. cursor://
         _ => Ok(()),
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 
@@ -67,7 +58,7 @@ pub fn redirect_matches(registered: &[String], presented: &str) -> bool {
     let Ok(presented) = url::Url::parse(presented) else {
         return false;
     };
-    if presented.scheme() != "http" || !is_loopback(&presented) {
+    if presented.scheme() != "http" || !is_loopback_url(&presented) {
         return false;
     }
     registered

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use mcp_prometheus_layers::BoxError;
 use mcp_prometheus_layers::timeout::TimeoutError;
+use mcp_prometheus_layers::{BoxError, error_chain};
 
 /// A failed call to an upstream's HTTP API.
 #[derive(Debug, thiserror::Error)]
@@ -83,18 +83,4 @@ pub(crate) fn find_timeout<'a>(
         current = error.source();
     }
     None
-}
-
-/// "outer: inner: root", without repeating a message already included.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(error);
-    while let Some(error) = current {
-        let text = error.to_string();
-        if !parts.last().is_some_and(|last| last.contains(&text)) {
-            parts.push(text);
-        }
-        current = error.source();
-    }
-    parts.join(": ")
 }

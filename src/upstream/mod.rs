@@ -25,7 +25,8 @@ pub use stack::{OutboundLayers, OutboundService, StackError};
 
 use crate::config::UpstreamConfig;
 use crate::tools::scope::CallScope;
-use error::{error_chain, find_timeout};
+use error::find_timeout;
+use mcp_prometheus_layers::error_chain;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
 /// One configured upstream with its outbound stack.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use mcp_prometheus_layers::fetch::is_loopback_url;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
 use super::{Config, TenancyMode};
@@ -195,7 +196,7 @@ impl Config {
                 .auth
                 .build()
                 .map_err(|e| invalid(key("auth"), e.to_string()))?;
-            let plain = url.scheme() == "http" && !is_loopback(&url);
+            let plain = url.scheme() == "http" && !is_loopback_url(&url);
             if matches!(upstream.auth, UpstreamAuthConfig::Forward { .. })
                 && plain
                 && !upstream.allow_plain_http_credentials
@@ -320,15 +321,6 @@ impl Config {
             message: e.to_string(),
         })?;
         Ok(())
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 
