@@ -131,6 +131,12 @@ impl App {
             &config.server.tool_prefix,
             metrics.tools.clone(),
             CallScope::stdio(stdio_tenants),
+            config.upstreams.iter().any(|u| {
+                matches!(
+                    u.auth,
+                    mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig::Forward { .. }
+                )
+            }),
         );
         Ok(Self {
             config,

@@ -30,6 +30,9 @@ pub struct PrometheusMcp {
     metrics: Arc<ToolMetrics>,
     /// The scope of calls that arrive without an HTTP request (stdio).
     stdio_scope: CallScope,
+    /// Whether calls must carry their inbound headers (an upstream
+    /// forwards the caller's credential); copying them is wasted otherwise.
+    keep_headers: bool,
 }
 
 impl PrometheusMcp {
@@ -39,6 +42,7 @@ impl PrometheusMcp {
         prefix: &str,
         metrics: Arc<ToolMetrics>,
         stdio_scope: CallScope,
+        keep_headers: bool,
     ) -> Self {
         Self {
             ctx,
@@ -46,6 +50,7 @@ impl PrometheusMcp {
             tools: Arc::new(tool_list(prefix)),
             metrics,
             stdio_scope,
+            keep_headers,
         }
     }
 
@@ -120,7 +125,7 @@ impl ServerHandler for PrometheusMcp {
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
         let scope = match context.extensions.get::<http::request::Parts>() {
-            Some(parts) => CallScope::from_parts(parts),
+            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
             None => self.stdio_scope.clone(),
         };
         Ok(self.call(&request.name, arguments, scope).await.into())

@@ -26,8 +26,9 @@ impl CallScope {
     /// The scope of a call that arrived over HTTP (rmcp hands us the
     /// request's parts). Under tenancy the tenancy layer has put a
     /// [`TenantSet`] there; without one the call is refused later, in the
-    /// outbound tenant layer (fail closed).
-    pub fn from_parts(parts: &http::request::Parts) -> Self {
+    /// outbound tenant layer (fail closed). The inbound headers are kept
+    /// only when some upstream forwards a caller credential (`forward`).
+    pub fn from_parts(parts: &http::request::Parts, keep_headers: bool) -> Self {
         let enforced = parts.extensions.get::<TenancyEnforced>().is_some();
         Self {
             tenants: parts
@@ -35,7 +36,7 @@ impl CallScope {
                 .get::<TenantSet>()
                 .cloned()
                 .filter(|_| enforced),
-            inbound: Some(InboundHeaders(Arc::new(parts.headers.clone()))),
+            inbound: keep_headers.then(|| InboundHeaders(Arc::new(parts.headers.clone()))),
             trace: parts.extensions.get::<TraceContext>().copied(),
             budget: None,
         }
