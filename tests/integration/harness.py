@@ -35,6 +35,16 @@ PROMETHEUS_BIN = os.environ.get("PROMETHEUS_BIN", "prometheus")
 ALERTMANAGER_BIN = os.environ.get("ALERTMANAGER_BIN", "prometheus-alertmanager")
 
 
+def serve_threaded(handler: type[http.server.BaseHTTPRequestHandler], name: str,
+                   ) -> tuple[http.server.ThreadingHTTPServer, threading.Thread]:
+    """An HTTP server on a free 127.0.0.1 port, answering from daemon threads
+    (the fake upstreams, the tenant router, the test issuer)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
 def server_binary() -> Path:
     """The mcp-prometheus binary under test (MCP_PROMETHEUS_BIN overrides)."""
     env = os.environ.get("MCP_PROMETHEUS_BIN")
@@ -422,11 +432,8 @@ class FakeUpstream:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server, self.thread = serve_threaded(Handler, f"fake-{name}")
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name=f"fake-{name}", daemon=True)
-        self.thread.start()
 
     @property
     def url(self) -> str:

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from harness import serve_threaded
+
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -115,11 +117,8 @@ class JwtIssuer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server, self.thread = serve_threaded(Handler, f"jwt-{name}")
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name=f"jwt-{name}", daemon=True)
-        self.thread.start()
 
     # ---------------------------------------------------------------- server
 

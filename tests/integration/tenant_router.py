@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness import ManagedProcess, PROMETHEUS_BIN, RecordedRequest, free_port, http_get, wait_until
+from harness import ManagedProcess, PROMETHEUS_BIN, RecordedRequest, free_port, http_get, serve_threaded, wait_until
 
 TENANTS = ("tenant-a", "tenant-b", "tenant-c")
 PREFIX = "/prometheus"
@@ -220,11 +220,8 @@ class TenantRouter:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server, self.thread = serve_threaded(Handler, name)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
-        self.thread.start()
 
     # ------------------------------------------------------------ addresses
 

@@ -62,7 +62,8 @@ class _Collector:
 
     def __init__(self) -> None:
         import http.server
-        import threading
+
+        from harness import serve_threaded
 
         bodies: list[tuple[str, bytes]] = []
         self.bodies = bodies
@@ -79,9 +80,8 @@ class _Collector:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server, _ = serve_threaded(Handler, "otlp-collector")
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
