@@ -178,6 +178,7 @@ impl App {
                 default_audiences: resource_audiences.clone(),
                 extra_audiences: trusted,
                 resource_metadata_url: config.resource_metadata_url().unwrap_or_default(),
+                revocations: oauth.map(|server| server.revocations()),
             };
             let mut authn = layers.authn.clone();
             let own = oauth.map(|server| {

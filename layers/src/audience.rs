@@ -152,6 +152,7 @@ mod tests {
             issuer: iss.into(),
             client: None,
             audiences: vec![aud.into()],
+            session: None,
         }
     }
 

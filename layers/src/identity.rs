@@ -18,6 +18,8 @@ pub struct Principal {
     pub client: Option<String>,
     /// The token's audiences.
     pub audiences: Vec<String>,
+    /// The login the token belongs to (`sid`), which its issuer may revoke.
+    pub session: Option<String>,
 }
 
 /// The tenants a request may read, inserted by the tenancy layer and, in

@@ -25,6 +25,12 @@ pub fn apply_env_overrides(
             message,
         }
     })?;
+    // For the Go server MCP_OAUTH_ISSUER *is* the URL clients reach it at.
+    if config.server.public_url.is_none()
+        && let Some(issuer) = get("MCP_OAUTH_ISSUER")
+    {
+        config.server.public_url = Some(issuer.trim().trim_end_matches('/').to_owned());
+    }
     let url = get("PROMETHEUS_URL");
     if config.upstreams.is_empty() {
         if let Some(url) = &url {
@@ -200,6 +206,31 @@ mod tests {
         assert!(
             err.to_string().contains("TENANCY_STATIC_GROUP_MAP"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn oauth_issuer_is_the_public_url_unless_the_file_sets_one() {
+        let config = with_env(&[("MCP_OAUTH_ISSUER", "https://mcp.example.com/")]).expect("valid");
+        assert_eq!(
+            config.server.public_url.as_deref(),
+            Some("https://mcp.example.com")
+        );
+        assert_eq!(
+            config.oauth.issuer.as_deref(),
+            Some("https://mcp.example.com/")
+        );
+        let env: HashMap<String, String> = [(
+            "MCP_OAUTH_ISSUER".to_owned(),
+            "https://other.example".to_owned(),
+        )]
+        .into();
+        let mut config =
+            Config::parse("[server]\npublic_url = \"https://file.example\"\n").expect("parses");
+        apply_env_overrides(&mut config, |name| env.get(name).cloned()).expect("valid");
+        assert_eq!(
+            config.server.public_url.as_deref(),
+            Some("https://file.example")
         );
     }
 

@@ -83,6 +83,20 @@ pub enum ClientError {
     Store(#[from] super::store::StoreError),
 }
 
+/// What callers learn of any failed fetch of a metadata document: refused,
+/// timed out, redirected and every HTTP status read the same, so nobody
+/// maps our network through us (the reason is logged).
+const UNFETCHABLE: &str = "could not be fetched (it must be served over https from a public address, without redirects, as JSON of at most 5 KiB)";
+
+/// The rules for fetching client ID metadata documents.
+#[derive(Clone, Debug, Default)]
+pub struct MetadataPolicy {
+    /// Private and loopback addresses (and plain http) allowed.
+    pub allow_private: bool,
+    /// When not empty, the only hosts documents may live on.
+    pub allowed_hosts: Vec<String>,
+}
+
 #[derive(Deserialize)]
 struct MetadataDocument {
     client_id: String,
@@ -100,16 +114,21 @@ type CachedDocument = (Instant, Result<ClientRecord, String>);
 pub struct Clients {
     store: Arc<dyn Store>,
     fetcher: SafeFetcher,
+    allowed_hosts: Vec<String>,
+    idle_ttl: Duration,
     cache: Mutex<HashMap<String, CachedDocument>>,
 }
 
 impl Clients {
-    /// `allow_private`: documents may live on private addresses (and plain
-    /// http then), for tests and closed networks.
-    pub fn new(store: Arc<dyn Store>, allow_private: bool) -> Result<Self, String> {
+    /// Registered clients are forgotten after `idle_ttl` without use.
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: MetadataPolicy,
+        idle_ttl: Duration,
+    ) -> Result<Self, String> {
         let fetcher = SafeFetcher::new(FetchPolicy {
-            allow_private,
-            https_only: !allow_private,
+            allow_private: policy.allow_private,
+            https_only: !policy.allow_private,
             timeout: Duration::from_secs(5),
             max_bytes: CIMD_MAX_BYTES,
             ..FetchPolicy::default()
@@ -118,8 +137,19 @@ impl Clients {
         Ok(Self {
             store,
             fetcher,
+            allowed_hosts: policy
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            idle_ttl,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Stores a newly registered client.
+    pub async fn register(&self, client: &ClientRecord) -> Result<(), ClientError> {
+        Ok(self.store.put_client(client, self.idle_ttl).await?)
     }
 
     /// A client by id: registered, or described by the document at the URL
@@ -129,7 +159,7 @@ impl Clients {
             return self.metadata_document(client_id).await;
         }
         self.store
-            .client(client_id)
+            .client(client_id, self.idle_ttl)
             .await?
             .ok_or_else(|| ClientError::Unknown(client_id.to_owned()))
     }
@@ -161,7 +191,17 @@ impl Clients {
     }
 
     async fn fetch_document(&self, url: &str) -> Result<ClientRecord, String> {
-        let body = self.fetcher.get(url).await.map_err(|e| e.to_string())?;
+        let parsed = url::Url::parse(url).map_err(|_| "its URL does not parse".to_owned())?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        if !self.allowed_hosts.is_empty() && !self.allowed_hosts.contains(&host) {
+            return Err(format!(
+                "its host {host:?} is not one this server accepts documents from"
+            ));
+        }
+        let body = self.fetcher.get(url).await.map_err(|error| {
+            tracing::info!(url, %error, "client metadata document fetch failed");
+            UNFETCHABLE.to_owned()
+        })?;
         let document: MetadataDocument = serde_json::from_slice(&body)
             .map_err(|e| format!("not a client metadata JSON document: {e}"))?;
         if document.client_id != url {
@@ -175,6 +215,11 @@ impl Clients {
         }
         for uri in &document.redirect_uris {
             check_redirect_uri(uri)?;
+            if !same_origin_or_loopback(&parsed, uri) {
+                return Err(format!(
+                    "its redirect URI {uri:?} is neither on the document's origin nor loopback"
+                ));
+            }
         }
         let method = document
             .token_endpoint_auth_method
@@ -193,6 +238,15 @@ impl Clients {
             scope: None,
         })
     }
+}
+
+/// A metadata document vouches only for redirect URIs on its own origin
+/// (or loopback, where native apps listen): anyone can host a document
+/// naming someone else's redirect URI otherwise.
+fn same_origin_or_loopback(document: &url::Url, redirect: &str) -> bool {
+    url::Url::parse(redirect).is_ok_and(|r| {
+        r.origin() == document.origin() || (r.scheme() == "http" && is_loopback_url(&r))
+    })
 }
 
 #[cfg(test)]
@@ -220,6 +274,19 @@ mod tests {
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn documents_vouch_only_for_their_origin_or_loopback() {
+        let doc = url::Url::parse("https://app.example/client.json").expect("url");
+        assert!(same_origin_or_loopback(&doc, "https://app.example/cb"));
+        assert!(same_origin_or_loopback(&doc, "http://127.0.0.1:5000/cb"));
+        assert!(!same_origin_or_loopback(&doc, "https://evil.example/cb"));
+        assert!(!same_origin_or_loopback(
+            &doc,
+            "https://app.example:8443/cb"
+        ));
+        assert!(!same_origin_or_loopback(&doc, "cursor://app.example/cb"));
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub enum StorageKind {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub kind: StorageKind,
-    /// `redis://host:6379` or `rediss://` for TLS.
+    /// `redis://host:6379` or `rediss://` for TLS. A password written
+    /// into the URL is printed redacted.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
@@ -101,9 +103,32 @@ pub struct OAuthConfig {
     pub registration_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_token_file: Option<PathBuf>,
-    /// Allow the provider and client metadata documents on private or
-    /// loopback addresses.
+    /// Allow the provider on a private or loopback address (plain http
+    /// then too). Client metadata documents have their own switch.
     pub allow_private_urls: bool,
+    /// Allow client ID metadata documents on private or loopback addresses
+    /// (and plain http): for tests and closed networks only, since any
+    /// caller picks the URL we fetch.
+    pub client_metadata_allow_private: bool,
+    /// When not empty, the only hosts client metadata documents may live on.
+    pub client_metadata_allowed_hosts: Vec<String>,
+    /// The scopes we grant (advertised as `scopes_supported`); a token
+    /// carries requested ∩ these ∩ the client's registered scope.
+    pub scopes: Vec<String>,
+    /// How long a user's approval of a client (for the same scopes) is
+    /// remembered; `0s` asks on every login.
+    pub consent_ttl: ConfigDuration,
+    /// Client IDs (or metadata-document URLs) that skip the consent page:
+    /// clients the operator vouches for.
+    pub preapproved_clients: Vec<String>,
+    /// Logins waiting at the provider, at most, per replica.
+    pub max_pending_logins: usize,
+    /// Logins waiting at the provider, at most, per client address.
+    pub max_pending_logins_per_address: usize,
+    /// A registered client unused this long is forgotten.
+    pub client_idle_ttl: ConfigDuration,
+    /// The longest a login lasts through refreshes, from the first code.
+    pub refresh_token_max_lifetime: ConfigDuration,
     pub access_token_ttl: ConfigDuration,
     pub refresh_token_ttl: ConfigDuration,
     pub code_ttl: ConfigDuration,
@@ -111,7 +136,8 @@ pub struct OAuthConfig {
     /// rotation (two replicas racing, a client retrying) is refused without
     /// revoking its family; later, reuse revokes the whole family.
     pub refresh_reuse_grace: ConfigDuration,
-    /// Requests per minute per client IP on /oauth/register and /oauth/token.
+    /// Requests per minute per client IP on /oauth/register and
+    /// /oauth/token, and (a budget of its own) on /oauth/authorize.
     pub rate_limit_per_minute: u32,
     /// Count requests against the address the (trusted) ingress appended
     /// to `X-Forwarded-For` rather than the TCP peer: set it behind an
@@ -133,6 +159,15 @@ impl Default for OAuthConfig {
             registration_token: None,
             registration_token_file: None,
             allow_private_urls: false,
+            client_metadata_allow_private: false,
+            client_metadata_allowed_hosts: Vec::new(),
+            scopes: DEFAULT_SCOPES.map(String::from).to_vec(),
+            consent_ttl: ConfigDuration::secs(30 * 24 * 3600),
+            preapproved_clients: Vec::new(),
+            max_pending_logins: 10_000,
+            max_pending_logins_per_address: 50,
+            client_idle_ttl: ConfigDuration::secs(30 * 24 * 3600),
+            refresh_token_max_lifetime: ConfigDuration::secs(30 * 24 * 3600),
             access_token_ttl: ConfigDuration::secs(600),
             refresh_token_ttl: ConfigDuration::secs(30 * 24 * 3600),
             code_ttl: ConfigDuration::secs(60),
@@ -141,13 +176,38 @@ impl Default for OAuthConfig {
             trust_forwarded_for: false,
             storage: StorageConfig::default(),
             provider: ProviderConfig {
-                scopes: ["openid", "profile", "email", "groups", "offline_access"]
-                    .map(String::from)
-                    .to_vec(),
+                scopes: DEFAULT_SCOPES.map(String::from).to_vec(),
                 groups_claim: "groups".into(),
                 ..ProviderConfig::default()
             },
         }
+    }
+}
+
+/// Dex's scopes: what we ask the provider for and, by default, grant.
+const DEFAULT_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+/// Prints a storage URL with its password (if any) replaced.
+fn serialize_redacted_url<S: serde::Serializer>(
+    url: &str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+/// A URL safe to print: a password inside it becomes `<redacted>`; text
+/// that is no URL is printed only up to an `@`.
+pub fn redact_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            if url.set_password(Some("<redacted>")).is_err() {
+                return "<redacted>".into();
+            }
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) if text.contains('@') => "<redacted>".into(),
+        Err(_) => text.to_owned(),
     }
 }
 

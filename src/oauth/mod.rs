@@ -8,7 +8,10 @@ mod clients;
 pub mod config;
 mod crypto;
 mod endpoints;
+mod pending;
 mod provider;
+mod revocation;
+mod scopes;
 mod signer;
 mod store;
 
@@ -24,10 +27,13 @@ use mcp_prometheus_layers::fetch::Fetch;
 
 pub use config::OAuthConfig;
 
-use clients::Clients;
+use clients::{Clients, MetadataPolicy};
 use config::{RegistrationPolicy, StorageKind, secret_value};
 use crypto::{Sealer, parse_key};
+use pending::PendingBudget;
 use provider::{Provider, ProviderSettings};
+use revocation::FamilyRevocations;
+use scopes::Scopes;
 use signer::Signer;
 use store::{MemoryStore, Store, ValkeyStore};
 
@@ -69,12 +75,22 @@ pub struct OAuthServer {
     signer: Signer,
     provider: Provider,
     clients: Clients,
+    scopes: Scopes,
     registration_token: Option<String>,
+    /// Budget of /oauth/register, /oauth/token and /oauth/revoke.
     limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Budget of /oauth/authorize (browsers, so apart from the above).
+    authorize_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pending: PendingBudget,
+    revocations: Arc<FamilyRevocations>,
 }
 
-/// How long a login may take at the provider.
+/// How long a login may take at the provider and on our consent page.
 const LOGIN_TTL: Duration = Duration::from_secs(600);
+
+/// How often expired state is swept from memory (and the shared signing
+/// key's lifetime renewed in the store).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 impl OAuthServer {
     /// Opens the store, loads (or creates) the signing key and prepares the
@@ -86,20 +102,24 @@ impl OAuthServer {
     ) -> Result<Arc<Self>, OAuthSetupError> {
         let issuer = config
             .issuer
-            .clone()
-            .unwrap_or_else(|| public_url.trim_end_matches('/').to_owned());
+            .as_deref()
+            .unwrap_or(public_url)
+            .trim_end_matches('/')
+            .to_owned();
         let key = secret_value(&config.encryption_key, &config.encryption_key_file)
             .map_err(|e| setup(format!("oauth.encryption_key_file: {e}")))?
             .ok_or_else(|| setup("oauth.encryption_key (or encryption_key_file, MCP_OAUTH_ENCRYPTION_KEY) is required"))?;
-        let sealer = Sealer::new(&parse_key(&key).map_err(setup)?).map_err(setup)?;
+        let key = parse_key(&key).map_err(setup)?;
+        let sealer = Sealer::new(&key).map_err(setup)?;
         let store: Arc<dyn Store> = match config.storage.kind {
             StorageKind::Memory => Arc::new(MemoryStore::default()),
             StorageKind::Valkey => {
                 let password =
                     secret_value(&config.storage.password, &config.storage.password_file)
                         .map_err(|e| setup(format!("oauth.storage.password_file: {e}")))?;
+                let records = Sealer::new(&key).map_err(setup)?;
                 Arc::new(
-                    ValkeyStore::connect(&config.storage, password)
+                    ValkeyStore::connect(&config.storage, password, records)
                         .await
                         .map_err(setup)?,
                 )
@@ -127,7 +147,15 @@ impl OAuthServer {
             },
         })
         .map_err(setup)?;
-        let clients = Clients::new(store.clone(), config.allow_private_urls).map_err(setup)?;
+        let clients = Clients::new(
+            store.clone(),
+            MetadataPolicy {
+                allow_private: config.client_metadata_allow_private,
+                allowed_hosts: config.client_metadata_allowed_hosts.clone(),
+            },
+            config.client_idle_ttl.0,
+        )
+        .map_err(setup)?;
         let registration_token =
             secret_value(&config.registration_token, &config.registration_token_file)
                 .map_err(|e| setup(format!("oauth.registration_token_file: {e}")))?;
@@ -138,18 +166,33 @@ impl OAuthServer {
         }
         let per_minute =
             NonZeroU32::new(config.rate_limit_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        Ok(Arc::new(Self {
+        let server = Arc::new(Self {
             issuer,
             resource: resource.to_owned(),
             config: config.clone(),
+            revocations: Arc::new(FamilyRevocations::new(store.clone())),
             store,
             sealer,
             signer,
             provider,
             clients,
+            scopes: Scopes::new(&config.scopes),
             registration_token,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
-        }))
+            authorize_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            pending: PendingBudget::new(
+                config.max_pending_logins,
+                config.max_pending_logins_per_address,
+                LOGIN_TTL,
+            ),
+        });
+        tokio::spawn(housekeeping(Arc::downgrade(&server)));
+        Ok(server)
+    }
+
+    /// Revocations of our logins, for the authn layer.
+    pub fn revocations(&self) -> Arc<dyn mcp_prometheus_layers::authn::RevocationCheck> {
+        self.revocations.clone()
     }
 
     /// Our JWKS as a fetcher, so the authn layer verifies our tokens with
@@ -161,6 +204,27 @@ impl OAuthServer {
     /// The authorization server's routes.
     pub fn router(self: &Arc<Self>) -> axum::Router {
         endpoints::router(self.clone())
+    }
+}
+
+/// Sweeps expired state on a timer (memory store, pending budget, rate
+/// limiters) and renews the shared signing key; ends with the server.
+async fn housekeeping(server: std::sync::Weak<OAuthServer>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(server) = server.upgrade() else {
+            return;
+        };
+        server.store.sweep();
+        server.pending.sweep();
+        server.limiter.retain_recent();
+        server.authorize_limiter.retain_recent();
+        server.revocations.sweep();
+        if let Err(error) = server.signer.renew(server.store.as_ref()).await {
+            tracing::warn!(%error, "cannot renew the shared signing key");
+        }
     }
 }
 

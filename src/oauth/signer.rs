@@ -15,6 +15,10 @@ use serde_json::{Value, json};
 use super::crypto::{Sealer, hash};
 use super::store::Store;
 
+/// How long the shared signing key is kept without a replica starting or
+/// renewing it ([`Signer::renew`]).
+pub const SIGNING_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
+
 /// Why the signing key is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
@@ -34,6 +38,9 @@ pub struct AccessClaims<'a> {
     pub iat: u64,
     pub nbf: u64,
     pub jti: String,
+    /// The refresh family (login) the token belongs to: revoking the
+    /// family stops its access tokens too.
+    pub sid: &'a str,
     pub client_id: &'a str,
     pub scope: &'a str,
     pub groups: &'a [String],
@@ -46,6 +53,8 @@ pub struct Signer {
     kid: String,
     encoding: EncodingKey,
     jwks: Value,
+    /// The key as sealed in the store (not for a configured key file).
+    sealed: Option<String>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -64,6 +73,7 @@ impl Signer {
         store: &dyn Store,
         sealer: &Sealer,
     ) -> Result<Self, SignerError> {
+        let mut sealed_copy = None;
         let pkcs8 = match file {
             Some(path) => {
                 let pem = std::fs::read(path)
@@ -89,15 +99,32 @@ impl Signer {
                 let sealed = sealer
                     .seal("signing-key", fresh.as_ref())
                     .map_err(|e| SignerError::Key(e.to_string()))?;
-                let stored = store.get_or_init_singleton("signing-key", &sealed).await?;
-                sealer.open("signing-key", &stored).map_err(|_| {
+                let stored = store
+                    .get_or_init_singleton("signing-key", &sealed, SIGNING_KEY_TTL)
+                    .await?;
+                let key = sealer.open("signing-key", &stored).map_err(|_| {
                     SignerError::Key(
                         "the stored signing key does not open with this encryption key".into(),
                     )
-                })?
+                })?;
+                sealed_copy = Some(stored);
+                key
             }
         };
-        Self::from_pkcs8(&pkcs8)
+        let mut signer = Self::from_pkcs8(&pkcs8)?;
+        signer.sealed = sealed_copy;
+        Ok(signer)
+    }
+
+    /// Keeps the shared key in the store for another [`SIGNING_KEY_TTL`]
+    /// (every key there expires; this one must not while replicas run).
+    pub async fn renew(&self, store: &dyn Store) -> Result<(), SignerError> {
+        if let Some(sealed) = &self.sealed {
+            store
+                .get_or_init_singleton("signing-key", sealed, SIGNING_KEY_TTL)
+                .await?;
+        }
+        Ok(())
     }
 
     fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, SignerError> {
@@ -117,6 +144,7 @@ impl Signer {
             kid,
             encoding: EncodingKey::from_ec_der(pkcs8),
             jwks,
+            sealed: None,
         })
     }
 

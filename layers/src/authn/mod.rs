@@ -4,6 +4,7 @@
 
 mod config;
 mod jwks;
+mod revocation;
 mod verify;
 
 use std::convert::Infallible;
@@ -23,6 +24,7 @@ use tower::{Layer, Service};
 
 pub use config::{AuthnConfig, IssuerConfig};
 pub use jwks::{JwksCache, JwksError, JwksSource};
+pub use revocation::RevocationCheck;
 pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_scopes};
 
 use crate::fetch::{Fetch, FetchPolicy, SafeFetcher};
@@ -30,7 +32,7 @@ use crate::identity::Principal;
 use crate::response::json_error;
 
 /// What the server tells the layer about itself.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AuthnSettings {
     /// Audiences accepted when `audiences` is not configured (our
     /// resource URL and public URL).
@@ -39,6 +41,8 @@ pub struct AuthnSettings {
     pub extra_audiences: Vec<String>,
     /// RFC 9728 metadata URL sent in every challenge.
     pub resource_metadata_url: String,
+    /// Revocations of logins of our own authorization server, if it runs.
+    pub revocations: Option<Arc<dyn RevocationCheck>>,
 }
 
 /// A config that cannot work.
@@ -182,6 +186,7 @@ impl AuthnConfig {
                 headers,
                 required_scopes: self.required_scopes.clone(),
                 resource_metadata_url: settings.resource_metadata_url,
+                revocations: settings.revocations,
                 failures,
             }),
         })
@@ -193,6 +198,7 @@ struct Shared {
     headers: Vec<HeaderName>,
     required_scopes: Vec<String>,
     resource_metadata_url: String,
+    revocations: Option<Arc<dyn RevocationCheck>>,
     failures: Family<FailureLabels, Counter>,
 }
 
@@ -222,6 +228,18 @@ impl Shared {
             .verify(header, token)
             .await
             .map_err(Refusal::Unauthorized)?;
+        if let Some(revocations) = &self.revocations {
+            match revocations.is_revoked(&principal).await {
+                Ok(false) => {}
+                Ok(true) => return Err(Refusal::Unauthorized(AuthError::Revoked)),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot check token revocation");
+                    return Err(Refusal::Unauthorized(AuthError::KeysUnavailable(
+                        "its revocation status is unknown; try again".into(),
+                    )));
+                }
+            }
+        }
         let missing = missing_scopes(&principal, &self.required_scopes);
         if !missing.is_empty() {
             return Err(Refusal::Scope(missing.join(" ")));

@@ -106,6 +106,7 @@ fn harness(keys: &[&Key], configure: impl FnOnce(&mut AuthnConfig)) -> Harness {
                 extra_audiences: vec![],
                 resource_metadata_url:
                     "https://mcp.example/.well-known/oauth-protected-resource/mcp".into(),
+                revocations: None,
             },
             &mut registry,
             move |_, _| Ok(fetcher.clone() as Arc<dyn Fetch>),
@@ -155,6 +156,7 @@ async fn send(h: &Harness, header: &str, value: &str) -> (StatusCode, String, Op
             issuer: ISSUER.into(),
             client,
             audiences: vec![],
+            session: None,
         })
     } else {
         None
@@ -364,6 +366,7 @@ fn hmac_needs_an_explicit_secret() {
                 default_audiences: vec![],
                 extra_audiences: vec![],
                 resource_metadata_url: String::new(),
+                revocations: None,
             },
             &mut Registry::default(),
         )

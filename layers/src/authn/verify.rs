@@ -36,6 +36,8 @@ pub enum AuthError {
     NotYetValid,
     #[error("the token's audience is not this server")]
     Audience,
+    #[error("the token was revoked: log in again")]
+    Revoked,
     #[error("the token lacks a required claim: {0}")]
     MissingClaim(String),
     #[error("the token is invalid: {0}")]
@@ -57,6 +59,7 @@ impl AuthError {
             Self::Expired => "expired",
             Self::NotYetValid => "not_yet_valid",
             Self::Audience => "audience",
+            Self::Revoked => "revoked",
             Self::MissingClaim(_) => "missing_claim",
             Self::Invalid(_) => "invalid",
         }
@@ -252,6 +255,7 @@ fn principal(groups_claim: &[String], claims: Map<String, Value>) -> Result<Prin
         issuer: text("iss").unwrap_or_default(),
         client: text("client_id").or_else(|| text("azp")),
         audiences: strings(claims.get("aud")),
+        session: text("sid"),
     })
 }
 

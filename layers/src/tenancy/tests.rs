@@ -9,6 +9,7 @@ fn principal(groups: &[&str]) -> Principal {
         issuer: "i".into(),
         client: None,
         audiences: vec![],
+        session: None,
     }
 }
 

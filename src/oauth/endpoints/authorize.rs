@@ -1,19 +1,28 @@
-//! `/oauth/authorize` and `/oauth/callback`: the client's request is
-//! checked, the user is sent to the provider, and on the way back gets a
-//! single-use code for the client (with `state` and `iss`, RFC 9207).
+//! `/oauth/authorize`: the client's request is checked (sizes first, then
+//! the client and its redirect URI, and only then may errors go back to the
+//! client by redirect), the browser is bound by a cookie, and the user is
+//! sent to the provider.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::OAuthError;
+use super::browser;
+use super::ratelimit::{client_address, limited};
 use crate::oauth::clients::redirect_matches;
 use crate::oauth::crypto::{hash, random_token};
-use crate::oauth::store::{CodeGrant, PendingLogin};
+use crate::oauth::pending::BudgetError;
+use crate::oauth::store::PendingLogin;
 use crate::oauth::{LOGIN_TTL, OAuthServer};
+
+/// Longest `state`, `scope` and `client_id` accepted: each is stored with
+/// the pending login, so each is bounded.
+pub const MAX_PARAM_BYTES: usize = 1024;
 
 /// Query of `/oauth/authorize`.
 #[derive(Debug, Deserialize)]
@@ -28,8 +37,8 @@ pub struct AuthorizeQuery {
     resource: Option<String>,
 }
 
-/// A 302 to `target` with `params` added to its query.
-fn redirect(target: &str, params: &[(&str, &str)]) -> Response {
+/// A redirect (302, or 303 after a form) to `target` with `params` added.
+pub fn redirect(status: StatusCode, target: &str, params: &[(&str, &str)]) -> Response {
     let mut url = match url::Url::parse(target) {
         Ok(url) => url,
         Err(_) => {
@@ -43,7 +52,7 @@ fn redirect(target: &str, params: &[(&str, &str)]) -> Response {
         }
     }
     (
-        StatusCode::FOUND,
+        status,
         [
             (header::LOCATION, url.to_string()),
             (header::CACHE_CONTROL, "no-store".to_owned()),
@@ -53,8 +62,9 @@ fn redirect(target: &str, params: &[(&str, &str)]) -> Response {
 }
 
 /// Sends an error back to a verified redirect URI.
-fn redirect_error(
+pub fn redirect_error(
     server: &OAuthServer,
+    status: StatusCode,
     uri: &str,
     state: Option<&str>,
     error: &str,
@@ -68,7 +78,7 @@ fn redirect_error(
     if let Some(state) = state {
         params.push(("state", state));
     }
-    redirect(uri, &params)
+    redirect(status, uri, &params)
 }
 
 /// The resources a token may be bound to: our MCP endpoint (or our base).
@@ -77,11 +87,37 @@ pub fn resource_ok(server: &OAuthServer, resource: &str) -> bool {
     resource.trim_end_matches('/') == server.resource || resource.trim_end_matches('/') == base
 }
 
+/// Refuses parameters too large to keep, before anything is looked up.
+fn check_sizes(query: &AuthorizeQuery) -> Result<(), OAuthError> {
+    for (name, value) in [
+        ("state", &query.state),
+        ("scope", &query.scope),
+        ("client_id", &query.client_id),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_PARAM_BYTES) {
+            return Err(OAuthError::bad(
+                "invalid_request",
+                format!("{name} is longer than {MAX_PARAM_BYTES} bytes: send a shorter one"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `GET /oauth/authorize`.
 pub async fn authorize(
     State(server): State<Arc<OAuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Query(query): Query<AuthorizeQuery>,
 ) -> Response {
+    let address = client_address(server.config.trust_forwarded_for, peer, &headers);
+    if let Some(refusal) = limited(&server.authorize_limiter, address) {
+        return refusal;
+    }
+    if let Err(error) = check_sizes(&query) {
+        return error.into_response();
+    }
     let Some(client_id) = query.client_id.as_deref().filter(|c| !c.is_empty()) else {
         return OAuthError::bad("invalid_request", "client_id is required").into_response();
     };
@@ -105,181 +141,96 @@ pub async fn authorize(
         }
     };
     let state = query.state.as_deref();
-    if query.response_type.as_deref() != Some("code") {
-        return redirect_error(
+    let refuse = |error: &str, description: &str| {
+        redirect_error(
             &server,
+            StatusCode::FOUND,
             &redirect_uri,
             state,
-            "unsupported_response_type",
-            "only response_type=code",
-        );
+            error,
+            description,
+        )
+    };
+    if query.response_type.as_deref() != Some("code") {
+        return refuse("unsupported_response_type", "only response_type=code");
     }
     let Some(challenge) = query
         .code_challenge
         .as_deref()
         .filter(|c| (43..=128).contains(&c.len()))
     else {
-        return redirect_error(
-            &server,
-            &redirect_uri,
-            state,
+        return refuse(
             "invalid_request",
             "PKCE is required: send code_challenge (S256)",
         );
     };
     if query.code_challenge_method.as_deref() != Some("S256") {
-        return redirect_error(
-            &server,
-            &redirect_uri,
-            state,
-            "invalid_request",
-            "code_challenge_method must be S256",
-        );
+        return refuse("invalid_request", "code_challenge_method must be S256");
     }
     let resource = match query.resource.as_deref() {
         Some(resource) if !resource_ok(&server, resource) => {
-            return redirect_error(
-                &server,
-                &redirect_uri,
-                state,
-                "invalid_target",
-                "resource is not this server",
-            );
+            return refuse("invalid_target", "resource is not this server");
         }
         _ => server.resource.clone(),
     };
+    let scope = server
+        .scopes
+        .grant(query.scope.as_deref(), client.scope.as_deref());
     let result = async {
         let our_state = random_token(32)?;
-        let (url, verifier, nonce) = server.provider.login_url(&our_state).await?;
-        let pending = PendingLogin {
-            client_id: client.client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            code_challenge: challenge.to_owned(),
-            client_state: query.state.clone(),
-            scope: query.scope.clone().unwrap_or_default(),
-            resource,
-            provider_verifier: verifier,
-            nonce,
-        };
-        server
-            .store
-            .put_pending(&hash(&our_state), &pending, LOGIN_TTL)
-            .await?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(url)
+        let key = hash(&our_state);
+        if let Err(refusal) = server.pending.admit(&key, address) {
+            return Ok(Err(refusal));
+        }
+        let binding = browser::bind(&server)?;
+        let started = async {
+            let (url, verifier, nonce) = server.provider.login_url(&our_state).await?;
+            let pending = PendingLogin {
+                client_id: client.client_id.clone(),
+                redirect_uri: redirect_uri.clone(),
+                code_challenge: challenge.to_owned(),
+                client_state: query.state.clone(),
+                scope,
+                resource,
+                provider_verifier: verifier,
+                nonce,
+                browser: binding.hash,
+                client_name: client.client_name.clone(),
+            };
+            server.store.put_pending(&key, &pending, LOGIN_TTL).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(url)
+        }
+        .await;
+        if started.is_err() {
+            server.pending.release(&key);
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Ok((started?, binding.set_cookie)))
     }
     .await;
     match result {
-        Ok(url) => redirect(&url, &[]),
+        Ok(Ok((url, cookie))) => {
+            let mut response = redirect(StatusCode::FOUND, &url, &[]);
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response
+        }
+        Ok(Err(refusal)) => {
+            let status = match refusal {
+                BudgetError::Address => StatusCode::TOO_MANY_REQUESTS,
+                BudgetError::Total => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            OAuthError {
+                status,
+                error: "temporarily_unavailable",
+                description: refusal.to_string(),
+            }
+            .into_response()
+        }
         Err(error) => {
             tracing::error!(%error, "cannot start the provider login");
-            redirect_error(
-                &server,
-                &redirect_uri,
-                state,
+            refuse(
                 "temporarily_unavailable",
                 "the identity provider is unavailable",
             )
         }
-    }
-}
-
-/// Query of `/oauth/callback`.
-#[derive(Debug, Deserialize)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
-/// `GET /oauth/callback`: the provider sends the user back here.
-pub async fn callback(
-    State(server): State<Arc<OAuthServer>>,
-    Query(query): Query<CallbackQuery>,
-) -> Response {
-    let Some(state) = query.state.as_deref() else {
-        return OAuthError::bad("invalid_request", "missing state").into_response();
-    };
-    let pending = match server.store.take_pending(&hash(state)).await {
-        Ok(Some(pending)) => pending,
-        Ok(None) => {
-            return OAuthError::bad(
-                "invalid_request",
-                "unknown or expired login; start again from the client",
-            )
-            .into_response();
-        }
-        Err(error) => return OAuthError::internal(error).into_response(),
-    };
-    let client_state = pending.client_state.as_deref();
-    if let Some(error) = &query.error {
-        tracing::info!(%error, "the provider refused the login");
-        return redirect_error(
-            &server,
-            &pending.redirect_uri,
-            client_state,
-            "access_denied",
-            "the login was not completed",
-        );
-    }
-    let Some(code) = query.code.as_deref() else {
-        return redirect_error(
-            &server,
-            &pending.redirect_uri,
-            client_state,
-            "access_denied",
-            "no code from the provider",
-        );
-    };
-    let (user, upstream) = match server
-        .provider
-        .exchange(code, &pending.provider_verifier, &pending.nonce)
-        .await
-    {
-        Ok(result) => result,
-        Err(error) => {
-            tracing::warn!(%error, "provider login failed");
-            return redirect_error(
-                &server,
-                &pending.redirect_uri,
-                client_state,
-                "access_denied",
-                "the identity provider login failed",
-            );
-        }
-    };
-    let issued = async {
-        let code = random_token(32)?;
-        let family = random_token(16)?;
-        let sealed = server.sealer.seal(
-            &format!("upstream:{family}"),
-            &serde_json::to_vec(&upstream)?,
-        )?;
-        let grant = CodeGrant {
-            client_id: pending.client_id.clone(),
-            redirect_uri: pending.redirect_uri.clone(),
-            code_challenge: pending.code_challenge.clone(),
-            scope: pending.scope.clone(),
-            resource: pending.resource.clone(),
-            user,
-            upstream: Some(sealed),
-            family,
-            redeemed: false,
-        };
-        server
-            .store
-            .put_code(&hash(&code), &grant, server.config.code_ttl.0)
-            .await?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(code)
-    }
-    .await;
-    match issued {
-        Ok(code) => {
-            let mut params = vec![("code", code.as_str()), ("iss", server.issuer.as_str())];
-            if let Some(state) = client_state {
-                params.push(("state", state));
-            }
-            redirect(&pending.redirect_uri, &params)
-        }
-        Err(error) => OAuthError::internal(error).into_response(),
     }
 }

@@ -24,7 +24,7 @@ pub async fn metadata(State(server): State<Arc<OAuthServer>>) -> Json<Value> {
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
+        "scopes_supported": server.scopes.advertised(),
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,
         "resource_indicators_supported": true,

@@ -2,6 +2,9 @@
 //! and its authentication.
 
 mod authorize;
+mod browser;
+mod callback;
+mod consent;
 mod error;
 mod metadata;
 mod ratelimit;
@@ -12,11 +15,16 @@ mod token;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use super::OAuthServer;
 
 pub use error::OAuthError;
+
+/// Largest request body any OAuth endpoint reads (registration JSON,
+/// token and consent forms); larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Every route of the authorization server.
 pub fn router(server: Arc<OAuthServer>) -> Router {
@@ -32,9 +40,11 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
         .route("/.well-known/openid-configuration", get(metadata::metadata))
         .route("/oauth/jwks", get(metadata::jwks))
         .route("/oauth/authorize", get(authorize::authorize))
-        .route("/oauth/callback", get(authorize::callback))
+        .route("/oauth/callback", get(callback::callback))
+        .route("/oauth/consent", post(consent::decide))
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(revoke::revoke))
         .route("/oauth/register", post(register::register))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(server)
 }

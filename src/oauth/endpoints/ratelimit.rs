@@ -1,6 +1,9 @@
-//! Per-address rate limits of the token and registration endpoints.
+//! Per-address rate limits of the authorization, token and registration
+//! endpoints.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use governor::DefaultKeyedRateLimiter;
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,7 +19,12 @@ pub fn rate_limited(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let client = client_address(server.config.trust_forwarded_for, peer, headers);
-    server.limiter.check_key(&client).err().map(|_| {
+    limited(&server.limiter, client)
+}
+
+/// Refuses `client` when it is over its budget in `limiter`.
+pub fn limited(limiter: &DefaultKeyedRateLimiter<IpAddr>, client: IpAddr) -> Option<Response> {
+    limiter.check_key(&client).err().map(|_| {
         (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "60")],
@@ -29,11 +37,7 @@ pub fn rate_limited(
 /// The address a request is counted against: the TCP peer, or, behind a
 /// proxy the operator trusts, the last address it appended to
 /// `X-Forwarded-For` (earlier entries are the client's to forge).
-pub fn client_address(
-    trust_forwarded_for: bool,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> std::net::IpAddr {
+pub fn client_address(trust_forwarded_for: bool, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
     if !trust_forwarded_for {
         return peer.ip();
     }

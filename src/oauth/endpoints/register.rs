@@ -33,6 +33,42 @@ pub struct Registration {
     scope: Option<String>,
 }
 
+/// Most redirect URIs a client may register.
+const MAX_REDIRECT_URIS: usize = 10;
+/// Longest redirect URI, client name and scope.
+const MAX_URI_BYTES: usize = 2048;
+const MAX_NAME_CHARS: usize = 200;
+
+/// Refuses metadata too large to keep (each client is stored for
+/// `client_idle_ttl` and shown on the consent page).
+fn check_bounds(request: &Registration) -> Result<(), String> {
+    if request.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(format!("redirect_uris: at most {MAX_REDIRECT_URIS} URIs"));
+    }
+    if request
+        .redirect_uris
+        .iter()
+        .any(|u| u.len() > MAX_URI_BYTES)
+    {
+        return Err(format!("redirect_uris: each at most {MAX_URI_BYTES} bytes"));
+    }
+    if request
+        .client_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(format!("client_name: at most {MAX_NAME_CHARS} characters"));
+    }
+    if request
+        .scope
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_URI_BYTES)
+    {
+        return Err(format!("scope: at most {MAX_URI_BYTES} bytes"));
+    }
+    Ok(())
+}
+
 /// `POST /oauth/register`.
 pub async fn register(
     State(server): State<Arc<OAuthServer>>,
@@ -40,6 +76,10 @@ pub async fn register(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    // Before the token check, so guessing tokens is rate-limited too.
+    if let Some(refusal) = rate_limited(&server, peer, &headers) {
+        return refusal;
+    }
     match server.config.registration {
         RegistrationPolicy::Off => {
             return OAuthError {
@@ -70,9 +110,6 @@ pub async fn register(
         }
         RegistrationPolicy::Public => {}
     }
-    if let Some(refusal) = rate_limited(&server, peer, &headers) {
-        return refusal;
-    }
     let request: Registration = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -83,6 +120,9 @@ pub async fn register(
             .into_response();
         }
     };
+    if let Err(reason) = check_bounds(&request) {
+        return OAuthError::bad("invalid_client_metadata", reason).into_response();
+    }
     if request.redirect_uris.is_empty() {
         return OAuthError::bad(
             "invalid_redirect_uri",
@@ -136,9 +176,13 @@ pub async fn register(
             redirect_uris: request.redirect_uris.clone(),
             client_name: request.client_name.clone(),
             auth_method: method.clone(),
-            scope: request.scope.clone(),
+            // What it may ever be granted: narrowed to what we advertise.
+            scope: request
+                .scope
+                .as_deref()
+                .map(|scope| server.scopes.grant(Some(scope), None)),
         };
-        server.store.put_client(&record).await?;
+        server.clients.register(&record).await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>((record, secret))
     }
     .await;

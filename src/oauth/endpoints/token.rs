@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -175,15 +176,26 @@ async fn code_grant(
         upstream: grant.upstream,
         upstream_refresh_at: 0,
         used_at: None,
+        started_at: now(),
     };
     let refresh = with_upstream_deadline(server, refresh);
     let token = random_token(32).map_err(OAuthError::internal)?;
     server
         .store
-        .put_refresh(&hash(&token), &refresh, server.config.refresh_token_ttl.0)
+        .put_refresh(&hash(&token), &refresh, refresh_ttl(server, &refresh))
         .await
         .map_err(OAuthError::internal)?;
     issue(server, &refresh, &token)
+}
+
+/// How long a refresh token lives: the sliding `refresh_token_ttl`, but
+/// never past the family's absolute end (`refresh_token_max_lifetime`).
+fn refresh_ttl(server: &OAuthServer, grant: &RefreshGrant) -> Duration {
+    let end = grant
+        .started_at
+        .saturating_add(server.config.refresh_token_max_lifetime.0.as_secs());
+    let left = Duration::from_secs(end.saturating_sub(now()));
+    server.config.refresh_token_ttl.0.min(left)
 }
 
 /// Sets when the provider tokens inside a grant should be refreshed.
@@ -233,6 +245,12 @@ async fn refresh_grant(
             "resource does not match the grant",
         ));
     }
+    if refresh_ttl(server, &current).is_zero() {
+        return Err(OAuthError::bad(
+            "invalid_grant",
+            "this login reached its maximum lifetime; log in again",
+        ));
+    }
     let mut next = RefreshGrant {
         used_at: None,
         ..current.clone()
@@ -276,7 +294,7 @@ async fn refresh_grant(
             &old_hash,
             &hash(&token),
             &next,
-            server.config.refresh_token_ttl.0,
+            refresh_ttl(server, &next),
             now_millis(),
             server.config.refresh_reuse_grace.0,
         )
@@ -319,6 +337,7 @@ fn issue(
         iat: issued_at,
         nbf: issued_at,
         jti: random_token(16).map_err(OAuthError::internal)?,
+        sid: &grant.family,
         client_id: &grant.client_id,
         scope: &grant.scope,
         groups: &grant.user.groups,

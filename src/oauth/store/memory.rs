@@ -7,21 +7,28 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{
-    ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated, Store, StoreError,
+    ApprovalRequest, ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated,
+    Store, StoreError,
 };
+
+/// Registered clients kept at most (registration is rate-limited per
+/// address; this bounds what many addresses together can make us hold).
+const MAX_CLIENTS: usize = 100_000;
 
 #[derive(Default)]
 struct Maps {
-    clients: HashMap<String, ClientRecord>,
+    clients: HashMap<String, (Instant, ClientRecord)>,
     pending: HashMap<String, (Instant, PendingLogin)>,
+    approvals: HashMap<String, (Instant, ApprovalRequest)>,
+    consents: HashMap<String, (Instant, ())>,
     codes: HashMap<String, (Instant, CodeGrant)>,
     refresh: HashMap<String, (Instant, RefreshGrant)>,
-    revoked: HashMap<String, Instant>,
+    revoked: HashMap<String, (Instant, ())>,
     singletons: HashMap<String, String>,
 }
 
 /// State in a mutex-guarded map; expired entries are dropped as they are
-/// met and swept when maps grow.
+/// met, swept when maps grow, and by [`Store::sweep`] on a timer.
 #[derive(Default)]
 pub struct MemoryStore {
     maps: Mutex<Maps>,
@@ -39,9 +46,19 @@ fn live<T: Clone>(map: &HashMap<String, (Instant, T)>, key: &str) -> Option<T> {
 
 fn sweep<T>(map: &mut HashMap<String, (Instant, T)>) {
     if map.len() > 10_000 {
-        let now = Instant::now();
-        map.retain(|_, (until, _)| *until > now);
+        drop_expired(map);
     }
+}
+
+fn drop_expired<T>(map: &mut HashMap<String, (Instant, T)>) {
+    let now = Instant::now();
+    map.retain(|_, (until, _)| *until > now);
+}
+
+fn take<T>(map: &mut HashMap<String, (Instant, T)>, key: &str) -> Option<T> {
+    map.remove(key)
+        .filter(|(until, _)| *until > Instant::now())
+        .map(|(_, v)| v)
 }
 
 impl MemoryStore {
@@ -52,13 +69,34 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn put_client(&self, client: &ClientRecord) -> Fut<'_, ()> {
-        self.with(|m| m.clients.insert(client.client_id.clone(), client.clone()));
-        ready(())
+    fn put_client(&self, client: &ClientRecord, idle: Duration) -> Fut<'_, ()> {
+        let result = self.with(|m| {
+            if m.clients.len() >= MAX_CLIENTS {
+                drop_expired(&mut m.clients);
+                if m.clients.len() >= MAX_CLIENTS {
+                    return Err(StoreError(format!(
+                        "{MAX_CLIENTS} registered clients: no room for more until some expire"
+                    )));
+                }
+            }
+            m.clients.insert(
+                client.client_id.clone(),
+                (Instant::now() + idle, client.clone()),
+            );
+            Ok(())
+        });
+        Box::pin(std::future::ready(result))
     }
 
-    fn client(&self, client_id: &str) -> Fut<'_, Option<ClientRecord>> {
-        ready(self.with(|m| m.clients.get(client_id).cloned()))
+    fn client(&self, client_id: &str, idle: Duration) -> Fut<'_, Option<ClientRecord>> {
+        ready(self.with(|m| {
+            let (until, client) = m.clients.get_mut(client_id)?;
+            if *until <= Instant::now() {
+                return None;
+            }
+            *until = Instant::now() + idle;
+            Some(client.clone())
+        }))
     }
 
     fn put_pending(&self, state_hash: &str, pending: &PendingLogin, ttl: Duration) -> Fut<'_, ()> {
@@ -71,12 +109,38 @@ impl Store for MemoryStore {
     }
 
     fn take_pending(&self, state_hash: &str) -> Fut<'_, Option<PendingLogin>> {
-        ready(self.with(|m| {
-            m.pending
-                .remove(state_hash)
-                .filter(|(until, _)| *until > Instant::now())
-                .map(|(_, p)| p)
-        }))
+        ready(self.with(|m| take(&mut m.pending, state_hash)))
+    }
+
+    fn put_approval(
+        &self,
+        csrf_hash: &str,
+        request: &ApprovalRequest,
+        ttl: Duration,
+    ) -> Fut<'_, ()> {
+        self.with(|m| {
+            sweep(&mut m.approvals);
+            m.approvals
+                .insert(csrf_hash.into(), (Instant::now() + ttl, request.clone()))
+        });
+        ready(())
+    }
+
+    fn take_approval(&self, csrf_hash: &str) -> Fut<'_, Option<ApprovalRequest>> {
+        ready(self.with(|m| take(&mut m.approvals, csrf_hash)))
+    }
+
+    fn remember_consent(&self, consent_hash: &str, ttl: Duration) -> Fut<'_, ()> {
+        self.with(|m| {
+            sweep(&mut m.consents);
+            m.consents
+                .insert(consent_hash.into(), (Instant::now() + ttl, ()))
+        });
+        ready(())
+    }
+
+    fn consent_remembered(&self, consent_hash: &str) -> Fut<'_, bool> {
+        ready(self.with(|m| live(&m.consents, consent_hash).is_some()))
     }
 
     fn put_code(&self, code_hash: &str, grant: &CodeGrant, ttl: Duration) -> Fut<'_, ()> {
@@ -126,14 +190,15 @@ impl Store for MemoryStore {
             let Some(old) = live(&m.refresh, old_hash) else {
                 return Rotated::Unknown;
             };
-            if m.revoked.contains_key(&old.family) {
+            if live(&m.revoked, &old.family).is_some() {
                 return Rotated::Revoked;
             }
             if let Some(used) = old.used_at {
                 if now_ms.saturating_sub(used) <= grace.as_millis() as u64 {
                     return Rotated::Raced;
                 }
-                m.revoked.insert(old.family.clone(), Instant::now() + ttl);
+                m.revoked
+                    .insert(old.family.clone(), (Instant::now() + ttl, ()));
                 return Rotated::Reused;
             }
             if let Some((_, record)) = m.refresh.get_mut(old_hash) {
@@ -150,11 +215,27 @@ impl Store for MemoryStore {
     }
 
     fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()> {
-        self.with(|m| m.revoked.insert(family.into(), Instant::now() + ttl));
+        self.with(|m| m.revoked.insert(family.into(), (Instant::now() + ttl, ())));
         ready(())
     }
 
-    fn get_or_init_singleton(&self, name: &str, value: &str) -> Fut<'_, String> {
+    fn family_revoked(&self, family: &str) -> Fut<'_, bool> {
+        ready(self.with(|m| live(&m.revoked, family).is_some()))
+    }
+
+    fn sweep(&self) {
+        self.with(|m| {
+            drop_expired(&mut m.clients);
+            drop_expired(&mut m.pending);
+            drop_expired(&mut m.approvals);
+            drop_expired(&mut m.consents);
+            drop_expired(&mut m.codes);
+            drop_expired(&mut m.refresh);
+            drop_expired(&mut m.revoked);
+        });
+    }
+
+    fn get_or_init_singleton(&self, name: &str, value: &str, _ttl: Duration) -> Fut<'_, String> {
         ready(self.with(|m| {
             m.singletons
                 .entry(name.into())
@@ -189,6 +270,7 @@ mod tests {
             upstream: None,
             upstream_refresh_at: 0,
             used_at: None,
+            started_at: 0,
         }
     }
 
@@ -268,5 +350,31 @@ mod tests {
             Redeemed::Unknown
         ));
         assert!(store.take_pending("p").await.expect("none").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_sweep_drops_expired_records_and_idle_clients() {
+        let store = MemoryStore::default();
+        let client = ClientRecord {
+            client_id: "c".into(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            client_name: None,
+            auth_method: "none".into(),
+            scope: None,
+        };
+        store.put_client(&client, TTL).await.expect("put");
+        store.put_refresh("r", &grant("f"), TTL).await.expect("put");
+        store.remember_consent("k", TTL).await.expect("put");
+        tokio::time::advance(TTL / 2).await;
+        assert!(store.client("c", TTL).await.expect("get").is_some());
+        tokio::time::advance(TTL * 3 / 4).await;
+        store.sweep();
+        assert!(
+            store.client("c", TTL).await.expect("get").is_some(),
+            "use restarts the idle clock"
+        );
+        let maps = store.maps.lock().expect("lock");
+        assert!(maps.refresh.is_empty() && maps.consents.is_empty());
     }
 }

@@ -1,7 +1,8 @@
-//! Where OAuth state lives: registered clients, pending logins,
-//! authorization codes, refresh-token families and the signing key. Keys
-//! are hashes of the secrets, never the secrets; single-use and rotation
-//! are atomic so replicas racing on one token cannot both win.
+//! Where OAuth state lives: registered clients, pending logins, logins
+//! waiting for the user's consent, remembered consents, authorization
+//! codes, refresh-token families and the signing key. Keys are hashes of
+//! the secrets, never the secrets; single-use and rotation are atomic so
+//! replicas racing on one token cannot both win; every record expires.
 
 mod memory;
 mod valkey;
@@ -52,6 +53,23 @@ pub struct PendingLogin {
     /// Our PKCE verifier and nonce towards the provider.
     pub provider_verifier: String,
     pub nonce: String,
+    /// SHA-256 of the browser-binding cookie set by /oauth/authorize: the
+    /// callback and the consent form must come from that browser.
+    pub browser: String,
+    /// Shown on the consent page.
+    pub client_name: Option<String>,
+}
+
+/// A login back from the provider, waiting for the user to approve the
+/// client on our consent page; keyed by the hash of its CSRF token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The code to issue on approval.
+    pub grant: CodeGrant,
+    pub client_state: Option<String>,
+    /// SHA-256 of the browser-binding cookie.
+    pub browser: String,
+    pub client_name: Option<String>,
 }
 
 /// An authorization code's grant.
@@ -72,6 +90,10 @@ pub struct CodeGrant {
     pub redeemed: bool,
 }
 
+/// The Unix second a login started: refresh families end this long after it
+/// whatever their refreshes (`refresh_token_max_lifetime`).
+pub type StartedAt = u64;
+
 /// A refresh token's grant.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RefreshGrant {
@@ -86,6 +108,8 @@ pub struct RefreshGrant {
     /// Unix milliseconds of the rotation that used this token, if any.
     #[serde(default)]
     pub used_at: Option<u64>,
+    /// When the family's first code was redeemed (Unix seconds).
+    pub started_at: StartedAt,
 }
 
 /// The result of redeeming a code.
@@ -116,11 +140,24 @@ type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a
 
 /// Storage operations; every multi-step change is atomic.
 pub trait Store: Send + Sync + 'static {
-    fn put_client(&self, client: &ClientRecord) -> Fut<'_, ()>;
-    fn client(&self, client_id: &str) -> Fut<'_, Option<ClientRecord>>;
+    /// Stores a client that is forgotten after `idle` without use.
+    fn put_client(&self, client: &ClientRecord, idle: Duration) -> Fut<'_, ()>;
+    /// A client, whose idle clock starts again.
+    fn client(&self, client_id: &str, idle: Duration) -> Fut<'_, Option<ClientRecord>>;
     fn put_pending(&self, state_hash: &str, pending: &PendingLogin, ttl: Duration) -> Fut<'_, ()>;
     /// Takes (and deletes) a pending login: single use.
     fn take_pending(&self, state_hash: &str) -> Fut<'_, Option<PendingLogin>>;
+    fn put_approval(
+        &self,
+        csrf_hash: &str,
+        request: &ApprovalRequest,
+        ttl: Duration,
+    ) -> Fut<'_, ()>;
+    /// Takes (and deletes) a login waiting for consent: single use.
+    fn take_approval(&self, csrf_hash: &str) -> Fut<'_, Option<ApprovalRequest>>;
+    /// Remembers that a user approved a client for some scopes.
+    fn remember_consent(&self, consent_hash: &str, ttl: Duration) -> Fut<'_, ()>;
+    fn consent_remembered(&self, consent_hash: &str) -> Fut<'_, bool>;
     fn put_code(&self, code_hash: &str, grant: &CodeGrant, ttl: Duration) -> Fut<'_, ()>;
     fn redeem_code(&self, code_hash: &str) -> Fut<'_, Redeemed>;
     fn put_refresh(&self, token_hash: &str, grant: &RefreshGrant, ttl: Duration) -> Fut<'_, ()>;
@@ -138,7 +175,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Fut<'_, Rotated>;
     fn refresh(&self, token_hash: &str) -> Fut<'_, Option<RefreshGrant>>;
     fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()>;
+    /// Whether a family was revoked (its access tokens are refused).
+    fn family_revoked(&self, family: &str) -> Fut<'_, bool>;
     /// Stores `value` under the singleton key unless one exists; returns
-    /// whichever is stored (the signing key all replicas share).
-    fn get_or_init_singleton(&self, name: &str, value: &str) -> Fut<'_, String>;
+    /// whichever is stored (the signing key all replicas share). Each call
+    /// keeps it for `ttl` more.
+    fn get_or_init_singleton(&self, name: &str, value: &str, ttl: Duration) -> Fut<'_, String>;
+    /// Drops expired records (the memory store; Valkey expires keys itself).
+    fn sweep(&self) {}
 }

@@ -1,6 +1,8 @@
-//! Valkey / Redis storage: records as JSON under hashed keys with TTLs;
-//! code redemption and refresh rotation are Lua scripts, so replicas racing
-//! on one token see exactly one winner.
+//! Valkey / Redis storage: records as JSON under hashed keys with TTLs,
+//! each sealed with the encryption key and bound to its key name, so a
+//! write to Valkey (or a record moved to another key) cannot mint tenants,
+//! redirect URIs or consents; code redemption and refresh rotation are Lua
+//! scripts, so replicas racing on one token see exactly one winner.
 
 use std::time::Duration;
 
@@ -10,9 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated, Store, StoreError,
+    ApprovalRequest, ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated,
+    Store, StoreError,
 };
-use crate::oauth::config::StorageConfig;
+use crate::oauth::config::{StorageConfig, redact_url};
+use crate::oauth::crypto::{Sealer, hash};
 
 /// Marks a code redeemed on first use; returns {status, record}.
 const REDEEM: &str = r"
@@ -42,6 +46,7 @@ return {1}
 pub struct ValkeyStore {
     pool: Pool,
     prefix: String,
+    sealer: Sealer,
     redeem: Script,
     rotate: Script,
 }
@@ -59,9 +64,14 @@ impl ValkeyStore {
     pub async fn connect(
         config: &StorageConfig,
         password: Option<String>,
+        sealer: Sealer,
     ) -> Result<Self, StoreError> {
-        let mut url = url::Url::parse(&config.url)
-            .map_err(|e| StoreError(format!("oauth.storage.url {:?}: {e}", config.url)))?;
+        let mut url = url::Url::parse(&config.url).map_err(|e| {
+            StoreError(format!(
+                "oauth.storage.url {:?}: {e}",
+                redact_url(&config.url)
+            ))
+        })?;
         if !matches!(url.scheme(), "redis" | "rediss") {
             return Err(StoreError(
                 "oauth.storage.url must start with redis:// or rediss://".into(),
@@ -97,6 +107,7 @@ impl ValkeyStore {
         let store = Self {
             pool,
             prefix: config.key_prefix.clone(),
+            sealer,
             redeem: Script::new(REDEEM),
             rotate: Script::new(ROTATE),
         };
@@ -112,71 +123,126 @@ impl ValkeyStore {
         format!("{}{kind}:{id}", self.prefix)
     }
 
+    /// A record as stored: JSON sealed for its key name.
+    fn seal<T: Serialize>(&self, key: &str, value: &T) -> Result<String, StoreError> {
+        let json = serde_json::to_vec(value)?;
+        self.sealer.seal(key, &json).map_err(err)
+    }
+
+    /// A stored record, or `None` (logged) when it does not open under
+    /// this key: tampered with, moved from another key, or sealed with
+    /// another encryption key.
+    fn open<T: DeserializeOwned>(&self, key: &str, stored: Option<String>) -> Option<T> {
+        let stored = stored?;
+        let record = self
+            .sealer
+            .open(key, &stored)
+            .ok()
+            .and_then(|plain| serde_json::from_slice(&plain).ok());
+        if record.is_none() {
+            tracing::warn!(
+                key,
+                "an OAuth record failed its integrity check (tampered, moved or another encryption key); ignored"
+            );
+        }
+        record
+    }
+
     async fn set<T: Serialize>(
         &self,
         key: String,
         value: &T,
-        ttl: Option<Duration>,
+        ttl: Duration,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(value)?;
+        let sealed = self.seal(&key, value)?;
         let mut conn = self.pool.get().await.map_err(err)?;
-        match ttl {
-            Some(ttl) => conn
-                .pset_ex::<_, _, ()>(key, json, millis(ttl))
-                .await
-                .map_err(err),
-            None => conn.set::<_, _, ()>(key, json).await.map_err(err),
-        }
+        conn.pset_ex::<_, _, ()>(key, sealed, millis(ttl))
+            .await
+            .map_err(err)
     }
 
     async fn get<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
         let mut conn = self.pool.get().await.map_err(err)?;
-        let value: Option<String> = conn.get(key).await.map_err(err)?;
-        value
-            .map(|v| serde_json::from_str(&v))
-            .transpose()
-            .map_err(Into::into)
+        let value: Option<String> = conn.get(&key).await.map_err(err)?;
+        Ok(self.open(&key, value))
+    }
+
+    /// GETDEL: a single-use record.
+    async fn take<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(err)?;
+        let value: Option<String> = redis::cmd("GETDEL")
+            .arg(&key)
+            .query_async(&mut *conn)
+            .await
+            .map_err(err)?;
+        Ok(self.open(&key, value))
     }
 }
 
 impl Store for ValkeyStore {
-    fn put_client(&self, client: &ClientRecord) -> Fut<'_, ()> {
-        let key = self.key("client", &crate::oauth::crypto::hash(&client.client_id));
+    fn put_client(&self, client: &ClientRecord, idle: Duration) -> Fut<'_, ()> {
+        let key = self.key("client", &hash(&client.client_id));
         let client = client.clone();
-        Box::pin(async move { self.set(key, &client, None).await })
+        Box::pin(async move { self.set(key, &client, idle).await })
     }
 
-    fn client(&self, client_id: &str) -> Fut<'_, Option<ClientRecord>> {
-        let key = self.key("client", &crate::oauth::crypto::hash(client_id));
-        Box::pin(async move { self.get(key).await })
+    fn client(&self, client_id: &str, idle: Duration) -> Fut<'_, Option<ClientRecord>> {
+        let key = self.key("client", &hash(client_id));
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            // GETEX: each use starts the idle clock again.
+            let value: Option<String> = redis::cmd("GETEX")
+                .arg(&key)
+                .arg("PX")
+                .arg(millis(idle))
+                .query_async(&mut *conn)
+                .await
+                .map_err(err)?;
+            Ok(self.open(&key, value))
+        })
     }
 
     fn put_pending(&self, state_hash: &str, pending: &PendingLogin, ttl: Duration) -> Fut<'_, ()> {
         let key = self.key("pending", state_hash);
         let pending = pending.clone();
-        Box::pin(async move { self.set(key, &pending, Some(ttl)).await })
+        Box::pin(async move { self.set(key, &pending, ttl).await })
     }
 
     fn take_pending(&self, state_hash: &str) -> Fut<'_, Option<PendingLogin>> {
         let key = self.key("pending", state_hash);
-        Box::pin(async move {
-            let mut conn = self.pool.get().await.map_err(err)?;
-            let value: Option<String> = redis::cmd("GETDEL")
-                .arg(&key)
-                .query_async(&mut *conn)
-                .await
-                .map_err(err)?;
-            value
-                .map(|v| serde_json::from_str(&v))
-                .transpose()
-                .map_err(Into::into)
-        })
+        Box::pin(async move { self.take(key).await })
+    }
+
+    fn put_approval(
+        &self,
+        csrf_hash: &str,
+        request: &ApprovalRequest,
+        ttl: Duration,
+    ) -> Fut<'_, ()> {
+        let key = self.key("approval", csrf_hash);
+        let request = request.clone();
+        Box::pin(async move { self.set(key, &request, ttl).await })
+    }
+
+    fn take_approval(&self, csrf_hash: &str) -> Fut<'_, Option<ApprovalRequest>> {
+        let key = self.key("approval", csrf_hash);
+        Box::pin(async move { self.take(key).await })
+    }
+
+    fn remember_consent(&self, consent_hash: &str, ttl: Duration) -> Fut<'_, ()> {
+        let key = self.key("consent", consent_hash);
+        Box::pin(async move { self.set(key, &true, ttl).await })
+    }
+
+    fn consent_remembered(&self, consent_hash: &str) -> Fut<'_, bool> {
+        let key = self.key("consent", consent_hash);
+        Box::pin(async move { Ok(self.get::<bool>(key).await? == Some(true)) })
     }
 
     fn put_code(&self, code_hash: &str, grant: &CodeGrant, ttl: Duration) -> Fut<'_, ()> {
         let key = self.key("code", code_hash);
         let grant = grant.clone();
-        Box::pin(async move { self.set(key, &grant, Some(ttl)).await })
+        Box::pin(async move { self.set(key, &grant, ttl).await })
     }
 
     fn redeem_code(&self, code_hash: &str) -> Fut<'_, Redeemed> {
@@ -195,9 +261,7 @@ impl Store for ValkeyStore {
                 .await
                 .map_err(err)
                 .and_then(parse_status)?;
-            let grant = value
-                .map(|v| serde_json::from_str::<CodeGrant>(&v))
-                .transpose()?;
+            let grant = self.open::<CodeGrant>(&keys[0], value);
             Ok(match (status, grant) {
                 (1, Some(grant)) => Redeemed::Fresh(Box::new(grant)),
                 (2, Some(grant)) => Redeemed::Replayed {
@@ -211,7 +275,7 @@ impl Store for ValkeyStore {
     fn put_refresh(&self, token_hash: &str, grant: &RefreshGrant, ttl: Duration) -> Fut<'_, ()> {
         let key = self.key("refresh", token_hash);
         let grant = grant.clone();
-        Box::pin(async move { self.set(key, &grant, Some(ttl)).await })
+        Box::pin(async move { self.set(key, &grant, ttl).await })
     }
 
     fn rotate_refresh(
@@ -234,7 +298,7 @@ impl Store for ValkeyStore {
                 return Ok(Rotated::Unknown);
             };
             let revoked_key = self.key("revoked", &old.family);
-            let json = serde_json::to_string(&new)?;
+            let sealed = self.seal(&new_key, &new)?;
             let mut conn = self.pool.get().await.map_err(err)?;
             let (status, _) = self
                 .rotate
@@ -242,7 +306,7 @@ impl Store for ValkeyStore {
                 .key(&used_key)
                 .key(&new_key)
                 .key(&revoked_key)
-                .arg(json)
+                .arg(sealed)
                 .arg(millis(ttl))
                 .arg(now_ms)
                 .arg(grace.as_millis() as u64)
@@ -275,13 +339,35 @@ impl Store for ValkeyStore {
         })
     }
 
-    fn get_or_init_singleton(&self, name: &str, value: &str) -> Fut<'_, String> {
+    fn family_revoked(&self, family: &str) -> Fut<'_, bool> {
+        let key = self.key("revoked", family);
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(err)?;
+            conn.exists(key).await.map_err(err)
+        })
+    }
+
+    fn get_or_init_singleton(&self, name: &str, value: &str, ttl: Duration) -> Fut<'_, String> {
         let key = self.key("singleton", name);
         let value = value.to_owned();
         Box::pin(async move {
             let mut conn = self.pool.get().await.map_err(err)?;
-            let _: bool = conn.set_nx(&key, &value).await.map_err(err)?;
-            let stored: Option<String> = conn.get(&key).await.map_err(err)?;
+            let _: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(&value)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async(&mut *conn)
+                .await
+                .map_err(err)?;
+            let stored: Option<String> = redis::cmd("GETEX")
+                .arg(&key)
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async(&mut *conn)
+                .await
+                .map_err(err)?;
             stored.ok_or_else(|| StoreError(format!("{key} vanished")))
         })
     }
