@@ -62,8 +62,39 @@ impl Config {
         if oauth.access_token_ttl.0.is_zero()
             || oauth.code_ttl.0.is_zero()
             || oauth.refresh_token_ttl.0.is_zero()
+            || oauth.refresh_token_max_lifetime.0.is_zero()
+            || oauth.client_idle_ttl.0.is_zero()
         {
-            return Err(invalid("oauth", "token lifetimes must be more than 0s"));
+            return Err(invalid(
+                "oauth",
+                "token, refresh family and client lifetimes must be more than 0s",
+            ));
+        }
+        if oauth.max_pending_logins == 0 || oauth.max_pending_logins_per_address == 0 {
+            return Err(invalid(
+                "oauth.max_pending_logins",
+                "max_pending_logins and max_pending_logins_per_address must be at least 1",
+            ));
+        }
+        if let Some(bad) = oauth.scopes.iter().find(|s| {
+            s.is_empty()
+                || s.chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        }) {
+            return Err(invalid(
+                "oauth.scopes",
+                format!("{bad:?} is not a scope: one token each, no spaces or quotes"),
+            ));
+        }
+        if let Some(bad) = oauth
+            .client_metadata_allowed_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains(['/', ':', '@', ' ']) || h.contains(".."))
+        {
+            return Err(invalid(
+                "oauth.client_metadata_allowed_hosts",
+                format!("{bad:?} is not a host name: list hosts such as \"app.example.com\""),
+            ));
         }
         Ok(())
     }

@@ -125,3 +125,49 @@ fn authn_issuers_must_be_fetchable_safely() {
     assert!(err.contains("jwks_url"), "{err}");
     assert!(check("issuer = \"teleport.example\"\njwks_url = \"https://teleport.example/.well-known/jwks.json\"").is_ok());
 }
+
+/// An `[oauth]` table that passes, plus `extra` lines.
+fn oauth_error_of(extra: &str) -> String {
+    let base = "[oauth]\nenabled = true\nencryption_key = \"8f3c2a9b1e7d4c6a0b5f9e2d3c8a7b6f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b\"\nregistration = \"public\"\n";
+    let provider = "[oauth.provider]\nissuer_url = \"https://dex.example\"\nclient_id = \"mcp\"\n";
+    let text = format!("{STANDALONE_TOML}\n{base}{extra}\n{provider}").replacen(
+        "[server]\n",
+        "[server]\npublic_url = \"https://mcp.example\"\n",
+        1,
+    );
+    match Config::parse(&text).and_then(|c| c.validate()) {
+        Ok(()) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn oauth_bounds_and_scopes_are_checked() {
+    assert_eq!(oauth_error_of(""), "", "the base table is valid");
+    assert!(oauth_error_of("max_pending_logins = 0").contains("max_pending_logins"));
+    assert!(oauth_error_of("max_pending_logins_per_address = 0").contains("at least 1"));
+    assert!(oauth_error_of("scopes = [\"openid\", \"two words\"]").contains("oauth.scopes"));
+    assert!(oauth_error_of("refresh_token_max_lifetime = \"0s\"").contains("more than 0s"));
+    assert!(
+        oauth_error_of("client_metadata_allowed_hosts = [\"https://app.example\"]")
+            .contains("not a host name")
+    );
+    assert_eq!(
+        oauth_error_of(
+            "scopes = [\"openid\", \"prometheus:read\"]\nconsent_ttl = \"0s\"\npreapproved_clients = [\"https://app.example/client.json\"]\nclient_metadata_allowed_hosts = [\"app.example\"]"
+        ),
+        ""
+    );
+}
+
+#[test]
+fn storage_passwords_inside_the_url_are_redacted() {
+    let mut config = Config::parse(STANDALONE_TOML).expect("parses");
+    config.oauth.storage.url = "redis://:hunter2@valkey:6379/0".into();
+    let printed = config.to_redacted_toml();
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(
+        printed.contains("redis://:%3Credacted%3E@valkey:6379/0") || printed.contains("<redacted>"),
+        "{printed}"
+    );
+}

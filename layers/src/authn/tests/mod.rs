@@ -84,6 +84,14 @@ struct Harness {
 }
 
 fn harness(keys: &[&Key], configure: impl FnOnce(&mut AuthnConfig)) -> Harness {
+    harness_with(keys, configure, None)
+}
+
+fn harness_with(
+    keys: &[&Key],
+    configure: impl FnOnce(&mut AuthnConfig),
+    revocations: Option<Arc<dyn RevocationCheck>>,
+) -> Harness {
     let jwks = Arc::new(MemoryJwks {
         keys: Mutex::new(keys.iter().map(|k| k.jwk.clone()).collect()),
         fetches: AtomicUsize::new(0),
@@ -106,7 +114,7 @@ fn harness(keys: &[&Key], configure: impl FnOnce(&mut AuthnConfig)) -> Harness {
                 extra_audiences: vec![],
                 resource_metadata_url:
                     "https://mcp.example/.well-known/oauth-protected-resource/mcp".into(),
-                revocations: None,
+                revocations,
             },
             &mut registry,
             move |_, _| Ok(fetcher.clone() as Arc<dyn Fetch>),
@@ -399,3 +407,5 @@ async fn verified_tokens_are_reused_but_only_in_their_header() {
         "a cached token is not accepted in another header"
     );
 }
+
+mod revocation;
