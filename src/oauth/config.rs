@@ -32,7 +32,7 @@ pub enum StorageKind {
 }
 
 /// `[oauth.storage]`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub kind: StorageKind,
@@ -48,6 +48,19 @@ pub struct StorageConfig {
     pub key_prefix: String,
     /// TLS for `rediss://`: an extra CA (`ca_file`).
     pub tls: TlsConfig,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("kind", &self.kind)
+            .field("url", &redact_url(&self.url))
+            .field("password", &self.password)
+            .field("password_file", &self.password_file)
+            .field("key_prefix", &self.key_prefix)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl Default for StorageConfig {

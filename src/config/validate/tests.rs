@@ -166,6 +166,10 @@ fn storage_passwords_inside_the_url_are_redacted() {
     config.oauth.storage.url = "redis://:hunter2@valkey:6379/0".into();
     let printed = config.to_redacted_toml();
     assert!(!printed.contains("hunter2"), "{printed}");
+    let debugged = format!("{:?}", config.oauth.storage);
+    assert!(!debugged.contains("hunter2"), "{debugged}");
+    config.oauth.storage.url = "redis://:hunter2@[bad".into();
+    assert!(!config.to_redacted_toml().contains("hunter2"));
     assert!(
         printed.contains("redis://:%3Credacted%3E@valkey:6379/0") || printed.contains("<redacted>"),
         "{printed}"
