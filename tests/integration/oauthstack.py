@@ -9,8 +9,12 @@ npm oidc-provider, tests/oidc/provider.mjs, whose native clients
 `http://127.0.0.1:<any port>/oauth/callback`). A login is:
 
     MCP client -> GET /oauth/authorize (ours) -> 302 provider /auth
+                  (+ Set-Cookie mcp_login_<tag>, the browser binding)
       -> provider login + consent forms (headless, `browse()`)
-      -> 302 ours /oauth/callback -> 302 the MCP client's redirect_uri?code&state&iss
+      -> 302 ours /oauth/callback (with the cookie)
+      -> 200 our consent page (unless remembered or preapproved)
+      -> POST ours /oauth/consent (csrf_token, decision=approve)
+      -> 303 the MCP client's redirect_uri?code&state&iss
     MCP client -> POST /oauth/token (ours) -> our ES256 access token + refresh token
 
 Session-wide, started on first use:
@@ -30,9 +34,14 @@ Helpers:
 * `browse()`         - a headless browser: follows Location headers itself
                        (follow_redirects=False) with a cookie jar, only on our
                        server and the provider, posts the provider's login and
-                       consent forms, and stops at any other location (the
-                       client's redirect URI, or a foreign host) or at a
-                       non-redirect answer (e.g. our 400), never fetching it;
+                       consent forms and our consent page (approve by default,
+                       `consent="deny"`, or `consent=None` to stop at it), and
+                       stops at any other location (the client's redirect URI,
+                       or a foreign host) or at a non-redirect answer (e.g. our
+                       400), never fetching it; `stop_before` stops at one of
+                       our paths (e.g. /oauth/callback), `http` lends it a
+                       cookie jar the test keeps;
+* `ConsentPage`      - our consent page, parsed (`consent_page()`);
 * `DirectClient`     - a hand-written OAuth client for the negative matrix
                        (register, authorize + login, token, refresh, revoke);
 * `HeadlessAuth`     - redirect + callback handlers for the official SDK's
@@ -47,6 +56,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html.parser
 import http.server
 import json
 import os
@@ -92,6 +102,16 @@ __all__ = [
     "oauth_token_reg_server",
     "oauth_reg_off_server",
     "oauth_ratelimit_server",
+    "oauth_ratelimit_token_server",
+    "oauth_consent_always_server",
+    "oauth_pending_cap_server",
+    "oauth_flood_server",
+    "oauth_short_refresh_server",
+    "oauth_idle_client_server",
+    "oauth_scopes_server",
+    "oauth_cimd_nopriv_server",
+    "oauth_cimd_hosts_server",
+    "oauth_sealed_server",
 ]
 
 # mcp-prometheus as a client of the provider (tests/oidc/provider.mjs)
@@ -187,6 +207,7 @@ class Hop:
     url: str
     status: int
     location: str | None
+    set_cookies: list[str] = field(default_factory=list)  # the Set-Cookie headers of this answer
 
 
 @dataclass
@@ -194,6 +215,7 @@ class BrowseResult:
     hops: list[Hop]
     stopped_at: str | None  # a Location outside the followed origins (not fetched)
     response: httpx2.Response | None  # the last answer when it was no redirect
+    consents: list[str] = field(default_factory=list)  # decisions posted on our consent page, in order
 
     @property
     def params(self) -> dict[str, str]:
@@ -202,6 +224,11 @@ class BrowseResult:
             return {}
         q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.stopped_at).query, keep_blank_values=True)
         return {k: v[0] for k, v in q.items()}
+
+    @property
+    def consent_shown(self) -> bool:
+        """Our consent page was shown (answered or returned)."""
+        return bool(self.consents) or (self.response is not None and consent_page(self.response) is not None)
 
     def describe(self) -> str:
         lines = [f"  {h.method} {h.url} -> {h.status}" + (f" Location: {h.location}" if h.location else "")
@@ -217,39 +244,165 @@ def _origin(url: str) -> str:
     return f"{p.scheme}://{p.netloc}"
 
 
+# --------------------------------------------------------------------------
+# our consent page
+# --------------------------------------------------------------------------
+
+@dataclass
+class HtmlForm:
+    action: str | None
+    method: str
+    inputs: list[dict[str, str]] = field(default_factory=list)  # attributes of each <input>
+    buttons: list[dict[str, str]] = field(default_factory=list)  # attributes of each <button> (and submit inputs)
+
+
+class _Forms(html.parser.HTMLParser):
+    """Every <form> of a page with its inputs and buttons (attribute values
+    unescaped, as a browser reads them)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[HtmlForm] = []
+        self.outside: list[dict[str, str]] = []  # controls outside any form
+        self._open: HtmlForm | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "form":
+            self._open = HtmlForm(a.get("action"), a.get("method", "get").lower())
+            self.forms.append(self._open)
+        elif tag in ("input", "button"):
+            target = self._open
+            if target is None:
+                self.outside.append(a)
+            elif tag == "button" or a.get("type", "").lower() == "submit":
+                target.buttons.append(a)
+            else:
+                target.inputs.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = None
+
+
+def html_forms(text: str) -> _Forms:
+    p = _Forms()
+    p.feed(text)
+    p.close()
+    return p
+
+
+@dataclass
+class ConsentPage:
+    """Our consent page (200 text/html from /oauth/callback)."""
+
+    response: httpx2.Response
+    forms: list[HtmlForm]
+    action: str  # absolute URL of the form's action
+    method: str
+    csrf_token: str
+    decisions: list[str]  # values of the submit controls named "decision"
+
+    @property
+    def html(self) -> str:
+        return self.response.text
+
+    @property
+    def text(self) -> str:
+        """The page's visible text (tags dropped, entities decoded, spaces squeezed)."""
+        import html as html_mod
+
+        body = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", self.html)
+        return re.sub(r"\s+", " ", html_mod.unescape(re.sub(r"(?s)<[^>]*>", " ", body))).strip()
+
+    def form(self, decision: str = "approve", csrf_token: str | None = None) -> dict[str, str]:
+        """What a browser posts when the user presses `decision`."""
+        return {"csrf_token": self.csrf_token if csrf_token is None else csrf_token, "decision": decision}
+
+
+def consent_page(resp: httpx2.Response) -> ConsentPage | None:
+    """Our consent page when `resp` is one (a 200 HTML answer whose form has
+    a csrf_token and submit controls named decision), else None."""
+    if resp.status_code != 200 or "html" not in resp.headers.get("content-type", ""):
+        return None
+    text = resp.text
+    if "csrf_token" not in text or "decision" not in text:
+        return None
+    parsed = html_forms(text)
+    for f in parsed.forms:
+        csrf = [i.get("value", "") for i in f.inputs if i.get("name") == "csrf_token"]
+        decisions = [b.get("value", "") for b in f.buttons if b.get("name") == "decision"]
+        if csrf and decisions:
+            action = urllib.parse.urljoin(str(resp.url), f.action or str(resp.url))
+            return ConsentPage(resp, parsed.forms, action, f.method, csrf[0], decisions)
+    return None
+
+
+def browser(timeout: float = 10.0) -> httpx2.Client:
+    """A fresh browser (cookie jar, no automatic redirects) to lend `browse()`."""
+    return httpx2.Client(follow_redirects=False, timeout=timeout)
+
+
+def login_cookies(http: httpx2.Client) -> dict[str, str]:
+    """Our browser-binding cookies in a browser's jar (name -> value)."""
+    return {c.name: c.value or "" for c in http.cookies.jar if c.name.startswith("mcp_login_")}
+
+
 def browse(url: str, follow: list[str], user: str = "alice", password: str = "anything",
-           max_steps: int = 25, timeout: float = 10.0, deny: bool = False) -> BrowseResult:
+           max_steps: int = 25, timeout: float = 10.0, deny: bool = False, consent: str | None = "approve",
+           stop_before: str | None = None, http: httpx2.Client | None = None) -> BrowseResult:
     """Act as the user's browser from `url`: follow redirects whose origin is in
     `follow` (our server, the provider), post the provider's login and consent
     forms (or with `deny`, take the provider's abort link: access_denied),
-    stop at any other Location (unfetched) or at a non-redirect answer that is
-    no provider form."""
+    answer our consent page with `consent` ("approve", "deny"; None stops
+    there and returns the page as `response`), stop at any other Location
+    (unfetched), at a followed Location whose path starts with `stop_before`
+    (unfetched), or at a non-redirect answer that is no form we know.
+    `http` (see `browser()`) keeps the cookie jar for the caller."""
     origins = {_origin(u) for u in follow}
     hops: list[Hop] = []
-    with httpx2.Client(follow_redirects=False, timeout=timeout) as http:
-        resp = http.get(url)
+    consents: list[str] = []
+    own = http is None
+    client = browser(timeout) if http is None else http
+    try:
+        resp = client.get(url)
         for _ in range(max_steps):
             loc = resp.headers.get("location")
             absolute = urllib.parse.urljoin(str(resp.url), loc) if loc else None
-            hops.append(Hop(resp.request.method, str(resp.url), resp.status_code, absolute))
+            hops.append(Hop(resp.request.method, str(resp.url), resp.status_code, absolute,
+                            resp.headers.get_list("set-cookie")))
             if resp.status_code in (301, 302, 303, 307, 308) and absolute:
                 if _origin(absolute) not in origins:
-                    return BrowseResult(hops, absolute, None)
-                resp = http.get(absolute)
+                    return BrowseResult(hops, absolute, None, consents)
+                if stop_before and urllib.parse.urlsplit(absolute).path.startswith(stop_before):
+                    return BrowseResult(hops, absolute, None, consents)
+                resp = client.get(absolute)
+                continue
+            page = consent_page(resp)
+            if page is not None:
+                if consent is None:
+                    resp.read()
+                    return BrowseResult(hops, None, resp, consents)
+                consents.append(consent)
+                resp = client.post(page.action, data=page.form(consent))
                 continue
             html = resp.text if resp.status_code == 200 else ""
             abort = re.search(r'href="([^"]*/abort)"', html)
             if deny and abort and 'name="prompt"' in html:
-                resp = http.get(urllib.parse.urljoin(str(resp.url), abort.group(1).replace("&amp;", "&")))
+                resp = client.get(urllib.parse.urljoin(str(resp.url), abort.group(1).replace("&amp;", "&")))
             elif 'name="prompt" value="login"' in html:
-                resp = http.post(_form_action(html, str(resp.url)),
-                                 data={"prompt": "login", "login": user, "password": password})
+                resp = client.post(_form_action(html, str(resp.url)),
+                                   data={"prompt": "login", "login": user, "password": password})
             elif 'name="prompt" value="consent"' in html:
-                resp = http.post(_form_action(html, str(resp.url)), data={"prompt": "consent"})
+                resp = client.post(_form_action(html, str(resp.url)), data={"prompt": "consent"})
             else:
                 resp.read()
-                return BrowseResult(hops, None, resp)
-        raise LoginError(f"no end after {max_steps} steps from {url}\n" + BrowseResult(hops, None, None).describe())
+                return BrowseResult(hops, None, resp, consents)
+        raise LoginError(f"no end after {max_steps} steps from {url}\n"
+                         + BrowseResult(hops, None, None, consents).describe())
+    finally:
+        if own:
+            client.close()
 
 
 # --------------------------------------------------------------------------
@@ -279,10 +432,15 @@ class OAuthServerConfig(ServerConfig):
 
 def oauth_table(provider: OidcProvider | None, public_url: str, *, key: str | None = ENCRYPTION_KEY,
                 registration: str = "public", registration_token: str | None = None,
-                allow_private_urls: bool = True, access_token_ttl: str = "10m", refresh_token_ttl: str = "720h",
+                allow_private_urls: bool = True, client_metadata_allow_private: bool = True,
+                access_token_ttl: str = "10m", refresh_token_ttl: str = "720h",
                 code_ttl: str = "60s", rate_limit: int = RELAXED_RATE_LIMIT,
                 storage: dict[str, Any] | None = None, provider_client: str = SERVER_CLIENT_ID,
                 provider_issuer: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The [oauth] table. `allow_private_urls` governs the provider (ours is
+    on 127.0.0.1), `client_metadata_allow_private` the client ID metadata
+    documents (the test documents are on 127.0.0.1 too); `extra` adds any
+    other key (consent_ttl, scopes, max_pending_logins, ...)."""
     t: dict[str, Any] = {"enabled": True}
     if key is not None:
         t["encryption_key"] = key
@@ -291,6 +449,7 @@ def oauth_table(provider: OidcProvider | None, public_url: str, *, key: str | No
         t["registration_token"] = registration_token
     t |= {
         "allow_private_urls": allow_private_urls,
+        "client_metadata_allow_private": client_metadata_allow_private,
         "access_token_ttl": access_token_ttl,
         "refresh_reuse_grace": "1s",
         "refresh_token_ttl": refresh_token_ttl,
@@ -432,6 +591,28 @@ def start_oauth_server(workdir: Path, name: str, cfg: OAuthServerConfig, provide
     return OAuthServer(srv, provider)
 
 
+def start_env_server(workdir: Path, name: str, env: dict[str, str], provider: OidcProvider | None,
+                     listen_port: int, obs_port: int, args: list[str]) -> OAuthServer:
+    """`mcp-prometheus serve <args>` with no config file: configured by `env`
+    and flags alone (the Go server's way). Waits for /readyz on `obs_port`
+    and the listener on `listen_port`; the caller stops it. Its OAuthServer
+    carries a stand-in config (ports and public URL) that is never written."""
+    binary = harness.require_binary()
+    cfg = OAuthServerConfig([], listen_port=listen_port, obs_port=obs_port,
+                            server_extra={"public_url": f"http://127.0.0.1:{listen_port}"})
+    proc = ManagedProcess(f"mcp-prometheus[{name}]", [binary, "serve", *args],
+                          workdir / "logs" / f"mcp-prometheus-{name}.log", env=env)
+    srv = McpServer(name, cfg, Path("/dev/null"), proc)
+    try:
+        wait_until(f"{proc.name} /readyz", lambda: http_get(srv.obs_url + "/readyz", 1).status == 200,
+                   timeout=30, proc=proc)
+        wait_until(f"{proc.name} MCP listener", lambda: harness._port_open(listen_port), timeout=15, proc=proc)
+    except Exception:
+        proc.stop()
+        raise
+    return OAuthServer(srv, provider)
+
+
 def _pooled(pool: Any, name: str, make: Callable[[], OAuthServerConfig], provider: OidcProvider) -> OAuthServer:
     return OAuthServer(pool.get(name, make), provider)
 
@@ -458,6 +639,7 @@ def oauth_nopriv_server(pool: Any, tenant_stack: TenantStack, oauth_provider: Oi
     here is refused before the provider)."""
     return _pooled(pool, "oauth-nopriv",
                    lambda: oauth_config(tenant_stack.url, oauth_provider, allow_private_urls=False,
+                                        client_metadata_allow_private=False,
                                         provider_issuer="https://dex.invalid"), oauth_provider)
 
 
@@ -479,6 +661,111 @@ def oauth_ratelimit_server(pool: Any, tenant_stack: TenantStack, oauth_provider:
     return _pooled(pool, "oauth-ratelimit",
                    lambda: oauth_config(tenant_stack.url, oauth_provider, rate_limit=STRICT_RATE_LIMIT),
                    oauth_provider)
+
+
+# Pending-login caps of oauth_pending_cap_server (small, so a test reaches them).
+PENDING_CAP_PER_ADDRESS = 3
+PENDING_CAP_TOTAL = 5
+# refresh_token_max_lifetime / client_idle_ttl of the short-lived servers.
+SHORT_REFRESH_LIFETIME_S = 3
+SHORT_CLIENT_IDLE_S = 2
+# oauth_scopes_server's advertised scopes (not the default set).
+CUSTOM_SCOPES = ["openid", "groups", "prometheus:read"]
+# The client ID metadata document oauth_consent_always_server preapproves.
+PREAPPROVED_DOC_PATH = "/clients/preapproved.json"
+# The only client-metadata host oauth_cimd_hosts_server accepts.
+CIMD_ALLOWED_HOST = "localhost"
+
+
+@pytest.fixture(scope="session")
+def oauth_ratelimit_token_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    """Strict rate limit and token-protected registration (the limit comes first)."""
+    return _pooled(pool, "oauth-ratelimit-token",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, rate_limit=STRICT_RATE_LIMIT,
+                                        registration="token", registration_token=REGISTRATION_TOKEN),
+                   oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_consent_always_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider,
+                                cimd_docs: DocServer) -> OAuthServer:
+    """consent_ttl = 0s: every login shows the consent page, except for the
+    preapproved client ID metadata document (PREAPPROVED_DOC_PATH)."""
+    def make() -> OAuthServerConfig:
+        doc = cimd_docs.doc(PREAPPROVED_DOC_PATH, name="Preapproved test client")
+        return oauth_config(tenant_stack.url, oauth_provider, consent_ttl="0s", preapproved_clients=[doc])
+
+    return _pooled(pool, "oauth-consent-always", make, oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_pending_cap_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    """Tiny pending-login caps; counts per X-Forwarded-For client (so one test
+    plays several addresses)."""
+    return _pooled(pool, "oauth-pending-cap",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, trust_forwarded_for=True,
+                                        max_pending_logins=PENDING_CAP_TOTAL,
+                                        max_pending_logins_per_address=PENDING_CAP_PER_ADDRESS), oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_flood_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    """For the authorize flood: relaxed rate limit and pending caps above the
+    flood (the worst case: an attacker with many addresses), used by nothing
+    else, so its memory is the flood's."""
+    return _pooled(pool, "oauth-flood",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, max_pending_logins=100000,
+                                        max_pending_logins_per_address=100000), oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_short_refresh_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    return _pooled(pool, "oauth-short-refresh",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider,
+                                        refresh_token_max_lifetime=f"{SHORT_REFRESH_LIFETIME_S}s"), oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_idle_client_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    return _pooled(pool, "oauth-idle-client",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, client_idle_ttl=f"{SHORT_CLIENT_IDLE_S}s"),
+                   oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_scopes_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    return _pooled(pool, "oauth-scopes",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, scopes=CUSTOM_SCOPES), oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_cimd_nopriv_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    """The provider may be private (it is on 127.0.0.1), client metadata
+    documents may not: the two switches are independent."""
+    return _pooled(pool, "oauth-cimd-nopriv",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, allow_private_urls=True,
+                                        client_metadata_allow_private=False), oauth_provider)
+
+
+@pytest.fixture(scope="session")
+def oauth_cimd_hosts_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
+    """client_metadata_allowed_hosts = [CIMD_ALLOWED_HOST]."""
+    return _pooled(pool, "oauth-cimd-hosts",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider,
+                                        client_metadata_allowed_hosts=[CIMD_ALLOWED_HOST]), oauth_provider)
+
+
+SEALED_PREFIX = "mcp-it-sealed:"
+
+
+@pytest.fixture(scope="session")
+def oauth_sealed_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider,
+                        valkey_store: KvServer) -> OAuthServer:
+    """Valkey storage under SEALED_PREFIX (its records are inspected and
+    tampered with), clients idle out after 10 minutes."""
+    return _pooled(pool, "oauth-sealed",
+                   lambda: oauth_config(tenant_stack.url, oauth_provider, storage=valkey_store.storage(SEALED_PREFIX),
+                                        client_idle_ttl="10m"), oauth_provider)
 
 
 # --------------------------------------------------------------------------
@@ -506,15 +793,19 @@ class DirectClient:
 
     @classmethod
     def register(cls, srv: OAuthServer, *, auth_method: str = "none", redirect_uris: list[str] | None = None,
-                 name: str = "direct-test-client", headers: dict[str, str] | None = None) -> "DirectClient":
+                 name: str = "direct-test-client", headers: dict[str, str] | None = None,
+                 scope: str | None = None) -> "DirectClient":
+        """Register (a 201 asserted); `scope` registers the client's scope."""
         redirect_uris = redirect_uris or [CLIENT_REDIRECT]
-        meta = {
+        meta: dict[str, Any] = {
             "redirect_uris": redirect_uris,
             "client_name": name,
             "token_endpoint_auth_method": auth_method,
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
         }
+        if scope is not None:
+            meta["scope"] = scope
         r = srv.register(meta, headers)
         assert r.status == 201, f"registration: HTTP {r.status}: {r.text[:500]}"
         body = r.json()
@@ -547,10 +838,13 @@ class DirectClient:
         params.update(extra)
         return self.srv.url("/oauth/authorize") + "?" + urllib.parse.urlencode(params)
 
-    def start(self, user: str = "alice", **kw: Any) -> BrowseResult:
-        """authorize with PKCE S256 (override anything in kw) and browse."""
+    def start(self, user: str = "alice", *, consent: str | None = "approve", stop_before: str | None = None,
+              http: httpx2.Client | None = None, **kw: Any) -> BrowseResult:
+        """authorize with PKCE S256 (override anything in kw) and browse
+        (`consent`, `stop_before`, `http`: as browse())."""
         kw.setdefault("challenge", pkce_pair()[1])
-        return browse(self.authorize_url(**kw), self.srv.follow, user)
+        return browse(self.authorize_url(**kw), self.srv.follow, user, consent=consent, stop_before=stop_before,
+                      http=http)
 
     def login(self, user: str = "alice", *, redirect_uri: str | None = None, resource: str | None = "",
               scope: str | None = None) -> Grant:
@@ -657,6 +951,23 @@ def assert_no_redirect(res: BrowseResult, status: int, errors: set[str], what: s
     return body
 
 
+def assert_json_error(resp: httpx2.Response, status: int, errors: str | set[str], what: str) -> dict[str, Any]:
+    """A browser-facing error answer of ours (httpx response): the status, a
+    JSON {"error", "error_description"} body, and no Location (no redirect
+    anywhere, so nothing reaches the client's redirect URI)."""
+    want = {errors} if isinstance(errors, str) else errors
+    assert resp.status_code == status, (
+        f"{what}: expected HTTP {status} {sorted(want)}, got {resp.status_code}: {resp.text[:500]!r}")
+    assert "location" not in resp.headers, f"{what}: error answer with a Location: {resp.headers.get('location')}"
+    try:
+        body = resp.json()
+    except ValueError:
+        raise AssertionError(f"{what}: error body is not JSON: {resp.text[:500]!r}") from None
+    assert body.get("error") in want, f"{what}: expected error in {sorted(want)}, got {body}"
+    assert isinstance(body.get("error_description"), str), f"{what}: no error_description: {body}"
+    return body
+
+
 def assert_error_redirect(res: BrowseResult, redirect_uri: str, error: str, state: str, issuer: str,
                           what: str) -> dict[str, str]:
     """Our server redirected straight back to the client with an error (the
@@ -726,6 +1037,16 @@ class DocServer:
         if pad:
             d["client_uri_padding_note"] = "x" * pad
         return self.raw(path, json.dumps(d).encode())
+
+    def slow(self, path: str, seconds: float) -> str:
+        """A document that answers only after `seconds` (past the fetch timeout)."""
+        def fn(h: http.server.BaseHTTPRequestHandler) -> None:
+            time.sleep(seconds)
+            harness._reply(h, 200, json.dumps({"client_id": self.url(path), "redirect_uris": [CLIENT_REDIRECT]}).encode(),
+                           "application/json")
+
+        self.routes[path] = fn
+        return self.url(path)
 
     def redirect(self, path: str, to: str, status: int = 302) -> str:
         def fn(h: http.server.BaseHTTPRequestHandler) -> None:
