@@ -15,6 +15,8 @@ use super::store::{ClientRecord, Store};
 const CIMD_MAX_BYTES: usize = 5 * 1024;
 const CIMD_TTL: Duration = Duration::from_secs(300);
 const CIMD_NEGATIVE_TTL: Duration = Duration::from_secs(60);
+/// How long a registered client that was never used is kept.
+const UNUSED_CLIENT_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Schemes that must never receive an authorization code.
 const DANGEROUS: &[&str] = &[
@@ -147,9 +149,11 @@ impl Clients {
         })
     }
 
-    /// Stores a newly registered client.
+    /// Stores a newly registered client. Until it is first used it lives
+    /// at most a day, so registrations nobody uses do not pile up.
     pub async fn register(&self, client: &ClientRecord) -> Result<(), ClientError> {
-        Ok(self.store.put_client(client, self.idle_ttl).await?)
+        let first = self.idle_ttl.min(UNUSED_CLIENT_TTL);
+        Ok(self.store.put_client(client, first).await?)
     }
 
     /// A client by id: registered, or described by the document at the URL
@@ -202,23 +206,27 @@ impl Clients {
             tracing::info!(url, %error, "client metadata document fetch failed");
             UNFETCHABLE.to_owned()
         })?;
-        let document: MetadataDocument = serde_json::from_slice(&body)
-            .map_err(|e| format!("not a client metadata JSON document: {e}"))?;
+        // Nothing of the document's content is echoed: with private
+        // addresses allowed, it could be any internal JSON.
+        let document: MetadataDocument = serde_json::from_slice(&body).map_err(|error| {
+            tracing::info!(url, %error, "not a client metadata document");
+            "it is not a client metadata JSON document (client_id, redirect_uris, ...)".to_owned()
+        })?;
         if document.client_id != url {
-            return Err(format!(
-                "its client_id {:?} is not its own URL",
-                document.client_id
-            ));
+            return Err("its client_id is not its own URL".into());
         }
         if document.redirect_uris.is_empty() {
             return Err("it lists no redirect_uris".into());
         }
         for uri in &document.redirect_uris {
-            check_redirect_uri(uri)?;
+            check_redirect_uri(uri).map_err(|reason| {
+                tracing::info!(url, %reason, "client metadata document redirect URI refused");
+                "a redirect URI of it is not allowed (https, loopback http or an app scheme; no fragment)".to_owned()
+            })?;
             if !same_origin_or_loopback(&parsed, uri) {
-                return Err(format!(
-                    "its redirect URI {uri:?} is neither on the document's origin nor loopback"
-                ));
+                return Err(
+                    "a redirect URI of it is neither on the document's origin nor loopback".into(),
+                );
             }
         }
         let method = document

@@ -111,15 +111,17 @@ impl OAuthServer {
             .ok_or_else(|| setup("oauth.encryption_key (or encryption_key_file, MCP_OAUTH_ENCRYPTION_KEY) is required"))?;
         let key = parse_key(&key).map_err(setup)?;
         let sealer = Sealer::new(&key).map_err(setup)?;
+        // A revoked login stays revoked while any of its tokens could live.
+        let revoked_ttl = config.access_token_ttl.0.max(config.refresh_token_ttl.0);
         let store: Arc<dyn Store> = match config.storage.kind {
-            StorageKind::Memory => Arc::new(MemoryStore::default()),
+            StorageKind::Memory => Arc::new(MemoryStore::new(revoked_ttl)),
             StorageKind::Valkey => {
                 let password =
                     secret_value(&config.storage.password, &config.storage.password_file)
                         .map_err(|e| setup(format!("oauth.storage.password_file: {e}")))?;
                 let records = Sealer::new(&key).map_err(setup)?;
                 Arc::new(
-                    ValkeyStore::connect(&config.storage, password, records)
+                    ValkeyStore::connect(&config.storage, password, records, revoked_ttl)
                         .await
                         .map_err(setup)?,
                 )
@@ -167,10 +169,10 @@ impl OAuthServer {
         let per_minute =
             NonZeroU32::new(config.rate_limit_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let server = Arc::new(Self {
-            issuer,
+            issuer: issuer.clone(),
             resource: resource.to_owned(),
             config: config.clone(),
-            revocations: Arc::new(FamilyRevocations::new(store.clone())),
+            revocations: Arc::new(FamilyRevocations::new(store.clone(), &issuer)),
             store,
             sealer,
             signer,

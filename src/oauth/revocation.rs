@@ -19,6 +19,8 @@ use super::store::Store;
 /// one store lookup per family every [`Self::CACHE_TTL`].
 pub struct FamilyRevocations {
     store: Arc<dyn Store>,
+    /// Our issuer: only our tokens name a family of ours.
+    issuer: String,
     cache: Mutex<HashMap<String, (Instant, bool)>>,
 }
 
@@ -28,10 +30,11 @@ impl FamilyRevocations {
     /// Families cached at most; beyond it the cache starts over.
     const CAPACITY: usize = 10_000;
 
-    /// Revocations kept in `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// Revocations kept in `store`, of tokens `issuer` (we) issued.
+    pub fn new(store: Arc<dyn Store>, issuer: &str) -> Self {
         Self {
             store,
+            issuer: issuer.to_owned(),
             cache: Mutex::default(),
         }
     }
@@ -68,8 +71,13 @@ impl RevocationCheck for FamilyRevocations {
         principal: &'a Principal,
     ) -> Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>> {
         Box::pin(async move {
-            // Tokens of other issuers carry no family of ours.
-            let Some(family) = principal.session.as_deref() else {
+            // Other issuers' `sid` names no family of ours: their tokens
+            // cost no lookup and do not depend on our store.
+            let Some(family) = principal
+                .session
+                .as_deref()
+                .filter(|_| principal.issuer == self.issuer)
+            else {
                 return Ok(false);
             };
             if let Some(revoked) = self.cached(family) {
@@ -106,13 +114,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_revoked_family_is_refused_once_the_cache_turns() {
         let store = Arc::new(MemoryStore::default());
-        let check = FamilyRevocations::new(store.clone());
+        let check = FamilyRevocations::new(store.clone(), "https://mcp.example");
         let alice = principal(Some("family-1"));
         assert_eq!(check.is_revoked(&alice).await, Ok(false));
-        store
-            .revoke_family("family-1", Duration::from_secs(600))
-            .await
-            .expect("revoke");
+        store.revoke_family("family-1").await.expect("revoke");
         assert_eq!(
             check.is_revoked(&alice).await,
             Ok(false),
@@ -125,5 +130,14 @@ mod tests {
             Ok(false)
         );
         assert_eq!(check.is_revoked(&principal(None)).await, Ok(false));
+        let foreign = Principal {
+            issuer: "https://dex.example".into(),
+            ..alice.clone()
+        };
+        assert_eq!(
+            check.is_revoked(&foreign).await,
+            Ok(false),
+            "another issuer's sid is not one of our families"
+        );
     }
 }

@@ -70,6 +70,33 @@ impl Config {
                 "token, refresh family and client lifetimes must be more than 0s",
             ));
         }
+        if oauth.code_ttl.0 > std::time::Duration::from_secs(600) {
+            return Err(invalid(
+                "oauth.code_ttl",
+                "at most 10m (RFC 6749 §4.1.2): codes are exchanged at once",
+            ));
+        }
+        let public_url = self.server.public_url.as_deref().unwrap_or_default();
+        let issuer = oauth.issuer.as_deref().unwrap_or(public_url);
+        let callback = provider.redirect_url.as_deref().unwrap_or(public_url);
+        let origin = |url: &str| url::Url::parse(url).map(|u| u.origin().ascii_serialization());
+        match (origin(issuer), origin(callback)) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Ok(_), Ok(_)) => {
+                return Err(invalid(
+                    "oauth.provider.redirect_url",
+                    format!(
+                        "{callback:?} must be on our issuer's origin ({issuer:?}): the login cookie set at /oauth/authorize must come back to /oauth/callback"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "oauth.issuer",
+                    "the issuer, public_url and provider.redirect_url must be absolute URLs",
+                ));
+            }
+        }
         if oauth.max_pending_logins == 0 || oauth.max_pending_logins_per_address == 0 {
             return Err(invalid(
                 "oauth.max_pending_logins",

@@ -13,7 +13,7 @@ use crate::oauth::{LOGIN_TTL, OAuthServer};
 /// logins in one browser do not overwrite each other.
 const PREFIX: &str = "mcp_login_";
 
-/// Cookies of a request looked at, at most.
+/// Binding cookies of a request looked at, at most.
 const MAX_COOKIES: usize = 64;
 
 /// A new binding: the `Set-Cookie` value and the hash the login keeps.
@@ -58,9 +58,9 @@ pub fn is_bound(headers: &HeaderMap, expected: &str) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .take(MAX_COOKIES)
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, _)| name.starts_with(PREFIX))
+        .take(MAX_COOKIES)
         .any(|(_, value)| constant_time_eq(&hash(value.trim()), expected))
 }
 

@@ -24,6 +24,13 @@ use crate::oauth::store::ApprovalRequest;
 /// go to us and (after our redirect) to the client's redirect URI.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'";
 
+/// Characters that change how text reads without being seen: bidi
+/// overrides and isolates, zero-width joiners and marks. A client name
+/// must not use them to look like another application.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// HTML-escapes text a client or provider chose.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -34,7 +41,7 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
+            c if c.is_control() || invisible(c) => {}
             c => out.push(c),
         }
     }
@@ -53,12 +60,21 @@ fn destination(redirect_uri: &str) -> Destination {
     match url::Url::parse(redirect_uri) {
         Ok(url) => {
             let loopback = url.scheme() == "http" && is_loopback_url(&url);
-            let shown = match url.host_str() {
-                Some(host) => match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host.to_owned(),
-                },
-                None => format!("{}:", url.scheme()),
+            let host = match (url.host_str(), url.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_owned(),
+                (None, _) => String::new(),
+            };
+            // A native app's scheme is named as such: `x-app://claude.ai/cb`
+            // goes to whatever app claims `x-app:`, not to claude.ai.
+            let shown = if matches!(url.scheme(), "http" | "https") {
+                host
+            } else {
+                format!(
+                    "an application on this device registered for {}: ({}://{host})",
+                    url.scheme(),
+                    url.scheme()
+                )
             };
             let origin = url.origin();
             let source = if origin.is_tuple() {
@@ -142,7 +158,7 @@ button{{font-size:1em;padding:.5em 1.2em;margin-right:1em}}</style></head>
     } else {
         // Browsers apply form-action to the redirect that answers the form.
         format!("{CSP} {}", to.source)
-    };
+    } + "; frame-ancestors 'none'";
     let mut response = (StatusCode::OK, Html(body)).into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&policy) {
@@ -252,8 +268,14 @@ mod tests {
         assert!(!remote.loopback);
         assert_eq!(remote.shown, "app.example");
         assert_eq!(remote.source, "https://app.example");
-        let native = destination("cursor://anysphere.cursor-mcp/oauth/callback");
+        let native = destination("x-app://claude.ai/oauth/callback");
         assert!(!native.loopback);
-        assert_eq!(native.source, "cursor:");
+        assert_eq!(native.source, "x-app:");
+        assert!(
+            native.shown.contains("registered for x-app:"),
+            "{}",
+            native.shown
+        );
+        assert_eq!(escape("Claude\u{202E}\u{200B}"), "Claude");
     }
 }

@@ -31,10 +31,7 @@ pub async fn revoke(
     if let Some(token) = form.token.as_deref()
         && let Ok(Some(grant)) = server.store.refresh(&hash(token)).await
         && grant.client_id == client.client_id
-        && let Err(error) = server
-            .store
-            .revoke_family(&grant.family, server.config.refresh_token_ttl.0)
-            .await
+        && let Err(error) = server.store.revoke_family(&grant.family).await
     {
         return OAuthError::internal(error).into_response();
     }

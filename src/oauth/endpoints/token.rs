@@ -121,7 +121,7 @@ async fn code_grant(
         Redeemed::Replayed { family } => {
             server
                 .store
-                .revoke_family(&family, server.config.refresh_token_ttl.0)
+                .revoke_family(&family)
                 .await
                 .map_err(OAuthError::internal)?;
             return Err(OAuthError::bad(
@@ -245,6 +245,18 @@ async fn refresh_grant(
             "resource does not match the grant",
         ));
     }
+    // Before any call to the provider: a revoked login gets nothing.
+    if server
+        .store
+        .family_revoked(&current.family)
+        .await
+        .map_err(OAuthError::internal)?
+    {
+        return Err(OAuthError::bad(
+            "invalid_grant",
+            "this login was revoked; log in again",
+        ));
+    }
     if refresh_ttl(server, &current).is_zero() {
         return Err(OAuthError::bad(
             "invalid_grant",
@@ -276,7 +288,7 @@ async fn refresh_grant(
                 tracing::info!(%error, "provider refresh failed; the user must log in again");
                 server
                     .store
-                    .revoke_family(&current.family, server.config.refresh_token_ttl.0)
+                    .revoke_family(&current.family)
                     .await
                     .map_err(OAuthError::internal)?;
                 return Err(OAuthError::bad(

@@ -29,9 +29,16 @@ struct Maps {
 
 /// State in a mutex-guarded map; expired entries are dropped as they are
 /// met, swept when maps grow, and by [`Store::sweep`] on a timer.
-#[derive(Default)]
 pub struct MemoryStore {
     maps: Mutex<Maps>,
+    /// How long a revoked family stays revoked.
+    revoked_ttl: Duration,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30 * 24 * 3600))
+    }
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> Fut<'a, T> {
@@ -62,6 +69,15 @@ fn take<T>(map: &mut HashMap<String, (Instant, T)>, key: &str) -> Option<T> {
 }
 
 impl MemoryStore {
+    /// A store keeping revocations for `revoked_ttl` (at least as long as
+    /// any access or refresh token lives).
+    pub fn new(revoked_ttl: Duration) -> Self {
+        Self {
+            maps: Mutex::default(),
+            revoked_ttl,
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Maps) -> T) -> T {
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut maps)
@@ -198,7 +214,7 @@ impl Store for MemoryStore {
                     return Rotated::Raced;
                 }
                 m.revoked
-                    .insert(old.family.clone(), (Instant::now() + ttl, ()));
+                    .insert(old.family.clone(), (Instant::now() + self.revoked_ttl, ()));
                 return Rotated::Reused;
             }
             if let Some((_, record)) = m.refresh.get_mut(old_hash) {
@@ -214,8 +230,9 @@ impl Store for MemoryStore {
         ready(self.with(|m| live(&m.refresh, token_hash)))
     }
 
-    fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()> {
-        self.with(|m| m.revoked.insert(family.into(), (Instant::now() + ttl, ())));
+    fn revoke_family(&self, family: &str) -> Fut<'_, ()> {
+        let until = Instant::now() + self.revoked_ttl;
+        self.with(|m| m.revoked.insert(family.into(), (until, ())));
         ready(())
     }
 

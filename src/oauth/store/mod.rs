@@ -174,7 +174,9 @@ pub trait Store: Send + Sync + 'static {
         grace: Duration,
     ) -> Fut<'_, Rotated>;
     fn refresh(&self, token_hash: &str) -> Fut<'_, Option<RefreshGrant>>;
-    fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()>;
+    /// Revokes a family; the mark outlives every token of it (the store's
+    /// revocation lifetime).
+    fn revoke_family(&self, family: &str) -> Fut<'_, ()>;
     /// Whether a family was revoked (its access tokens are refused).
     fn family_revoked(&self, family: &str) -> Fut<'_, bool>;
     /// Stores `value` under the singleton key unless one exists; returns

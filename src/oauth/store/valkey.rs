@@ -27,14 +27,14 @@ return {2, v}
 ";
 
 /// Rotates a refresh token: KEYS old, old-used, new, family-revoked;
-/// ARGV new record, ttl ms, now ms, grace ms.
+/// ARGV new record, ttl ms, now ms, grace ms, revocation ttl ms.
 const ROTATE: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {3} end
 local used = redis.call('GET', KEYS[2])
 if used then
   if tonumber(ARGV[3]) - tonumber(used) <= tonumber(ARGV[4]) then return {4} end
-  redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[5])
   return {2}
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
@@ -47,6 +47,8 @@ pub struct ValkeyStore {
     pool: Pool,
     prefix: String,
     sealer: Sealer,
+    /// How long a revoked family stays revoked.
+    revoked_ttl: Duration,
     redeem: Script,
     rotate: Script,
 }
@@ -65,6 +67,7 @@ impl ValkeyStore {
         config: &StorageConfig,
         password: Option<String>,
         sealer: Sealer,
+        revoked_ttl: Duration,
     ) -> Result<Self, StoreError> {
         let mut url = url::Url::parse(&config.url).map_err(|e| {
             StoreError(format!(
@@ -108,6 +111,7 @@ impl ValkeyStore {
             pool,
             prefix: config.key_prefix.clone(),
             sealer,
+            revoked_ttl,
             redeem: Script::new(REDEEM),
             rotate: Script::new(ROTATE),
         };
@@ -310,6 +314,7 @@ impl Store for ValkeyStore {
                 .arg(millis(ttl))
                 .arg(now_ms)
                 .arg(grace.as_millis() as u64)
+                .arg(millis(self.revoked_ttl))
                 .invoke_async::<redis::Value>(&mut *conn)
                 .await
                 .map_err(err)
@@ -329,11 +334,11 @@ impl Store for ValkeyStore {
         Box::pin(async move { self.get(key).await })
     }
 
-    fn revoke_family(&self, family: &str, ttl: Duration) -> Fut<'_, ()> {
+    fn revoke_family(&self, family: &str) -> Fut<'_, ()> {
         let key = self.key("revoked", family);
         Box::pin(async move {
             let mut conn = self.pool.get().await.map_err(err)?;
-            conn.pset_ex::<_, _, ()>(key, "1", millis(ttl))
+            conn.pset_ex::<_, _, ()>(key, "1", millis(self.revoked_ttl))
                 .await
                 .map_err(err)
         })
