@@ -7,6 +7,7 @@ mod mcp;
 mod oauth;
 mod promtime;
 mod serve;
+mod stack;
 mod telemetry;
 mod tenancy;
 mod tools;

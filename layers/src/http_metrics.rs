@@ -86,6 +86,17 @@ impl HttpMetricsLayer {
     }
 }
 
+impl HttpMetricsLayer {
+    /// The same metric families for another route (one layer per route
+    /// family, each with its own fixed `route` label).
+    pub fn for_route(&self, route: &str) -> Self {
+        Self {
+            families: self.families.clone(),
+            route: route.into(),
+        }
+    }
+}
+
 impl<S> Layer<S> for HttpMetricsLayer {
     type Service = HttpMetrics<S>;
     fn layer(&self, inner: S) -> Self::Service {
@@ -212,5 +223,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"mcp_method="other""#), "{text}");
+        let oauth = layer
+            .for_route("/oauth")
+            .layer(tower::service_fn(|_req: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(()))
+            }));
+        let req = Request::get("/oauth/authorize").body(()).expect("request");
+        oauth.oneshot(req).await.expect("infallible");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(
+            text.contains(r#"mcp_prometheus_http_requests_total{route="/oauth",method="GET",mcp_method="unknown",tool="",status="200"} 1"#),
+            "one family, its own route label: {text}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! MCP over streamable HTTP: rmcp's tower service at `server.mcp_path`,
-//! behind the inbound stack (trace → concurrency limit).
+//! behind its inbound stack (see `crate::stack`), beside the
+//! authorization server and the metadata documents.
 
 use std::sync::Arc;
 
@@ -7,7 +8,6 @@ use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
 
 use super::{ServeError, well_known};
 use crate::app::App;
@@ -34,9 +34,8 @@ pub fn transport_config(
         .enforce_origin_validation()
 }
 
-/// The MCP router: rmcp's service behind the inbound stack (trace →
-/// metrics → limits → authn → audience → tenancy, each only when
-/// enabled), plus the public discovery routes outside authentication.
+/// Every route: MCP, the metadata documents and the authorization server,
+/// each behind the inbound stack of its route family.
 pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let server = &app.config.server;
     let handler = app.mcp.clone();
@@ -45,30 +44,14 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
         Arc::new(LocalSessionManager::default()),
         transport_config(server, app.config.layers.limits.max_body_bytes, shutdown),
     );
-    let inbound = app.inbound.clone();
-    let stack = ServiceBuilder::new()
-        .option_layer(inbound.trace)
-        .option_layer(inbound.metrics)
-        .option_layer(inbound.limits)
-        .option_layer(inbound.authn)
-        .option_layer(inbound.audience)
-        .option_layer(inbound.tenancy);
-    let protected = Router::new()
-        .route_service(&server.mcp_path, mcp)
-        .layer(stack);
-    let mut router = protected;
+    let mut router = app
+        .inbound
+        .mcp(Router::new().route_service(&server.mcp_path, mcp));
     if let Some(public) = well_known::router(&app.config) {
-        router = router.merge(public);
+        router = router.merge(app.inbound.well_known(public));
     }
     if let Some(oauth) = &app.oauth {
-        // The authorization server's own routes: outside authn, behind the
-        // trace, metrics and limits layers.
-        let inbound = app.inbound.clone();
-        let stack = ServiceBuilder::new()
-            .option_layer(inbound.trace)
-            .option_layer(inbound.metrics)
-            .option_layer(inbound.limits);
-        router = router.merge(oauth.router().layer(stack));
+        router = router.merge(app.inbound.oauth(oauth.router()));
     }
     router
 }

@@ -3,9 +3,9 @@
 //! There is no free-form URL anywhere: a tool names one of the upstreams the
 //! operator configured, so credentials only reach hosts the operator chose.
 
+mod client;
 mod error;
 mod registry;
-mod stack;
 
 use std::sync::Arc;
 
@@ -19,11 +19,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
+pub use client::pooled_client;
 pub use error::UpstreamError;
 pub use registry::{UnknownUpstream, Upstreams};
-pub use stack::{OutboundLayers, OutboundService, StackError};
 
 use crate::config::UpstreamConfig;
+use crate::stack::OutboundService;
 use crate::tools::scope::CallScope;
 use error::find_timeout;
 use mcp_prometheus_layers::error_chain;
@@ -151,8 +152,8 @@ pub struct Readiness {
 }
 
 impl Upstream {
-    /// Builds an upstream from its config.
-    pub fn new(config: &UpstreamConfig, outbound: &OutboundLayers) -> Result<Self, StackError> {
+    /// An upstream from its config and its outbound stack.
+    pub fn new(config: &UpstreamConfig, service: OutboundService) -> Self {
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             // validated at start-up; skipping is unreachable in practice
@@ -168,14 +169,14 @@ impl Upstream {
         {
             headers.insert(HeaderName::from_static("x-scope-orgid"), value);
         }
-        Ok(Self {
+        Self {
             name: config.name.as_str().into(),
             base: config.url.trim_end_matches('/').to_owned(),
-            service: stack::build(config, outbound)?,
+            service,
             headers,
             max_response_bytes: config.max_response_bytes,
             forwards_credentials: matches!(config.auth, UpstreamAuthConfig::Forward { .. }),
-        })
+        }
     }
 
     /// The operator's name for this upstream.

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{OutboundLayers, StackError, Upstream};
+use super::Upstream;
 use crate::config::UpstreamConfig;
+use crate::stack::{Outbound, StackError};
 
 /// The configured upstreams, in config order; the first is the default.
 #[derive(Clone)]
@@ -20,12 +21,12 @@ pub struct UnknownUpstream {
 }
 
 impl Upstreams {
-    /// Builds every upstream's outbound stack.
-    pub fn new(configs: &[UpstreamConfig], outbound: &OutboundLayers) -> Result<Self, StackError> {
+    /// Every configured upstream with its outbound stack.
+    pub fn new(configs: &[UpstreamConfig], outbound: &Outbound) -> Result<Self, StackError> {
         let list = configs
             .iter()
-            .map(|c| Upstream::new(c, outbound).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|c| Ok(Arc::new(Upstream::new(c, outbound.stack(c)?))))
+            .collect::<Result<Vec<_>, StackError>>()?;
         Ok(Self { list: list.into() })
     }
 

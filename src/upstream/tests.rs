@@ -13,8 +13,9 @@ use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 
-use super::{ApiCall, OutboundLayers, Upstream, UpstreamError};
+use super::{ApiCall, Upstream, UpstreamError};
 use crate::config::{ConfigDuration, UpstreamConfig};
+use crate::stack::Outbound;
 use crate::tools::scope::CallScope;
 use mcp_prometheus_layers::tenant::TenantLayer;
 
@@ -80,13 +81,13 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
     config.timeout = ConfigDuration(Duration::from_millis(500));
     config.max_response_bytes = 4096;
     configure(&mut config);
-    let outbound = OutboundLayers {
+    let outbound = Outbound {
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(false, 16),
         truncate: None,
         propagate_trace: true,
     };
-    Upstream::new(&config, &outbound).expect("builds")
+    Upstream::new(&config, outbound.stack(&config).expect("builds"))
 }
 
 #[tokio::test]

@@ -1,0 +1,93 @@
+//! The outbound stack: what every request to an upstream passes through,
+//! outermost first, around the pooled client.
+
+use std::sync::Arc;
+
+use http::header::USER_AGENT;
+use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use mcp_prometheus_layers::BoxError;
+use mcp_prometheus_layers::body::{RequestBody, ResponseBody};
+use mcp_prometheus_layers::tenant::TenantLayer;
+use mcp_prometheus_layers::timeout::TimeoutLayer;
+use mcp_prometheus_layers::tls::TlsSetupError;
+use mcp_prometheus_layers::trace::PropagateLayer;
+use mcp_prometheus_layers::truncate::{TruncateConfigError, TruncateLayer};
+use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfigError;
+use mcp_prometheus_layers::upstream_metrics::{UpstreamMetrics, UpstreamMetricsLayer};
+use tower::ServiceBuilder;
+use tower::util::{BoxCloneSyncService, MapResponseLayer};
+use tower_http::set_header::SetRequestHeaderLayer;
+
+use crate::config::{Config, TenancyMode, UpstreamConfig};
+use crate::upstream::pooled_client;
+
+/// A type-erased outbound service: what a tool calls to reach one upstream.
+pub type OutboundService =
+    BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, BoxError>;
+
+/// Why an outbound stack could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Auth(#[from] UpstreamAuthConfigError),
+    #[error("layers.truncate: {0}")]
+    Truncate(#[from] TruncateConfigError),
+}
+
+/// `mcp-prometheus/<version>`, sent on every upstream request.
+pub fn user_agent() -> HeaderValue {
+    HeaderValue::from_static(concat!("mcp-prometheus/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The outbound layers every upstream shares, built once from `[layers.*]`;
+/// the upstream's own auth and timeout join them in [`Outbound::stack`].
+#[derive(Clone)]
+pub struct Outbound {
+    /// Always on: upstream requests by upstream, endpoint and status.
+    pub metrics: Arc<UpstreamMetrics>,
+    /// Always on: fails closed when tenancy is enforced and a request
+    /// carries no tenants.
+    pub tenant: TenantLayer,
+    pub truncate: Option<TruncateLayer>,
+    pub propagate_trace: bool,
+}
+
+impl Outbound {
+    /// The shared layers from `[layers.*]`.
+    pub fn from_config(config: &Config, metrics: Arc<UpstreamMetrics>) -> Result<Self, StackError> {
+        let layers = &config.layers;
+        let tenancy_on = layers.tenancy.enabled && layers.tenancy.mode != TenancyMode::None;
+        Ok(Self {
+            metrics,
+            tenant: TenantLayer::new(tenancy_on, layers.tenancy.max_tenants_per_request),
+            truncate: layers
+                .truncate
+                .enabled
+                .then(|| layers.truncate.build())
+                .transpose()?,
+            propagate_trace: layers.trace.enabled,
+        })
+    }
+
+    /// One upstream's stack, outermost first: trace propagation → user
+    /// agent → tenant → upstream auth → truncate → metrics → timeout →
+    /// pooled client.
+    pub fn stack(&self, upstream: &UpstreamConfig) -> Result<OutboundService, StackError> {
+        let service = ServiceBuilder::new()
+            .option_layer(self.propagate_trace.then_some(PropagateLayer))
+            .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
+            .layer(self.tenant)
+            .layer(upstream.auth.build()?)
+            .option_layer(self.truncate.clone())
+            .layer(MapResponseLayer::new(|response: Response<_>| {
+                response.map(BodyExt::boxed_unsync)
+            }))
+            .layer(UpstreamMetricsLayer::new(self.metrics.clone()))
+            .layer(TimeoutLayer::new(upstream.timeout.0))
+            .service(pooled_client(upstream)?);
+        Ok(BoxCloneSyncService::new(service))
+    }
+}
