@@ -16,8 +16,8 @@ use crate::stack::{Inbound, Outbound, StackError};
 use crate::telemetry::metrics::Metrics;
 use crate::tenancy::grafana_org::GrafanaOrgResolver;
 use crate::tools::ToolContext;
-use crate::tools::scope::CallScope;
 use crate::upstream::Upstreams;
+use mcp_prometheus_layers::call_scope::CallScope;
 
 /// Why the application could not be assembled.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::telemetry::metrics::ToolMetrics;
 use crate::tools::ToolContext;
 use crate::tools::registry::{self, tool_list};
-use crate::tools::scope::CallScope;
+use mcp_prometheus_layers::call_scope::CallScope;
 
 const INSTRUCTIONS: &str = "Read-only access to Prometheus-compatible metrics. \
 Start with list_metrics or find_series to discover names and labels, then execute_query \

@@ -8,6 +8,7 @@
 pub mod audience;
 pub mod authn;
 pub mod body;
+pub mod call_scope;
 pub mod duration;
 pub mod endpoint;
 pub mod fetch;

@@ -1,6 +1,7 @@
-//! Outbound tenant header: writes `X-Scope-OrgID` from the request's
-//! [`TenantSet`], validating every ID, and refuses (fails closed) a request
-//! that carries no tenant set while tenancy is enforced.
+//! Outbound tenant header: the one place that decides and writes
+//! `X-Scope-OrgID`. From the request's [`TenantSet`] (validating every
+//! ID), else the upstream's fixed `org_id`; it refuses (fails closed) a
+//! request that carries no tenant set while tenancy is enforced.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,10 +33,13 @@ pub enum TenantError {
 }
 
 /// Writes `X-Scope-OrgID`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TenantLayer {
     enforce: bool,
     max_tenants: usize,
+    /// The upstream's own `org_id`, sent when a request names no tenants
+    /// and tenancy is not enforced.
+    fixed: Option<HeaderValue>,
 }
 
 impl TenantLayer {
@@ -44,7 +48,15 @@ impl TenantLayer {
         Self {
             enforce,
             max_tenants,
+            fixed: None,
         }
+    }
+
+    /// This layer for an upstream with a fixed `org_id` (validated with
+    /// the config).
+    pub fn with_fixed(mut self, org_id: Option<&str>) -> Self {
+        self.fixed = org_id.and_then(|id| HeaderValue::from_str(id).ok());
+        self
     }
 }
 
@@ -53,7 +65,7 @@ impl<S> Layer<S> for TenantLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Tenant {
             inner,
-            layer: *self,
+            layer: self.clone(),
         }
     }
 }
@@ -71,7 +83,7 @@ impl TenantLayer {
             return if self.enforce {
                 Err(TenantError::Missing)
             } else {
-                Ok(None)
+                Ok(self.fixed.clone())
             };
         };
         if tenants.is_empty() {
@@ -119,7 +131,9 @@ where
             Ok(Some(value)) => {
                 req.headers_mut().insert(SCOPE_ORG_ID.clone(), value);
             }
-            Ok(None) => {}
+            Ok(None) => {
+                req.headers_mut().remove(&SCOPE_ORG_ID);
+            }
             Err(error) => return Box::pin(std::future::ready(Err(error.into()))),
         }
         let future = self.inner.call(req);
@@ -175,11 +189,25 @@ mod tests {
             .await
             .expect_err("refused");
         assert!(err.contains("no tenant scope"), "{err}");
-        let header = sent(TenantLayer::new(false, 16), None, Some("static")).await;
+        let fixed = TenantLayer::new(false, 16).with_fixed(Some("static"));
+        let header = sent(fixed.clone(), None, None).await;
         assert_eq!(
             header,
             Ok(Some("static".into())),
-            "tenancy off keeps the upstream's own org_id"
+            "tenancy off sends the upstream's own org_id"
+        );
+        let header = sent(TenantLayer::new(false, 16), None, Some("smuggled")).await;
+        assert_eq!(header, Ok(None), "only this layer writes the header");
+        let err = sent(
+            TenantLayer::new(true, 16).with_fixed(Some("static")),
+            None,
+            None,
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            err.contains("no tenant scope"),
+            "a fixed org_id does not open enforced tenancy: {err}"
         );
     }
 

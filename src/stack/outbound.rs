@@ -48,8 +48,9 @@ pub fn user_agent() -> HeaderValue {
 pub struct Outbound {
     /// Always on: upstream requests by upstream, endpoint and status.
     pub metrics: Arc<UpstreamMetrics>,
-    /// Always on: fails closed when tenancy is enforced and a request
-    /// carries no tenants.
+    /// Always on: the only writer of `X-Scope-OrgID` (each upstream adds
+    /// its fixed `org_id`); fails closed when tenancy is enforced and a
+    /// request carries no tenants.
     pub tenant: TenantLayer,
     pub truncate: Option<TruncateLayer>,
     pub propagate_trace: bool,
@@ -79,7 +80,7 @@ impl Outbound {
         let service = ServiceBuilder::new()
             .option_layer(self.propagate_trace.then_some(PropagateLayer))
             .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
-            .layer(self.tenant)
+            .layer(self.tenant.clone().with_fixed(upstream.org_id.as_deref()))
             .layer(upstream.auth.build()?)
             .option_layer(self.truncate.clone())
             .layer(MapResponseLayer::new(|response: Response<_>| {

@@ -11,7 +11,6 @@ mod output;
 mod query;
 pub mod registry;
 mod render;
-pub mod scope;
 mod status;
 
 use std::sync::Arc;
@@ -24,8 +23,8 @@ use crate::upstream::{
     ApiCall, ApiSuccess, Readiness, UnknownUpstream, Upstream, UpstreamError, Upstreams,
 };
 
+use mcp_prometheus_layers::call_scope::{CallScope, NarrowError};
 pub use output::{Family, ToolOutput};
-use scope::CallScope;
 
 /// What a tool call can reach: the upstreams, the limits, and the call's
 /// own scope (tenants, trace, forwarded headers).
@@ -180,6 +179,12 @@ pub enum ToolError {
     UnknownUpstream(#[from] UnknownUpstream),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+}
+
+impl From<NarrowError> for ToolError {
+    fn from(error: NarrowError) -> Self {
+        Self::InvalidArguments(error.to_string())
+    }
 }
 
 impl ToolError {

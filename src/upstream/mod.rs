@@ -25,8 +25,8 @@ pub use registry::{UnknownUpstream, Upstreams};
 
 use crate::config::UpstreamConfig;
 use crate::stack::OutboundService;
-use crate::tools::scope::CallScope;
 use error::find_timeout;
+use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::error_chain;
 use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
@@ -163,11 +163,6 @@ impl Upstream {
             ) {
                 headers.insert(name, value);
             }
-        }
-        if let Some(org_id) = &config.org_id
-            && let Ok(value) = HeaderValue::from_str(org_id)
-        {
-            headers.insert(HeaderName::from_static("x-scope-orgid"), value);
         }
         Self {
             name: config.name.as_str().into(),

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{ApiCall, Upstream, UpstreamError};
 use crate::config::{ConfigDuration, UpstreamConfig};
 use crate::stack::Outbound;
-use crate::tools::scope::CallScope;
+use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::tenant::TenantLayer;
 
 type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;

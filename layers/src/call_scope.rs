@@ -1,16 +1,26 @@
-//! What one tool call carries from its MCP request to its upstream
+//! What one call carries from its inbound request to its upstream
 //! requests: the caller's tenants (narrowed by `org_id`), the inbound
 //! headers a forwarding upstream may need, the trace, and the truncation
-//! budget.
+//! budget. Made once per call from what the inbound layers decided, then
+//! attached to each outbound request, where the outbound layers read it:
+//! identity flows one way.
 
 use std::sync::Arc;
 
-use mcp_prometheus_layers::identity::{InboundHeaders, TenancyEnforced, TenantSet};
-use mcp_prometheus_layers::tenant_id;
-use mcp_prometheus_layers::trace::TraceContext;
-use mcp_prometheus_layers::truncate::TruncateBudget;
+use crate::identity::{InboundHeaders, TenancyEnforced, TenantSet};
+use crate::tenant_id::{self, TenantIdError};
+use crate::trace::TraceContext;
+use crate::truncate::TruncateBudget;
 
-use super::ToolError;
+/// Why `org_id` cannot narrow a call's tenants; the text is the caller's
+/// error message.
+#[derive(Debug, thiserror::Error)]
+pub enum NarrowError {
+    #[error("org_id: {0}")]
+    Invalid(#[from] TenantIdError),
+    #[error("org_id: tenant {denied:?} is not allowed for you; allowed tenants: {allowed}")]
+    NotAllowed { denied: String, allowed: String },
+}
 
 /// Per-call request context; cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -53,22 +63,21 @@ impl CallScope {
     /// Narrows the tenants to `org_id` (`a|b`: split, trimmed,
     /// deduplicated; every one must be allowed). Without tenancy, `org_id`
     /// selects the tenant as the Go server did, after validation.
-    pub fn narrow(&self, org_id: Option<&str>) -> Result<Self, ToolError> {
+    pub fn narrow(&self, org_id: Option<&str>) -> Result<Self, NarrowError> {
         let Some(org_id) = org_id else {
             return Ok(self.clone());
         };
         let requested: Vec<&str> = org_id.split('|').map(str::trim).collect();
         for id in &requested {
-            tenant_id::validate(id)
-                .map_err(|e| ToolError::InvalidArguments(format!("org_id: {e}")))?;
+            tenant_id::validate(id)?;
         }
         if let Some(allowed) = &self.tenants
             && let Some(denied) = requested.iter().find(|id| !allowed.contains(id))
         {
-            return Err(ToolError::InvalidArguments(format!(
-                "org_id: tenant {denied:?} is not allowed for you; allowed tenants: {}",
-                allowed.as_slice().join(", ")
-            )));
+            return Err(NarrowError::NotAllowed {
+                denied: (*denied).to_owned(),
+                allowed: allowed.as_slice().join(", "),
+            });
         }
         Ok(Self {
             tenants: Some(TenantSet::new(requested)),
