@@ -20,6 +20,7 @@ test-unit:
 
 test-integration: build
 	scripts/setup-test-env.sh
+	scripts/setup-browser-test-env.sh
 	MCP_PROMETHEUS_BIN=$(CURDIR)/target/debug/mcp-prometheus .venv/bin/python -m pytest tests/integration $(PYTEST_ARGS)
 
 test-chart: build

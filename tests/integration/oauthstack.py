@@ -1258,13 +1258,6 @@ async def sdk_connect(url: str, auth: Any, mode: str = "auto",
 
     spec = HTTP_AUTO_JSON if mode == "auto" else HTTP_LEGACY_JSON
     http = create_mcp_http_client(auth=auth)
-    import time as _t  # DEBUG-TEMP
-    async def _dbg_req(req: httpx2.Request) -> None:  # DEBUG-TEMP
-        open("/tmp/sdk-debug.log", "a").write(f"{_t.time():.3f} REQ {req.method} {req.url}\n")  # DEBUG-TEMP
-    async def _dbg_resp(resp: httpx2.Response) -> None:  # DEBUG-TEMP
-        open("/tmp/sdk-debug.log", "a").write(f"{_t.time():.3f} RESP {resp.status_code} {resp.request.url} {resp.headers.get('connection')}\n")  # DEBUG-TEMP
-    http.event_hooks["request"].append(_dbg_req)  # DEBUG-TEMP
-    http.event_hooks["response"].append(_dbg_resp)  # DEBUG-TEMP
     if http_log is not None:
         async def log_response(resp: httpx2.Response) -> None:
             http_log.append((resp.request.method, str(resp.request.url), resp.status_code))
