@@ -127,6 +127,9 @@ REGISTRATION_TOKEN = "reg-" + secrets.token_urlsafe(24)
 RELAXED_RATE_LIMIT = 100000
 STRICT_RATE_LIMIT = 5
 
+# The flood server's cap of pending logins: the server's default.
+FLOOD_PENDING_CAP = 10_000
+
 # The MCP client's redirect URI: a loopback port nobody listens on (the
 # browser stops there, never fetching it).
 CLIENT_REDIRECT = f"http://127.0.0.1:{harness.closed_port()}/callback"
@@ -710,12 +713,13 @@ def oauth_pending_cap_server(pool: Any, tenant_stack: TenantStack, oauth_provide
 
 @pytest.fixture(scope="session")
 def oauth_flood_server(pool: Any, tenant_stack: TenantStack, oauth_provider: OidcProvider) -> OAuthServer:
-    """For the authorize flood: relaxed rate limit and pending caps above the
-    flood (the worst case: an attacker with many addresses), used by nothing
-    else, so its memory is the flood's."""
+    """For the authorize flood: relaxed rate limit, no per-address cap (the
+    worst case: an attacker with many addresses), the default total cap of
+    pending logins; used by nothing else, so its memory is the flood's."""
     return _pooled(pool, "oauth-flood",
-                   lambda: oauth_config(tenant_stack.url, oauth_provider, max_pending_logins=100000,
-                                        max_pending_logins_per_address=100000), oauth_provider)
+                   lambda: oauth_config(tenant_stack.url, oauth_provider,
+                                        max_pending_logins=FLOOD_PENDING_CAP,
+                                        max_pending_logins_per_address=1_000_000), oauth_provider)
 
 
 @pytest.fixture(scope="session")
