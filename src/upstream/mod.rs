@@ -103,15 +103,7 @@ impl Notes {
         self.warnings.extend(other.warnings);
         self.infos.extend(other.infos);
         self.truncation = match (self.truncation.take(), other.truncation) {
-            (Some(mut a), Some(b)) => {
-                a.truncated |= b.truncated;
-                a.kept_items += b.kept_items;
-                a.dropped_items_at_least += b.dropped_items_at_least;
-                a.bytes_seen += b.bytes_seen;
-                a.scan_complete &= b.scan_complete;
-                a.reason = a.reason.or(b.reason);
-                Some(a)
-            }
+            (Some(a), Some(b)) => Some(a.merge(b)),
             (a, b) => a.or(b),
         };
     }

@@ -176,6 +176,21 @@ pub struct Truncation {
     pub reason: Option<TruncationReason>,
 }
 
+impl Truncation {
+    /// The record of two answers that make one (a fan-out over tenants):
+    /// anything cut from either is cut from the whole.
+    pub fn merge(self, other: Self) -> Self {
+        Self {
+            truncated: self.truncated | other.truncated,
+            kept_items: self.kept_items + other.kept_items,
+            dropped_items_at_least: self.dropped_items_at_least + other.dropped_items_at_least,
+            bytes_seen: self.bytes_seen + other.bytes_seen,
+            scan_complete: self.scan_complete & other.scan_complete,
+            reason: self.reason.or(other.reason),
+        }
+    }
+}
+
 /// Applies [`Truncate`] to a service; built by [`TruncateConfig::build`].
 #[derive(Clone, Debug)]
 pub struct TruncateLayer {

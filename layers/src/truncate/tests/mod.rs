@@ -80,3 +80,35 @@ impl Body for Chunks {
         Poll::Ready(self.0.pop_front().map(|chunk| chunk.map(Frame::data)))
     }
 }
+
+#[test]
+fn merged_records_keep_anything_cut_from_either() {
+    let cut = Truncation {
+        truncated: true,
+        kept_items: 2,
+        dropped_items_at_least: 5,
+        bytes_seen: 100,
+        scan_complete: false,
+        reason: Some(super::TruncationReason::Items),
+    };
+    let whole = Truncation {
+        truncated: false,
+        kept_items: 3,
+        dropped_items_at_least: 0,
+        bytes_seen: 50,
+        scan_complete: true,
+        reason: None,
+    };
+    assert_eq!(
+        whole.clone().merge(cut.clone()),
+        Truncation {
+            truncated: true,
+            kept_items: 5,
+            dropped_items_at_least: 5,
+            bytes_seen: 150,
+            scan_complete: false,
+            reason: Some(super::TruncationReason::Items),
+        }
+    );
+    assert!(!whole.clone().merge(whole).truncated);
+}
