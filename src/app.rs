@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use mcp_prometheus_layers::authn::AuthnConfigError;
 use mcp_prometheus_layers::identity::TenantSet;
-use mcp_prometheus_layers::tenancy::{TenancyConfigError, TenantResolver};
+use mcp_prometheus_layers::inbound::authn::AuthnConfigError;
+use mcp_prometheus_layers::inbound::tenancy::{TenancyConfigError, TenantResolver};
 
 use crate::config::Config;
 use crate::mcp::PrometheusMcp;
@@ -105,7 +105,7 @@ impl App {
             config.upstreams.iter().any(|u| {
                 matches!(
                     u.auth,
-                    mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig::Forward { .. }
+                    mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig::Forward { .. }
                 )
             }),
         );

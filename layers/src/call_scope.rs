@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use crate::identity::{InboundHeaders, TenancyEnforced, TenantSet};
+use crate::outbound::truncate::TruncateBudget;
 use crate::tenant_id::{self, TenantIdError};
 use crate::trace::TraceContext;
-use crate::truncate::TruncateBudget;
 
 /// Why `org_id` cannot narrow a call's tenants; the text is the caller's
 /// error message.

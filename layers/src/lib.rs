@@ -4,28 +4,41 @@
 //! an `X<S>` service and, where it is configurable, an `XConfig` with the
 //! serde shape operators write in TOML. This crate knows HTTP, tower and the
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
+//!
+//! Layers (their order is decided once, in the server's `stack` module):
+//! - [`inbound`]: [`inbound::http_metrics`] (requests by route, MCP method,
+//!   tool), [`inbound::limits`] (body size, timeout, concurrency),
+//!   [`inbound::authn`] (bearer JWTs → a [`identity::Principal`]),
+//!   [`inbound::audience`] (trusted ID-token audiences), [`inbound::tenancy`]
+//!   (principal → the tenants it may read).
+//! - [`outbound`]: [`outbound::tenant_header`] (the one writer of
+//!   `X-Scope-OrgID`), [`outbound::upstream_auth`] (credentials towards the
+//!   upstream), [`outbound::truncate`] (streaming cut to a budget),
+//!   [`outbound::upstream_metrics`], [`outbound::timeout`].
+//! - [`trace`]: W3C trace context, in (a span per request) and out
+//!   (`traceparent` propagated).
+//!
+//! Shared types: [`identity`] (principal, tenant set: what flows through
+//! the extensions), [`call_scope`] (what one call carries from its inbound
+//! request to its upstream requests), [`tenant_id`] (Mimir tenant ID rules),
+//! [`body`] (request and response body types), [`endpoint`] (upstream
+//! endpoint names), [`fetch`] (a guarded HTTP fetcher for keys and
+//! documents), [`tls`], [`duration`], [`secret`] (redacted credentials),
+//! [`response`] (JSON error answers).
 
-pub mod audience;
-pub mod authn;
 pub mod body;
 pub mod call_scope;
 pub mod duration;
 pub mod endpoint;
 pub mod fetch;
-pub mod http_metrics;
 pub mod identity;
-pub mod limits;
+pub mod inbound;
+pub mod outbound;
 pub mod response;
 pub mod secret;
-pub mod tenancy;
-pub mod tenant;
 pub mod tenant_id;
-pub mod timeout;
 pub mod tls;
 pub mod trace;
-pub mod truncate;
-pub mod upstream_auth;
-pub mod upstream_metrics;
 
 /// The error type every outbound layer speaks: the pooled client's errors,
 /// our own timeouts and credential failures all travel boxed.

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 use mcp_prometheus_layers::secret::Secret;
-use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 
 use std::collections::BTreeMap;
 

@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-pub use mcp_prometheus_layers::audience::AudienceConfig;
-pub use mcp_prometheus_layers::authn::AuthnConfig;
-pub use mcp_prometheus_layers::http_metrics::MetricsConfig;
-pub use mcp_prometheus_layers::limits::LimitsConfig;
+pub use mcp_prometheus_layers::inbound::audience::AudienceConfig;
+pub use mcp_prometheus_layers::inbound::authn::AuthnConfig;
+pub use mcp_prometheus_layers::inbound::http_metrics::MetricsConfig;
+pub use mcp_prometheus_layers::inbound::limits::LimitsConfig;
+pub use mcp_prometheus_layers::inbound::tenancy::{TenancyConfig, TenancyMode};
+pub use mcp_prometheus_layers::outbound::truncate::TruncateConfig;
+use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 use mcp_prometheus_layers::secret::Secret;
-pub use mcp_prometheus_layers::tenancy::{TenancyConfig, TenancyMode};
 pub use mcp_prometheus_layers::tls::TlsConfig;
 pub use mcp_prometheus_layers::trace::TraceConfig;
-pub use mcp_prometheus_layers::truncate::TruncateConfig;
-use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
 use serde::{Deserialize, Serialize};
 
 pub use env::apply_env_overrides;

@@ -193,7 +193,7 @@ impl OAuthServer {
     }
 
     /// Revocations of our logins, for the authn layer.
-    pub fn revocations(&self) -> Arc<dyn mcp_prometheus_layers::authn::RevocationCheck> {
+    pub fn revocations(&self) -> Arc<dyn mcp_prometheus_layers::inbound::authn::RevocationCheck> {
         self.revocations.clone()
     }
 

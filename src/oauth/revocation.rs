@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcp_prometheus_layers::authn::RevocationCheck;
 use mcp_prometheus_layers::identity::Principal;
+use mcp_prometheus_layers::inbound::authn::RevocationCheck;
 use tokio::time::Instant;
 
 use super::store::Store;

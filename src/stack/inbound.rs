@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use axum::Router;
-use mcp_prometheus_layers::audience::AudienceLayer;
-use mcp_prometheus_layers::authn::{AuthnConfigError, AuthnLayer, AuthnSettings, IssuerConfig};
 use mcp_prometheus_layers::fetch::{Fetch, FetchPolicy, SafeFetcher};
-use mcp_prometheus_layers::http_metrics::HttpMetricsLayer;
-use mcp_prometheus_layers::limits::LimitsLayer;
-use mcp_prometheus_layers::tenancy::{TenancyLayer, TenantResolver};
+use mcp_prometheus_layers::inbound::audience::AudienceLayer;
+use mcp_prometheus_layers::inbound::authn::{
+    AuthnConfigError, AuthnLayer, AuthnSettings, IssuerConfig,
+};
+use mcp_prometheus_layers::inbound::http_metrics::HttpMetricsLayer;
+use mcp_prometheus_layers::inbound::limits::LimitsLayer;
+use mcp_prometheus_layers::inbound::tenancy::{TenancyLayer, TenantResolver};
 use mcp_prometheus_layers::trace::TraceLayer;
 use tower::ServiceBuilder;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
+use mcp_prometheus_layers::outbound::upstream_metrics::UpstreamMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -15,7 +15,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use mcp_prometheus_layers::identity::TenantSet;
-use mcp_prometheus_layers::tenancy::{ResolveError, TenantResolver};
+use mcp_prometheus_layers::inbound::tenancy::{ResolveError, TenantResolver};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;

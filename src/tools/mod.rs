@@ -15,7 +15,7 @@ mod status;
 
 use std::sync::Arc;
 
-use mcp_prometheus_layers::truncate::TruncateBudget;
+use mcp_prometheus_layers::outbound::truncate::TruncateBudget;
 use serde::de::DeserializeOwned;
 
 use crate::config::ToolsConfig;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mcp_prometheus_layers::timeout::TimeoutError;
+use mcp_prometheus_layers::outbound::timeout::TimeoutError;
 use mcp_prometheus_layers::{BoxError, error_chain};
 
 /// A failed call to an upstream's HTTP API.

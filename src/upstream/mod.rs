@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
 use mcp_prometheus_layers::identity::Probe;
-use mcp_prometheus_layers::truncate::Truncation;
+use mcp_prometheus_layers::outbound::truncate::Truncation;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
@@ -28,7 +28,7 @@ use crate::stack::OutboundService;
 use error::find_timeout;
 use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::error_chain;
-use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
+use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 
 /// One configured upstream with its outbound stack.
 pub struct Upstream {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
+use mcp_prometheus_layers::outbound::upstream_metrics::UpstreamMetrics;
 use mcp_prometheus_layers::secret::Secret;
-use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
-use mcp_prometheus_layers::upstream_metrics::UpstreamMetrics;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 
@@ -17,7 +17,7 @@ use super::{ApiCall, Upstream, UpstreamError};
 use crate::config::{ConfigDuration, UpstreamConfig};
 use crate::stack::Outbound;
 use mcp_prometheus_layers::call_scope::CallScope;
-use mcp_prometheus_layers::tenant::TenantLayer;
+use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
 
 type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
 

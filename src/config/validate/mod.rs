@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use mcp_prometheus_layers::fetch::is_loopback_url;
-use mcp_prometheus_layers::upstream_auth::UpstreamAuthConfig;
+use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 
 use super::{Config, TenancyMode};
 

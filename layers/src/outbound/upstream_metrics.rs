@@ -18,7 +18,7 @@ use tower::{Layer, Service};
 
 use crate::BoxError;
 use crate::endpoint::UpstreamEndpoint;
-use crate::timeout::TimeoutError;
+use crate::outbound::timeout::TimeoutError;
 
 /// Labels of `mcp_prometheus_upstream_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

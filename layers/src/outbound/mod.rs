@@ -1,0 +1,8 @@
+//! Layers on the way out, outermost first: what every request to an
+//! upstream passes (the order is decided in the server's `stack` module).
+
+pub mod tenant_header;
+pub mod timeout;
+pub mod truncate;
+pub mod upstream_auth;
+pub mod upstream_metrics;
