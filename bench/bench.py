@@ -3,7 +3,7 @@
 
 Starts a real Prometheus (Debian package) on backfilled synthetic data, the
 release server in several configs, a fake 300 MB upstream and a JWKS
-endpoint, all on 127.0.0.1, drives them with tools/loadgen (Rust), and
+endpoint, all on 127.0.0.1, drives them with bench/loadgen (Rust), and
 writes target/bench/results.json, target/bench/results.md and (full runs
 only) the README section "Performance".
 
