@@ -24,7 +24,8 @@
 //! [`body`] (request and response body types), [`endpoint`] (upstream
 //! endpoint names), [`fetch`] (a guarded HTTP fetcher for keys and
 //! documents), [`tls`], [`duration`], [`secret`] (redacted credentials),
-//! [`response`] (JSON error answers).
+//! [`response`] (JSON error answers), [`refuse`] (the one future type of
+//! layers that refuse at once or pass on).
 
 pub mod body;
 pub mod call_scope;
@@ -34,6 +35,7 @@ pub mod fetch;
 pub mod identity;
 pub mod inbound;
 pub mod outbound;
+pub mod refuse;
 pub mod response;
 pub mod secret;
 pub mod tenant_id;

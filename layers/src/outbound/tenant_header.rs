@@ -3,8 +3,6 @@
 //! ID), else the upstream's fixed `org_id`; it refuses (fails closed) a
 //! request that carries no tenant set while tenancy is enforced.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue, Request};
@@ -12,6 +10,7 @@ use tower::{Layer, Service};
 
 use crate::BoxError;
 use crate::identity::{Probe, TenantSet};
+use crate::refuse::RefuseOr;
 use crate::tenant_id::{self, TenantIdError};
 
 /// The header Mimir reads the tenant from.
@@ -108,12 +107,10 @@ impl<S, B> Service<Request<B>> for Tenant<S>
 where
     S: Service<Request<B>>,
     S::Error: Into<BoxError>,
-    S::Response: Send + 'static,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+    type Future = RefuseOr<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -124,8 +121,7 @@ where
             && req.extensions().get::<TenantSet>().is_none()
         {
             req.headers_mut().remove(&SCOPE_ORG_ID);
-            let future = self.inner.call(req);
-            return Box::pin(async move { future.await.map_err(Into::into) });
+            return RefuseOr::inner(self.inner.call(req));
         }
         match self.layer.header(req.extensions().get::<TenantSet>()) {
             Ok(Some(value)) => {
@@ -134,10 +130,9 @@ where
             Ok(None) => {
                 req.headers_mut().remove(&SCOPE_ORG_ID);
             }
-            Err(error) => return Box::pin(std::future::ready(Err(error.into()))),
+            Err(error) => return RefuseOr::error(error),
         }
-        let future = self.inner.call(req);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        RefuseOr::inner(self.inner.call(req))
     }
 }
 

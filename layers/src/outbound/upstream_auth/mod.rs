@@ -10,8 +10,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use std::future::Future;
-use std::pin::Pin;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Request};
@@ -20,6 +18,7 @@ use tower::{Layer, Service};
 
 use crate::BoxError;
 use crate::identity::{InboundHeaders, Probe};
+use crate::refuse::RefuseOr;
 use crate::secret::Secret;
 
 /// How often a bearer token file is read again, so rotated tokens (projected
@@ -241,12 +240,10 @@ impl<S, B> Service<Request<B>> for UpstreamAuth<S>
 where
     S: Service<Request<B>>,
     S::Error: Into<BoxError>,
-    S::Response: Send + 'static,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+    type Future = RefuseOr<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -264,10 +261,7 @@ where
                 match value {
                     Some(value) => Some((to.clone(), value)),
                     None if req.extensions().get::<Probe>().is_some() => None,
-                    None => {
-                        let error: BoxError = NothingToForward(from.clone()).into();
-                        return Box::pin(std::future::ready(Err(error)));
-                    }
+                    None => return RefuseOr::error(NothingToForward(from.clone())),
                 }
             }
             _ => None,
@@ -288,8 +282,7 @@ where
                 }
             }
         }
-        let future = self.inner.call(req);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        RefuseOr::inner(self.inner.call(req))
     }
 }
 
