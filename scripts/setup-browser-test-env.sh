@@ -19,24 +19,7 @@ log() { printf '[setup-browser-test-env] %s\n' "$*" >&2; }
 
 # --- Debian package chromium ------------------------------------------------
 if [[ ! -x $chromium ]]; then
-    sudo=""
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || { log "need root (or sudo) to install: chromium"; exit 1; }
-        sudo="sudo"
-    fi
-    log "installing Debian package: chromium"
-    export DEBIAN_FRONTEND=noninteractive
-    # Forbid service starts while installing (policy-rc.d), as
-    # scripts/setup-test-env.sh does, unless the machine already has a policy.
-    policy=/usr/sbin/policy-rc.d
-    made_policy=""
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && made_policy=1
-    fi
-    status=0
-    { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends chromium; } || status=$?
-    if [[ -n $made_policy ]]; then $sudo rm -f "$policy"; fi
-    ((status == 0)) || { log "apt-get failed ($status)"; exit "$status"; }
+    "$repo/scripts/apt-install.sh" chromium
 fi
 # It must start, not merely exist (the launcher script checks the CPU, then
 # runs /usr/lib/chromium/chromium).

@@ -21,14 +21,7 @@ python="${PYTHON:-python3}"
 log() { printf '[setup-chart-test-env] %s\n' "$*" >&2; }
 
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    sudo=""
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || { log "need root (or sudo) to install python3-venv"; exit 1; }
-        sudo="sudo"
-    fi
-    log "installing python3-venv"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv
+    "$repo/scripts/apt-install.sh" python3-venv
 fi
 
 want_hash="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"

@@ -35,28 +35,10 @@ command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 if ((${#need_pkgs[@]})); then
     # de-duplicate
     mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
-    sudo=""
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || { log "need root (or sudo) to install: ${need_pkgs[*]}"; exit 1; }
-        sudo="sudo"
-    fi
-    log "installing Debian packages: ${need_pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # The packages would start system-wide prometheus / alertmanager services
-    # (on :9090 / :9093, in the way of `make run`); the tests start their own
-    # instances. Forbid service starts while installing (policy-rc.d), unless
-    # the machine already has a policy.
-    policy=/usr/sbin/policy-rc.d
-    made_policy=""
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" && made_policy=1
-    fi
-    status=0
-    { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"; } || status=$?
-    if [[ -n $made_policy ]]; then $sudo rm -f "$policy"; fi
-    ((status == 0)) || { log "apt-get failed ($status)"; exit "$status"; }
+    "$repo/scripts/apt-install.sh" "${need_pkgs[@]}"
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-        $sudo systemctl disable --now prometheus prometheus-alertmanager redis-server >/dev/null 2>&1 || true
+        as_root=""; [[ $(id -u) -eq 0 ]] || as_root=sudo
+        $as_root systemctl disable --now prometheus prometheus-alertmanager redis-server >/dev/null 2>&1 || true
     fi
 fi
 
