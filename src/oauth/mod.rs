@@ -88,9 +88,11 @@ pub struct OAuthServer {
 /// How long a login may take at the provider and on our consent page.
 const LOGIN_TTL: Duration = Duration::from_secs(600);
 
-/// How often expired state is swept from memory (and the shared signing
-/// key's lifetime renewed in the store).
+/// How often expired state is swept from memory.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Sweeps between two renewals of the shared signing key (a day).
+const RENEW_EVERY_TICKS: u32 = 24 * 60;
 
 impl OAuthServer {
     /// Opens the store, loads (or creates) the signing key and prepares the
@@ -214,8 +216,10 @@ impl OAuthServer {
 async fn housekeeping(server: std::sync::Weak<OAuthServer>) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     tick.tick().await;
+    let mut ticks: u32 = 0;
     loop {
         tick.tick().await;
+        ticks = ticks.wrapping_add(1);
         let Some(server) = server.upgrade() else {
             return;
         };
@@ -224,7 +228,11 @@ async fn housekeeping(server: std::sync::Weak<OAuthServer>) {
         server.limiter.retain_recent();
         server.authorize_limiter.retain_recent();
         server.revocations.sweep();
-        if let Err(error) = server.signer.renew(server.store.as_ref()).await {
+        // The key lives 400 days; a daily renewal is plenty (start-up loads
+        // and renews it too).
+        if ticks.is_multiple_of(RENEW_EVERY_TICKS)
+            && let Err(error) = server.signer.renew(server.store.as_ref()).await
+        {
             tracing::warn!(%error, "cannot renew the shared signing key");
         }
     }

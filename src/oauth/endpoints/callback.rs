@@ -72,7 +72,9 @@ pub async fn callback(
         )
     };
     if let Some(error) = &query.error {
-        tracing::info!(error = %error.chars().take(64).collect::<String>(), "the provider refused the login");
+        // Debug-formatted: the value is the caller's, control characters
+        // must not reach the log as they are.
+        tracing::info!(error = ?error.chars().take(64).collect::<String>(), "the provider refused the login");
         return refuse("the login was not completed");
     }
     let Some(code) = query.code.as_deref() else {

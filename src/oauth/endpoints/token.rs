@@ -245,18 +245,6 @@ async fn refresh_grant(
             "resource does not match the grant",
         ));
     }
-    // Before any call to the provider: a revoked login gets nothing.
-    if server
-        .store
-        .family_revoked(&current.family)
-        .await
-        .map_err(OAuthError::internal)?
-    {
-        return Err(OAuthError::bad(
-            "invalid_grant",
-            "this login was revoked; log in again",
-        ));
-    }
     if refresh_ttl(server, &current).is_zero() {
         return Err(OAuthError::bad(
             "invalid_grant",
@@ -270,6 +258,19 @@ async fn refresh_grant(
     if now() >= current.upstream_refresh_at
         && let Some(tokens) = upstream_tokens(server, &current)
     {
+        // A revoked login never reaches the provider (otherwise the atomic
+        // rotation below refuses it).
+        if server
+            .store
+            .family_revoked(&current.family)
+            .await
+            .map_err(OAuthError::internal)?
+        {
+            return Err(OAuthError::bad(
+                "invalid_grant",
+                "this login was revoked; log in again",
+            ));
+        }
         // Refresh at the provider so group changes (and revocations) reach us.
         match server.provider.refresh(&tokens, &current.user).await {
             Ok((user, fresh)) => {

@@ -234,9 +234,7 @@ impl Shared {
                 Ok(true) => return Err(Refusal::Unauthorized(AuthError::Revoked)),
                 Err(error) => {
                     tracing::warn!(%error, "cannot check token revocation");
-                    return Err(Refusal::Unauthorized(AuthError::KeysUnavailable(
-                        "its revocation status is unknown; try again".into(),
-                    )));
+                    return Err(Refusal::Unauthorized(AuthError::RevocationUnknown));
                 }
             }
         }

@@ -38,6 +38,8 @@ pub enum AuthError {
     Audience,
     #[error("the token was revoked: log in again")]
     Revoked,
+    #[error("cannot check whether the token was revoked; try again")]
+    RevocationUnknown,
     #[error("the token lacks a required claim: {0}")]
     MissingClaim(String),
     #[error("the token is invalid: {0}")]
@@ -60,6 +62,7 @@ impl AuthError {
             Self::NotYetValid => "not_yet_valid",
             Self::Audience => "audience",
             Self::Revoked => "revoked",
+            Self::RevocationUnknown => "revocation_unknown",
             Self::MissingClaim(_) => "missing_claim",
             Self::Invalid(_) => "invalid",
         }
