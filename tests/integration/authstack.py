@@ -415,6 +415,18 @@ def assert_tenants_within(router: TenantRouter, mark: int, allowed: set[str], wh
     return seen
 
 
+def assert_reads_tenants(mcp_url: str, router: TenantRouter, access_token: str, allowed: set[str],
+                         who: str) -> None:
+    """`execute_query up` with the token answers exactly the `allowed`
+    tenants' series, and no upstream request named another tenant."""
+    mark = router.mark()
+    res = raw_tool_result(raw_call(mcp_url, "execute_query", {"query": "up"}, bearer(access_token)))
+    assert not res.get("isError"), f"{who}: {res}"
+    got = {s["metric"].get("tenant") for s in res["structuredContent"]["data"]["result"]}
+    assert got == allowed, f"{who}: tenants {got}, want {allowed}"
+    assert assert_tenants_within(router, mark, allowed, who) == allowed
+
+
 def assert_refused(r: HttpResponse, srv: LayeredServer, status: int = 401, error: str | None = "invalid_token",
                    description: str | None = None) -> dict[str, str]:
     """An authn refusal: status, Bearer challenge with resource_metadata, and

@@ -26,10 +26,8 @@ from authstack import (
     GROUP_MAP,
     TenantStack,
     assert_no_upstream,
-    assert_tenants_within,
-    bearer,
+    assert_reads_tenants,
     raw_call,
-    raw_tool_result,
 )
 from harness import closed_port, free_port, run_cli
 from oauthstack import (
@@ -48,12 +46,7 @@ QUERY = {"query": "up"}
 
 
 def tenants_of(srv: OAuthServer, router: TenantRouter, access_token: str, allowed: set[str], who: str) -> None:
-    mark = router.mark()
-    res = raw_tool_result(raw_call(srv.mcp_url, "execute_query", QUERY, bearer(access_token)))
-    assert not res.get("isError"), f"{who}: {res}"
-    got = {s["metric"].get("tenant") for s in res["structuredContent"]["data"]["result"]}
-    assert got == allowed, f"{who}: tenants {got}, want {allowed}"
-    assert assert_tenants_within(router, mark, allowed, who) == allowed
+    assert_reads_tenants(srv.mcp_url, router, access_token, allowed, who)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from authstack import ALICE_TENANTS, BOB_TENANTS, TenantStack, assert_tenants_within, bearer, raw_call, raw_tool_result
+from authstack import ALICE_TENANTS, BOB_TENANTS, TenantStack, assert_reads_tenants
 from harness import HttpResponse, free_port
 from oauthstack import (
     SERVER_CLIENT_ID,
@@ -40,17 +40,11 @@ from oauthstack import (
 from oidc_login import OidcProvider
 from tenant_router import TenantRouter
 
-QUERY = {"query": "up"}
 RACE_ROUNDS = 10
 
 
 def tenants_of(srv: OAuthServer, router: TenantRouter, access_token: str, allowed: set[str], who: str) -> None:
-    mark = router.mark()
-    res = raw_tool_result(raw_call(srv.mcp_url, "execute_query", QUERY, bearer(access_token)))
-    assert not res.get("isError"), f"{who}: {res}"
-    got = {s["metric"].get("tenant") for s in res["structuredContent"]["data"]["result"]}
-    assert got == allowed, f"{who}: tenants {got}, want {allowed}"
-    assert assert_tenants_within(router, mark, allowed, who) == allowed
+    assert_reads_tenants(srv.mcp_url, router, access_token, allowed, who)
 
 
 def dump_values(kv: KvServer, prefix: str) -> bytes:
