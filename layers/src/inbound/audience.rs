@@ -7,17 +7,12 @@
 //! checks that a token admitted only through a trusted client ID comes from
 //! an issuer allowed for forwarding, and marks the request as forwarded.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use http::{Request, Response, StatusCode};
+use http::request::Parts;
+use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
-use tower::{Layer, Service};
 
 use crate::identity::Principal;
+use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
 
 /// `[layers.audience]`.
@@ -40,24 +35,24 @@ impl AudienceConfig {
     /// Builds the layer; `resource_audiences` are the audiences that mean
     /// "a token for this server".
     pub fn build(&self, resource_audiences: Vec<String>) -> AudienceLayer {
-        AudienceLayer {
-            shared: Arc::new(Shared {
-                trusted: self.trusted.clone(),
-                issuers: self.issuers.clone(),
-                resource: resource_audiences,
-            }),
-        }
+        GateLayer::new(AudienceCheck {
+            trusted: self.trusted.clone(),
+            issuers: self.issuers.clone(),
+            resource: resource_audiences,
+        })
     }
 }
 
+/// The audience decision: whose tokens this server accepts, and from
+/// which issuers a forwarded one may come.
 #[derive(Debug)]
-struct Shared {
+pub struct AudienceCheck {
     trusted: Vec<String>,
     issuers: Vec<String>,
     resource: Vec<String>,
 }
 
-impl Shared {
+impl AudienceCheck {
     /// `Ok(None)`: a token for this server; `Ok(Some(client))`: forwarded.
     fn check(&self, principal: &Principal) -> Result<Option<String>, String> {
         if principal
@@ -84,57 +79,25 @@ impl Shared {
 }
 
 /// Applies [`AudienceConfig`].
-#[derive(Clone, Debug)]
-pub struct AudienceLayer {
-    shared: Arc<Shared>,
-}
-
-impl<S> Layer<S> for AudienceLayer {
-    type Service = Audience<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Audience {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
+pub type AudienceLayer = GateLayer<AudienceCheck>;
 
 /// Service of [`AudienceLayer`].
-#[derive(Clone, Debug)]
-pub struct Audience<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
+pub type Audience<S> = GateService<AudienceCheck, S>;
 
-impl<S, B, ResB> Service<Request<B>> for Audience<S>
-where
-    S: Service<Request<B>, Response = Response<ResB>, Error = Infallible>,
-    S::Future: Send + 'static,
-    ResB: From<String> + Send + 'static,
-{
-    type Response = Response<ResB>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let verdict = req
-            .extensions()
-            .get::<Principal>()
-            .map(|p| self.shared.check(p));
+impl Gate for AudienceCheck {
+    async fn admit(&self, parts: &mut Parts) -> Result<(), Response<String>> {
+        let verdict = parts.extensions.get::<Principal>().map(|p| self.check(p));
         match verdict {
-            Some(Err(message)) => {
-                let response = json_error(StatusCode::UNAUTHORIZED, "invalid_token", &message);
-                Box::pin(std::future::ready(Ok(response)))
-            }
+            Some(Err(message)) => Err(json_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                &message,
+            )),
             Some(Ok(Some(client))) => {
-                req.extensions_mut().insert(ForwardedFrom(client));
-                Box::pin(self.inner.call(req))
+                parts.extensions.insert(ForwardedFrom(client));
+                Ok(())
             }
-            _ => Box::pin(self.inner.call(req)),
+            _ => Ok(()),
         }
     }
 }
@@ -142,7 +105,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tower::ServiceExt;
+    use http::Request;
+    use std::convert::Infallible;
+    use tower::{Layer, ServiceExt};
 
     fn principal(aud: &str, iss: &str) -> Principal {
         Principal {

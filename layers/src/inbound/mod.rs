@@ -4,6 +4,7 @@
 
 pub mod audience;
 pub mod authn;
+pub mod gate;
 pub mod http_metrics;
 pub mod limits;
 pub mod tenancy;

@@ -7,20 +7,16 @@ mod jwks;
 mod revocation;
 mod verify;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use jsonwebtoken::DecodingKey;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use tower::{Layer, Service};
 
 pub use config::{AuthnConfig, IssuerConfig};
 pub use jwks::{JwksCache, JwksError, JwksSource};
@@ -29,6 +25,7 @@ pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_sco
 
 use crate::fetch::{Fetch, FetchPolicy, SafeFetcher};
 use crate::identity::Principal;
+use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
 
 /// What the server tells the layer about itself.
@@ -174,26 +171,26 @@ impl AuthnConfig {
             "Requests refused by the authn layer, by reason",
             failures.clone(),
         );
-        Ok(AuthnLayer {
-            shared: Arc::new(Shared {
-                verifier: Verifier {
-                    issuers,
-                    audiences,
-                    leeway: self.leeway.0.as_secs(),
-                    max_token_bytes: self.max_token_bytes,
-                    cache: VerifiedCache::default(),
-                },
-                headers,
-                required_scopes: self.required_scopes.clone(),
-                resource_metadata_url: settings.resource_metadata_url,
-                revocations: settings.revocations,
-                failures,
-            }),
-        })
+        Ok(GateLayer::new(Authenticator {
+            verifier: Verifier {
+                issuers,
+                audiences,
+                leeway: self.leeway.0.as_secs(),
+                max_token_bytes: self.max_token_bytes,
+                cache: VerifiedCache::default(),
+            },
+            headers,
+            required_scopes: self.required_scopes.clone(),
+            resource_metadata_url: settings.resource_metadata_url,
+            revocations: settings.revocations,
+            failures,
+        }))
     }
 }
 
-struct Shared {
+/// The authn decision: which headers carry tokens, how they are verified,
+/// and how a refusal is answered.
+pub struct Authenticator {
     verifier: Verifier,
     headers: Vec<HeaderName>,
     required_scopes: Vec<String>,
@@ -202,7 +199,7 @@ struct Shared {
     failures: Family<FailureLabels, Counter>,
 }
 
-impl Shared {
+impl Authenticator {
     /// The first token found in a configured header.
     fn token<'a>(&self, headers: &'a http::HeaderMap) -> Option<(&HeaderName, &'a str)> {
         self.headers.iter().find_map(|name| {
@@ -245,7 +242,7 @@ impl Shared {
         Ok(principal)
     }
 
-    fn refuse<B: From<String>>(&self, refusal: Refusal) -> Response<B> {
+    fn refuse(&self, refusal: Refusal) -> Response<String> {
         let (status, reason, challenge, (error, description)) = match &refusal {
             Refusal::Unauthorized(AuthError::Missing) => (
                 StatusCode::UNAUTHORIZED,
@@ -318,57 +315,21 @@ fn quoted(text: &str) -> String {
 }
 
 /// Authenticates every request; see the module docs.
-#[derive(Clone)]
-pub struct AuthnLayer {
-    shared: Arc<Shared>,
-}
-
-impl<S> Layer<S> for AuthnLayer {
-    type Service = Authn<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Authn {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
+pub type AuthnLayer = GateLayer<Authenticator>;
 
 /// Service of [`AuthnLayer`].
-#[derive(Clone)]
-pub struct Authn<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
+pub type Authn<S> = GateService<Authenticator, S>;
 
-impl<S, B, ResB> Service<Request<B>> for Authn<S>
-where
-    S: Service<Request<B>, Response = Response<ResB>, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
-    B: Send + 'static,
-    ResB: From<String> + Send + 'static,
-{
-    type Response = Response<ResB>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            match shared.authenticate(req.headers()).await {
-                Ok(principal) => {
-                    tracing::debug!(subject = %principal.subject, issuer = %principal.issuer, "authenticated");
-                    req.extensions_mut().insert(principal);
-                    inner.call(req).await
-                }
-                Err(refusal) => Ok(shared.refuse(refusal)),
+impl Gate for Authenticator {
+    async fn admit(&self, parts: &mut Parts) -> Result<(), Response<String>> {
+        match self.authenticate(&parts.headers).await {
+            Ok(principal) => {
+                tracing::debug!(subject = %principal.subject, issuer = %principal.issuer, "authenticated");
+                parts.extensions.insert(principal);
+                Ok(())
             }
-        })
+            Err(refusal) => Err(self.refuse(refusal)),
+        }
     }
 }
 

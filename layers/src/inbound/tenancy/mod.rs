@@ -3,24 +3,23 @@
 //! with no tenants gets 403 here, before any tool runs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
+use http::request::Parts;
+use http::{Response, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use tower::{Layer, Service};
 
 use crate::duration::ConfigDuration;
 use crate::identity::{Principal, TenancyEnforced, TenantSet};
+use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
 use crate::tenant_id;
 
@@ -190,15 +189,13 @@ impl TenancyConfig {
             "Tenant lookups by cache result",
             lookups.clone(),
         );
-        Ok(Some(TenancyLayer {
-            shared: Arc::new(Shared {
-                resolver,
-                needs_principal: self.mode != TenancyMode::Static,
-                ttl: self.cache_ttl.0,
-                cache: Mutex::new(HashMap::new()),
-                lookups,
-            }),
-        }))
+        Ok(Some(GateLayer::new(TenantLookup {
+            resolver,
+            needs_principal: self.mode != TenancyMode::Static,
+            ttl: self.cache_ttl.0,
+            cache: Mutex::new(HashMap::new()),
+            lookups,
+        })))
     }
 }
 
@@ -210,7 +207,9 @@ struct CacheLabels {
 /// Distinct group sets cached at most; the cache is cleared when full.
 const CACHE_CAPACITY: usize = 10_000;
 
-struct Shared {
+/// The tenancy decision: the caller's groups → the tenants it may read,
+/// cached per group set.
+pub struct TenantLookup {
     resolver: Arc<dyn TenantResolver>,
     needs_principal: bool,
     ttl: Duration,
@@ -218,7 +217,7 @@ struct Shared {
     lookups: Family<CacheLabels, Counter>,
 }
 
-impl Shared {
+impl TenantLookup {
     async fn tenants(&self, groups: &[String]) -> Result<TenantSet, ResolveError> {
         let cached = self
             .cache
@@ -246,85 +245,46 @@ impl Shared {
     }
 }
 
-fn forbidden<B: From<String>>(description: String) -> Response<B> {
+fn forbidden(description: String) -> Response<String> {
     json_error(StatusCode::FORBIDDEN, "forbidden", &description)
 }
 
 /// Resolves tenants for every request.
-#[derive(Clone)]
-pub struct TenancyLayer {
-    shared: Arc<Shared>,
-}
-
-impl<S> Layer<S> for TenancyLayer {
-    type Service = Tenancy<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Tenancy {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
+pub type TenancyLayer = GateLayer<TenantLookup>;
 
 /// Service of [`TenancyLayer`].
-#[derive(Clone)]
-pub struct Tenancy<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
+pub type Tenancy<S> = GateService<TenantLookup, S>;
 
-impl<S, B, ResB> Service<Request<B>> for Tenancy<S>
-where
-    S: Service<Request<B>, Response = Response<ResB>, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
-    B: Send + 'static,
-    ResB: From<String> + Send + 'static,
-{
-    type Response = Response<ResB>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let principal = req.extensions().get::<Principal>().cloned();
-            if shared.needs_principal && principal.is_none() {
-                return Ok(forbidden(
-                    "tenancy needs an authenticated caller: enable [layers.authn]".into(),
-                ));
-            }
-            let groups = principal
-                .as_ref()
-                .map(|p| p.groups.clone())
-                .unwrap_or_default();
-            let tenants = match shared.tenants(&groups).await {
-                Ok(tenants) => tenants,
-                Err(error) => return Ok(forbidden(format!("cannot resolve tenants: {error}"))),
-            };
-            if tenants.is_empty() {
-                let who = principal.map_or_else(
-                    || "the caller".to_owned(),
-                    |p| format!("user {:?}", p.subject),
-                );
-                return Ok(forbidden(format!(
-                    "{who} has no access to any tenant (groups: {}); ask an administrator to map a group to a tenant",
-                    if groups.is_empty() {
-                        "none".into()
-                    } else {
-                        groups.join(", ")
-                    }
-                )));
-            }
-            req.extensions_mut().insert(tenants);
-            req.extensions_mut().insert(TenancyEnforced);
-            inner.call(req).await
-        })
+impl Gate for TenantLookup {
+    async fn admit(&self, parts: &mut Parts) -> Result<(), Response<String>> {
+        let principal = parts.extensions.get::<Principal>();
+        if self.needs_principal && principal.is_none() {
+            return Err(forbidden(
+                "tenancy needs an authenticated caller: enable [layers.authn]".into(),
+            ));
+        }
+        let groups = principal.map(|p| p.groups.clone()).unwrap_or_default();
+        let tenants = match self.tenants(&groups).await {
+            Ok(tenants) => tenants,
+            Err(error) => return Err(forbidden(format!("cannot resolve tenants: {error}"))),
+        };
+        if tenants.is_empty() {
+            let who = parts.extensions.get::<Principal>().map_or_else(
+                || "the caller".to_owned(),
+                |p| format!("user {:?}", p.subject),
+            );
+            return Err(forbidden(format!(
+                "{who} has no access to any tenant (groups: {}); ask an administrator to map a group to a tenant",
+                if groups.is_empty() {
+                    "none".into()
+                } else {
+                    groups.join(", ")
+                }
+            )));
+        }
+        parts.extensions.insert(tenants);
+        parts.extensions.insert(TenancyEnforced);
+        Ok(())
     }
 }
 

@@ -1,4 +1,7 @@
 use super::*;
+use http::Request;
+use std::convert::Infallible;
+use tower::Layer;
 use tower::ServiceExt;
 
 fn principal(groups: &[&str]) -> Principal {

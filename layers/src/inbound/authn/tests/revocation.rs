@@ -2,6 +2,8 @@
 //! was cached; an unknown revocation status fails closed.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 
 use super::*;
 
