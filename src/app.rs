@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
+use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::identity::TenantSet;
-use mcp_prometheus_layers::inbound::authn::AuthnConfigError;
-use mcp_prometheus_layers::inbound::tenancy::{TenancyConfigError, TenantResolver};
+use mcp_prometheus_layers::inbound::tenancy::TenantResolver;
+use mcp_prometheus_layers::trace::SpanHook;
 
 use crate::config::Config;
 use crate::mcp::PrometheusMcp;
@@ -17,17 +18,12 @@ use crate::telemetry::metrics::Metrics;
 use crate::tenancy::grafana_org::GrafanaOrgResolver;
 use crate::tools::ToolContext;
 use crate::upstream::Upstreams;
-use mcp_prometheus_layers::call_scope::CallScope;
 
 /// Why the application could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
-    Upstream(#[from] StackError),
-    #[error(transparent)]
-    Authn(#[from] AuthnConfigError),
-    #[error(transparent)]
-    Tenancy(#[from] TenancyConfigError),
+    Stack(#[from] StackError),
     #[error(transparent)]
     OAuth(#[from] crate::oauth::OAuthSetupError),
     #[error("Kubernetes client (in-cluster config or KUBECONFIG): {0}")]
@@ -52,8 +48,8 @@ pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl App {
     /// Builds the layers, upstream stacks and MCP handler from a validated
-    /// config.
-    pub async fn build(config: Config) -> Result<Self, BuildError> {
+    /// config; `span_hook` links request spans to the span exporter, if any.
+    pub async fn build(config: Config, span_hook: Option<SpanHook>) -> Result<Self, BuildError> {
         let oauth = if config.oauth.enabled {
             let public = config.server.public_url.clone().unwrap_or_default();
             let resource = config.resource_url().unwrap_or_default();
@@ -65,8 +61,6 @@ impl App {
         let layers = &config.layers;
         let tenancy_on =
             layers.tenancy.enabled && layers.tenancy.mode != crate::config::TenancyMode::None;
-        let outbound = Outbound::from_config(&config, metrics.upstreams.clone())?;
-        let upstreams = Upstreams::new(&config.upstreams, &outbound)?;
         let mut readiness = Vec::new();
         let resolver = if layers.tenancy.enabled
             && layers.tenancy.mode == crate::config::TenancyMode::GrafanaOrganization
@@ -89,7 +83,18 @@ impl App {
         } else {
             None
         };
-        let inbound = Inbound::from_config(&config, &mut metrics, oauth.as_ref(), resolver)?;
+        let mut ctx = crate::stack::build_ctx(&config, std::mem::take(&mut metrics.registry));
+        if let Some(server) = &oauth {
+            ctx.key_sources
+                .insert(server.issuer.clone(), server.key_source());
+            ctx.revocations = Some(server.revocations());
+        }
+        ctx.tenant_resolver = resolver;
+        ctx.span_hook = span_hook;
+        let inbound = Inbound::from_config(&config, &ctx)?;
+        let outbound = Outbound::from_config(&config, &ctx)?;
+        let upstreams = Upstreams::new(&config.upstreams, &outbound)?;
+        metrics.registry = ctx.into_registry();
         let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
             .then(|| TenantSet::new(layers.tenancy.tenants.clone()));
         let ctx = ToolContext::new(

@@ -35,18 +35,29 @@ fn main() -> ExitCode {
             println!("mcp-prometheus {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::CheckConfig { config } => match Config::load(Some(&config)) {
-            Ok(config) => {
-                print!("{}", config.to_redacted_toml());
-                eprintln!("config is valid");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("{error}");
-                ExitCode::from(2)
-            }
-        },
+        Command::CheckConfig { config } => check_config(&config),
         Command::Serve(args) => serve(args),
+    }
+}
+
+/// Validates the config and builds every stack from it, as `serve` would.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    let checked = Config::load(Some(path))
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            stack::check(&config).map_err(|e| e.to_string())?;
+            Ok(config)
+        });
+    match checked {
+        Ok(config) => {
+            print!("{}", config.to_redacted_toml());
+            eprintln!("config is valid");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -104,7 +115,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("{error}");
         return ExitCode::from(2);
     }
-    telemetry::logging::init(&config.observability, &config.layers.trace.otlp_endpoint);
+    let exporter = telemetry::otel::Exporter::from_config(&config.layers.trace.otlp_endpoint);
+    telemetry::logging::init(&config.observability, exporter.as_ref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -116,10 +128,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let app = match app::App::build(config).await {
+        let span_hook = exporter.as_ref().map(telemetry::otel::Exporter::span_hook);
+        let app = match app::App::build(config, span_hook).await {
             Ok(app) => app,
             Err(error) => {
-                tracing::error!(%error, "cannot build the upstream clients");
+                // The same words check-config prints, whatever the log format.
+                eprintln!("{error}");
+                tracing::error!(%error, "cannot build the server");
                 return ExitCode::from(2);
             }
         };
@@ -132,7 +147,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         };
-        telemetry::otel::shutdown();
+        if let Some(exporter) = &exporter {
+            exporter.shutdown();
+        }
         code
     })
 }

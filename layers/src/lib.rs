@@ -28,6 +28,7 @@
 //! layers that refuse at once or pass on).
 
 pub mod body;
+pub mod build;
 pub mod call_scope;
 pub mod duration;
 pub mod endpoint;

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use crate::build::BuildCtx;
+
 /// The `traceparent` header.
 pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -128,6 +130,16 @@ pub type SpanHook = Arc<dyn Fn(&tracing::Span, &TraceContext) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct TraceLayer {
     hook: Option<SpanHook>,
+}
+
+impl TraceConfig {
+    /// The inbound layer, or `None` when switched off; request spans are
+    /// linked to the exporter's trace through `ctx.span_hook`.
+    pub fn build(&self, ctx: &BuildCtx) -> Result<Option<TraceLayer>, std::convert::Infallible> {
+        Ok(self.enabled.then(|| TraceLayer {
+            hook: ctx.span_hook.clone(),
+        }))
+    }
 }
 
 impl TraceLayer {

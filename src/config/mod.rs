@@ -263,6 +263,18 @@ impl Config {
         }
     }
 
+    /// The issuer of our own authorization server: `oauth.issuer`, or else
+    /// `server.public_url`.
+    pub fn oauth_issuer(&self) -> String {
+        self.oauth
+            .issuer
+            .as_deref()
+            .or(self.server.public_url.as_deref())
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Our resource URL (RFC 8707): `public_url` + `mcp_path`.
     pub fn resource_url(&self) -> Option<String> {
         self.server

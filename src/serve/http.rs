@@ -102,7 +102,7 @@ mod tests {
         let mut config = Config::parse(crate::config::STANDALONE_TOML).expect("parses");
         config.server.allowed_hosts = vec!["mcp.example.com".into()];
         config.server.allowed_origins = vec!["https://app.example.com".into()];
-        App::build(config).await.expect("builds")
+        App::build(config, None).await.expect("builds")
     }
 
     fn discover(host: &str, origin: Option<&str>) -> Request<Body> {

@@ -1,5 +1,6 @@
 //! The request path, assembled in one place. Nowhere else is a stack built
-//! or an order decided; each layer is switched on in `[layers.*]`.
+//! or an order decided; each layer is switched on in `[layers.*]` and built
+//! by its own `XConfig::build(&BuildCtx)`, the same code `check-config` runs.
 //!
 //! ```text
 //!  MCP client ──HTTP──► INBOUND (one stack per route family, inbound.rs)
@@ -16,5 +17,117 @@
 mod inbound;
 mod outbound;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use mcp_prometheus_layers::build::BuildCtx;
+use mcp_prometheus_layers::identity::TenantSet;
+use mcp_prometheus_layers::inbound::audience::AudienceConfigError;
+use mcp_prometheus_layers::inbound::authn::AuthnConfigError;
+use mcp_prometheus_layers::inbound::limits::LimitsConfigError;
+use mcp_prometheus_layers::inbound::tenancy::{ResolveError, TenancyConfigError, TenantResolver};
+use mcp_prometheus_layers::outbound::truncate::TruncateConfigError;
+use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfigError;
+use mcp_prometheus_layers::tls::TlsSetupError;
+use prometheus_client::registry::Registry;
+
 pub use inbound::Inbound;
-pub use outbound::{Outbound, OutboundService, StackError};
+pub use outbound::{Outbound, OutboundService};
+
+use crate::config::{Config, TenancyMode};
+
+/// Why a stack could not be built: a layer's config (each names its key)
+/// or an upstream's TLS or credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("invalid config: {0}")]
+    Limits(#[from] LimitsConfigError),
+    #[error("invalid config: {0}")]
+    Authn(#[from] AuthnConfigError),
+    #[error("invalid config: {0}")]
+    Audience(#[from] AudienceConfigError),
+    #[error("invalid config: {0}")]
+    Tenancy(#[from] TenancyConfigError),
+    #[error("invalid config: layers.truncate: {0}")]
+    Truncate(#[from] TruncateConfigError),
+    #[error("invalid config: upstreams[{index}].tls: {source}")]
+    Tls { index: usize, source: TlsSetupError },
+    #[error("invalid config: upstreams[{index}].auth: {source}")]
+    Auth {
+        index: usize,
+        source: UpstreamAuthConfigError,
+    },
+}
+
+impl From<std::convert::Infallible> for StackError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// The facts the layer builders share, decided once from the config: our
+/// audiences, the trusted client IDs, whether authn is on. The caller adds
+/// what only a running server has (our issuer's keys, a tenant resolver).
+pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
+    let layers = &config.layers;
+    let resource_audiences: Vec<String> = config
+        .resource_url()
+        .into_iter()
+        .chain(
+            config
+                .server
+                .public_url
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+        )
+        .collect();
+    BuildCtx {
+        mcp_route: config.server.mcp_path.clone(),
+        token_audiences: if layers.authn.audiences.is_empty() {
+            resource_audiences
+        } else {
+            layers.authn.audiences.clone()
+        },
+        trusted_audiences: if layers.audience.enabled {
+            layers.audience.trusted.clone()
+        } else {
+            Vec::new()
+        },
+        resource_metadata_url: config.resource_metadata_url(),
+        authn_enabled: layers.authn.enabled,
+        own_issuer: config.oauth.enabled.then(|| config.oauth_issuer()),
+        ..BuildCtx::new(registry)
+    }
+}
+
+/// Builds every stack the server would, without serving and without
+/// touching the network: what `check-config` runs, so a config it passes
+/// is one `serve` builds.
+pub fn check(config: &Config) -> Result<(), StackError> {
+    let mut ctx = build_ctx(config, Registry::default());
+    if config.layers.tenancy.mode == TenancyMode::GrafanaOrganization {
+        ctx.tenant_resolver = Some(Arc::new(NotConnected));
+    }
+    Inbound::from_config(config, &ctx)?;
+    let outbound = Outbound::from_config(config, &ctx)?;
+    for (index, upstream) in config.upstreams.iter().enumerate() {
+        outbound.stack(index, upstream)?;
+    }
+    Ok(())
+}
+
+/// The Kubernetes resolver's stand-in under `check-config`, which does not
+/// contact the cluster; it is never asked.
+struct NotConnected;
+
+impl TenantResolver for NotConnected {
+    fn resolve<'a>(
+        &'a self,
+        _: &'a [String],
+    ) -> Pin<Box<dyn Future<Output = Result<TenantSet, ResolveError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Err(ResolveError(
+            "check-config does not contact Kubernetes".into(),
+        ))))
+    }
+}

@@ -8,34 +8,23 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use mcp_prometheus_layers::BoxError;
 use mcp_prometheus_layers::body::{RequestBody, ResponseBody};
+use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
 use mcp_prometheus_layers::outbound::timeout::TimeoutLayer;
-use mcp_prometheus_layers::outbound::truncate::{TruncateConfigError, TruncateLayer};
-use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfigError;
+use mcp_prometheus_layers::outbound::truncate::TruncateLayer;
 use mcp_prometheus_layers::outbound::upstream_metrics::{UpstreamMetrics, UpstreamMetricsLayer};
-use mcp_prometheus_layers::tls::TlsSetupError;
 use mcp_prometheus_layers::trace::PropagateLayer;
 use tower::ServiceBuilder;
 use tower::util::{BoxCloneSyncService, MapResponseLayer};
 use tower_http::set_header::SetRequestHeaderLayer;
 
+use super::StackError;
 use crate::config::{Config, TenancyMode, UpstreamConfig};
 use crate::upstream::pooled_client;
 
 /// A type-erased outbound service: what a tool calls to reach one upstream.
 pub type OutboundService =
     BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, BoxError>;
-
-/// Why an outbound stack could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum StackError {
-    #[error(transparent)]
-    Tls(#[from] TlsSetupError),
-    #[error(transparent)]
-    Auth(#[from] UpstreamAuthConfigError),
-    #[error("layers.truncate: {0}")]
-    Truncate(#[from] TruncateConfigError),
-}
 
 /// `mcp-prometheus/<version>`, sent on every upstream request.
 pub fn user_agent() -> HeaderValue {
@@ -57,18 +46,15 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// The shared layers from `[layers.*]`.
-    pub fn from_config(config: &Config, metrics: Arc<UpstreamMetrics>) -> Result<Self, StackError> {
+    /// The shared layers from `[layers.*]`; the upstream metrics are
+    /// registered in `ctx`.
+    pub fn from_config(config: &Config, ctx: &BuildCtx) -> Result<Self, StackError> {
         let layers = &config.layers;
         let tenancy_on = layers.tenancy.enabled && layers.tenancy.mode != TenancyMode::None;
         Ok(Self {
-            metrics,
+            metrics: ctx.register(UpstreamMetrics::register),
             tenant: TenantLayer::new(tenancy_on, layers.tenancy.max_tenants_per_request),
-            truncate: layers
-                .truncate
-                .enabled
-                .then(|| layers.truncate.build())
-                .transpose()?,
+            truncate: layers.truncate.build(ctx)?,
             propagate_trace: layers.trace.enabled,
         })
     }
@@ -76,19 +62,29 @@ impl Outbound {
     /// One upstream's stack, outermost first: trace propagation → user
     /// agent → tenant → upstream auth → truncate → metrics → timeout →
     /// pooled client.
-    pub fn stack(&self, upstream: &UpstreamConfig) -> Result<OutboundService, StackError> {
+    /// `index` is the upstream's place in `[[upstreams]]`, for errors.
+    pub fn stack(
+        &self,
+        index: usize,
+        upstream: &UpstreamConfig,
+    ) -> Result<OutboundService, StackError> {
+        let auth = upstream
+            .auth
+            .build()
+            .map_err(|source| StackError::Auth { index, source })?;
+        let client = pooled_client(upstream).map_err(|source| StackError::Tls { index, source })?;
         let service = ServiceBuilder::new()
             .option_layer(self.propagate_trace.then_some(PropagateLayer))
             .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
             .layer(self.tenant.clone().with_fixed(upstream.org_id.as_deref()))
-            .layer(upstream.auth.build()?)
+            .layer(auth)
             .option_layer(self.truncate.clone())
             .layer(MapResponseLayer::new(|response: Response<_>| {
                 response.map(BodyExt::boxed_unsync)
             }))
             .layer(UpstreamMetricsLayer::new(self.metrics.clone()))
             .layer(TimeoutLayer::new(upstream.timeout.0))
-            .service(pooled_client(upstream)?);
+            .service(client);
         Ok(BoxCloneSyncService::new(service))
     }
 }

@@ -6,11 +6,12 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use super::otel::Exporter;
 use crate::config::{LogFormat, ObservabilityConfig};
 
-/// Installs the global subscriber. Call once, first thing after the config
-/// is read.
-pub fn init(config: &ObservabilityConfig, otlp_endpoint: &str) {
+/// Installs the global subscriber (spans also go to `exporter`, if any).
+/// Call once, first thing after the config is read.
+pub fn init(config: &ObservabilityConfig, exporter: Option<&Exporter>) {
     // rmcp logs every session event at info; keep it quiet unless asked.
     let level = if config.log_level.contains("rmcp") {
         config.log_level.clone()
@@ -28,7 +29,7 @@ pub fn init(config: &ObservabilityConfig, otlp_endpoint: &str) {
     let result = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
-        .with(super::otel::layer(otlp_endpoint))
+        .with(exporter.map(Exporter::subscriber_layer))
         .try_init();
     if let Err(error) = result {
         eprintln!("logging already initialised: {error}");

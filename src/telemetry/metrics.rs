@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_prometheus_layers::outbound::upstream_metrics::UpstreamMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -69,7 +68,6 @@ impl ToolMetrics {
 pub struct Metrics {
     pub registry: Registry,
     pub tools: Arc<ToolMetrics>,
-    pub upstreams: Arc<UpstreamMetrics>,
 }
 
 impl Metrics {
@@ -98,11 +96,9 @@ impl Metrics {
             "Duration of MCP tool calls",
             tools.duration.clone(),
         );
-        let upstreams = UpstreamMetrics::register(&mut registry);
         Self {
             registry,
             tools: Arc::new(tools),
-            upstreams,
         }
     }
 

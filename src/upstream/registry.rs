@@ -25,7 +25,8 @@ impl Upstreams {
     pub fn new(configs: &[UpstreamConfig], outbound: &Outbound) -> Result<Self, StackError> {
         let list = configs
             .iter()
-            .map(|c| Ok(Arc::new(Upstream::new(c, outbound.stack(c)?))))
+            .enumerate()
+            .map(|(i, c)| Ok(Arc::new(Upstream::new(c, outbound.stack(i, c)?))))
             .collect::<Result<Vec<_>, StackError>>()?;
         Ok(Self { list: list.into() })
     }

@@ -87,7 +87,7 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
         truncate: None,
         propagate_trace: true,
     };
-    Upstream::new(&config, outbound.stack(&config).expect("builds"))
+    Upstream::new(&config, outbound.stack(0, &config).expect("builds"))
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use http::request::Parts;
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use crate::build::BuildCtx;
 use crate::identity::Principal;
 use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
@@ -31,15 +32,35 @@ pub struct AudienceConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardedFrom(pub String);
 
+/// A config that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum AudienceConfigError {
+    #[error(
+        "layers.audience: trusted audiences need [layers.authn] enabled (tokens must still be verified)"
+    )]
+    NoAuthn,
+    #[error("layers.audience.trusted: list the client IDs whose tokens are accepted")]
+    NoneTrusted,
+}
+
 impl AudienceConfig {
-    /// Builds the layer; `resource_audiences` are the audiences that mean
-    /// "a token for this server".
-    pub fn build(&self, resource_audiences: Vec<String>) -> AudienceLayer {
-        GateLayer::new(AudienceCheck {
+    /// The layer, or `None` when switched off; `ctx.token_audiences` are
+    /// the audiences that mean "a token for this server".
+    pub fn build(&self, ctx: &BuildCtx) -> Result<Option<AudienceLayer>, AudienceConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if !ctx.authn_enabled {
+            return Err(AudienceConfigError::NoAuthn);
+        }
+        if self.trusted.is_empty() {
+            return Err(AudienceConfigError::NoneTrusted);
+        }
+        Ok(Some(GateLayer::new(AudienceCheck {
             trusted: self.trusted.clone(),
             issuers: self.issuers.clone(),
-            resource: resource_audiences,
-        })
+            resource: ctx.token_audiences.clone(),
+        })))
     }
 }
 
@@ -125,14 +146,18 @@ mod tests {
         config: &AudienceConfig,
         principal: Principal,
     ) -> (StatusCode, Option<ForwardedFrom>) {
-        let svc = config
-            .build(vec!["https://mcp.example/mcp".into()])
-            .layer(tower::service_fn(|req: Request<()>| async move {
-                let forwarded = req.extensions().get::<ForwardedFrom>().cloned();
-                let mut response = Response::new(String::new());
-                response.extensions_mut().insert(forwarded);
-                Ok::<_, Infallible>(response)
-            }));
+        let ctx = BuildCtx {
+            token_audiences: vec!["https://mcp.example/mcp".into()],
+            authn_enabled: true,
+            ..BuildCtx::default()
+        };
+        let layer = config.build(&ctx).expect("valid").expect("enabled");
+        let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
+            let forwarded = req.extensions().get::<ForwardedFrom>().cloned();
+            let mut response = Response::new(String::new());
+            response.extensions_mut().insert(forwarded);
+            Ok::<_, Infallible>(response)
+        }));
         let mut req = Request::new(());
         req.extensions_mut().insert(principal);
         let response = svc.oneshot(req).await.expect("infallible");
@@ -179,5 +204,28 @@ mod tests {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _) = run(&config, principal("other-client", "https://dex")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn needs_authn_and_a_trusted_client() {
+        let config = AudienceConfig {
+            enabled: true,
+            trusted: vec!["muster".into()],
+            issuers: vec![],
+        };
+        let err = config.build(&BuildCtx::default()).expect_err("no authn");
+        assert!(err.to_string().contains("need [layers.authn]"), "{err}");
+        let none = AudienceConfig {
+            trusted: vec![],
+            ..config
+        };
+        let ctx = BuildCtx {
+            authn_enabled: true,
+            ..BuildCtx::default()
+        };
+        let err = none.build(&ctx).expect_err("nobody trusted");
+        assert!(err.to_string().contains("layers.audience.trusted"), "{err}");
+        let off = AudienceConfig::default();
+        assert!(off.build(&BuildCtx::default()).expect("off").is_none());
     }
 }

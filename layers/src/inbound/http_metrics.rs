@@ -2,6 +2,7 @@
 //! their duration. The MCP method and tool come from the 2026-07-28
 //! `Mcp-Method` / `Mcp-Name` headers when the client sends them.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tower::{Layer, Service};
+
+use crate::build::BuildCtx;
 
 /// `[layers.metrics]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -83,6 +86,16 @@ impl HttpMetricsLayer {
             families: Arc::new(families),
             route: route.into(),
         }
+    }
+}
+
+impl MetricsConfig {
+    /// The layer for the MCP route (`ctx.mcp_route`), or `None` when
+    /// switched off; [`HttpMetricsLayer::for_route`] labels the others.
+    pub fn build(&self, ctx: &BuildCtx) -> Result<Option<HttpMetricsLayer>, Infallible> {
+        Ok(self
+            .enabled
+            .then(|| ctx.register(|registry| HttpMetricsLayer::new(registry, &ctx.mcp_route))))
     }
 }
 

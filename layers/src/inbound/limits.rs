@@ -1,6 +1,14 @@
 //! Inbound limits: request body size, time to response headers, and how
 //! many requests run at once. Each limit answers with an HTTP error that
 //! says which limit was hit.
+//!
+//! Why not tower-http's `RequestBodyLimit` and `Timeout` and tower's
+//! `ConcurrencyLimit`: those answer with an empty or plain-text status (or an
+//! error the router cannot show), time out every request alike, and make an
+//! excess caller wait without end. Here a refusal is the JSON error every
+//! inbound layer speaks and names the limit; only POSTs are timed, because
+//! a GET is an SSE stream that is meant to stay open; and a caller over the
+//! concurrency limit waits at most `request_timeout`, then gets 503.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
+use crate::build::BuildCtx;
 use crate::duration::ConfigDuration;
 use crate::response::json_error;
 
@@ -42,14 +51,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// A limit that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitsConfigError {
+    #[error("layers.limits.max_body_bytes: must be at least 1024")]
+    BodyTooSmall,
+    #[error("layers.limits.max_concurrent_requests: must be at least 1")]
+    NoConcurrency,
+    #[error("layers.limits.request_timeout: must be more than 0s")]
+    NoTime,
+}
+
 impl LimitsConfig {
-    /// Builds the layer.
-    pub fn build(&self) -> LimitsLayer {
-        LimitsLayer {
+    /// The layer, or `None` when switched off.
+    pub fn build(&self, _ctx: &BuildCtx) -> Result<Option<LimitsLayer>, LimitsConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(LimitsConfigError::BodyTooSmall);
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(LimitsConfigError::NoConcurrency);
+        }
+        if self.request_timeout.0.is_zero() {
+            return Err(LimitsConfigError::NoTime);
+        }
+        Ok(Some(LimitsLayer {
             max_body_bytes: self.max_body_bytes,
             timeout: self.request_timeout.0,
-            permits: Arc::new(Semaphore::new(self.max_concurrent_requests.max(1))),
-        }
+            permits: Arc::new(Semaphore::new(self.max_concurrent_requests)),
+        }))
     }
 }
 
@@ -163,7 +195,9 @@ mod tests {
             request_timeout: ConfigDuration(Duration::from_millis(timeout_ms)),
             max_concurrent_requests: concurrent,
         }
-        .build()
+        .build(&BuildCtx::default())
+        .expect("valid")
+        .expect("enabled")
     }
 
     type TestBody = http_body_util::Full<bytes::Bytes>;
@@ -190,18 +224,18 @@ mod tests {
             .header(CONTENT_LENGTH, "2000")
             .body(TestBody::new(bytes::Bytes::from(vec![b'x'; 2000])))
             .expect("req");
-        let response = layer(1000, 1000, 4)
+        let response = layer(1024, 1000, 4)
             .layer(slow(0))
             .oneshot(req)
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(response.body().contains("1000 bytes"));
+        assert!(response.body().contains("1024 bytes"));
     }
 
     #[tokio::test(start_paused = true)]
     async fn slow_posts_get_504_but_streams_do_not() {
-        let response = layer(1000, 100, 4)
+        let response = layer(1024, 100, 4)
             .layer(slow(1000))
             .oneshot(
                 Request::post("/mcp")
@@ -211,7 +245,7 @@ mod tests {
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-        let response = layer(1000, 100, 4)
+        let response = layer(1024, 100, 4)
             .layer(slow(1000))
             .oneshot(Request::get("/mcp").body(TestBody::default()).expect("req"))
             .await
@@ -221,7 +255,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn excess_concurrency_waits_then_gets_503() {
-        let limits = layer(1000, 100, 1);
+        let limits = layer(1024, 100, 1);
         let busy = limits
             .layer(slow(10_000))
             .oneshot(Request::get("/mcp").body(TestBody::default()).expect("req"));

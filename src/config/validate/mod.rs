@@ -8,7 +8,7 @@ use http::{HeaderName, HeaderValue};
 use mcp_prometheus_layers::fetch::is_loopback_url;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 
-use super::{Config, TenancyMode};
+use super::Config;
 
 /// A config that cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +37,13 @@ const MAX_TOOL_NAME: usize = 64;
 const LONGEST_TOOL: usize = 20;
 
 impl Config {
-    /// Checks everything serde cannot: run once at start-up and by
-    /// `check-config`.
+    /// Checks everything serde cannot, except the `[layers.*]` tables and
+    /// upstream credentials: their builders check those
+    /// (`crate::stack::check`). Run once at start-up and by `check-config`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
         self.validate_upstreams()?;
-        self.validate_layers()?;
+        self.validate_oauth()?;
         let tools = &self.tools;
         if tools.default_limit == 0 || tools.default_limit > tools.max_limit {
             return Err(invalid(
@@ -192,10 +193,6 @@ impl Config {
                     format!("{} is not a readable file", ca.display()),
                 ));
             }
-            upstream
-                .auth
-                .build()
-                .map_err(|e| invalid(key("auth"), e.to_string()))?;
             let plain = url.scheme() == "http" && !is_loopback_url(&url);
             if matches!(upstream.auth, UpstreamAuthConfig::Forward { .. })
                 && plain
@@ -219,107 +216,6 @@ impl Config {
                 );
             }
         }
-        Ok(())
-    }
-}
-
-impl Config {
-    /// Layer settings and the combinations that would be unsafe.
-    fn validate_layers(&self) -> Result<(), ConfigError> {
-        let layers = &self.layers;
-        if layers.limits.max_body_bytes < 1024 {
-            return Err(invalid(
-                "layers.limits.max_body_bytes",
-                "must be at least 1024",
-            ));
-        }
-        if layers.limits.max_concurrent_requests == 0 {
-            return Err(invalid(
-                "layers.limits.max_concurrent_requests",
-                "must be at least 1",
-            ));
-        }
-        let authn = &layers.authn;
-        if authn.enabled {
-            if self.server.public_url.is_none() {
-                return Err(invalid(
-                    "server.public_url",
-                    "authn needs the URL clients reach us at (our token audience and metadata URL), e.g. \"https://mcp.example.com\"",
-                ));
-            }
-            if authn.issuers.is_empty() && !self.oauth.enabled {
-                return Err(invalid(
-                    "layers.authn.issuers",
-                    "add at least one [[layers.authn.issuers]] with issuer = \"https://…\"",
-                ));
-            }
-            for (i, issuer) in authn.issuers.iter().enumerate() {
-                // Keys come from jwks_url, or are discovered under the issuer
-                // (which then must be a URL); either must be https unless
-                // private URLs are allowed (a local test issuer).
-                let (key, fetched) = match &issuer.jwks_url {
-                    Some(jwks) => (format!("layers.authn.issuers[{i}].jwks_url"), jwks),
-                    None => (format!("layers.authn.issuers[{i}].issuer"), &issuer.issuer),
-                };
-                let url = url::Url::parse(fetched).map_err(|e| {
-                    invalid(
-                        key.as_str(),
-                        format!("{fetched:?} is not a URL ({e}); give jwks_url when the issuer is not one (Teleport)"),
-                    )
-                })?;
-                if url.scheme() != "https" && !(url.scheme() == "http" && issuer.allow_private_urls)
-                {
-                    return Err(invalid(
-                        key,
-                        "must be https (or http with allow_private_urls = true for a local test issuer)",
-                    ));
-                }
-            }
-        }
-        if layers.audience.enabled {
-            if !authn.enabled {
-                return Err(invalid(
-                    "layers.audience",
-                    "trusted audiences need [layers.authn] enabled (tokens must still be verified)",
-                ));
-            }
-            if layers.audience.trusted.is_empty() {
-                return Err(invalid(
-                    "layers.audience.trusted",
-                    "list the client IDs whose tokens are accepted",
-                ));
-            }
-        }
-        let tenancy = &layers.tenancy;
-        if tenancy.enabled {
-            tenancy.validate().map_err(|e| ConfigError::Invalid {
-                key: "layers.tenancy".into(),
-                message: e.to_string(),
-            })?;
-            if matches!(
-                tenancy.mode,
-                TenancyMode::GroupMap | TenancyMode::GrafanaOrganization
-            ) && !authn.enabled
-            {
-                return Err(invalid(
-                    "layers.tenancy.mode",
-                    "group-based tenancy needs [layers.authn] enabled: without a verified caller there are no groups (use mode = \"static\" for a fixed tenant list)",
-                ));
-            }
-            if tenancy.mode == TenancyMode::GrafanaOrganization
-                && !matches!(tenancy.crd_version.as_str(), "v1alpha1" | "v1alpha2")
-            {
-                return Err(invalid(
-                    "layers.tenancy.crd_version",
-                    "must be v1alpha1 or v1alpha2",
-                ));
-            }
-        }
-        self.validate_oauth()?;
-        layers.truncate.build().map_err(|e| ConfigError::Invalid {
-            key: "layers.truncate".into(),
-            message: e.to_string(),
-        })?;
         Ok(())
     }
 }

@@ -1,10 +1,17 @@
 use super::super::{Config, STANDALONE_TOML};
 
+/// What `check-config` says: the config's own checks, then the stacks'
+/// builders.
+fn check(text: &str) -> Result<(), String> {
+    let config = Config::parse(text).map_err(|e| e.to_string())?;
+    config.validate().map_err(|e| e.to_string())?;
+    crate::stack::check(&config).map_err(|e| e.to_string())
+}
+
 fn error_of(extra: &str) -> String {
-    let text = format!("{STANDALONE_TOML}\n{extra}");
-    match Config::parse(&text).and_then(|c| c.validate()) {
+    match check(&format!("{STANDALONE_TOML}\n{extra}")) {
         Ok(()) => panic!("accepted: {extra}"),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     }
 }
 
@@ -112,16 +119,12 @@ fn authn_issuers_must_be_fetchable_safely() {
             "{base}[layers.authn]\nenabled = true\n[[layers.authn.issuers]]\n{issuer}\n[[upstreams]]\nname = \"l\"\nurl = \"http://127.0.0.1:9090\"\n"
         )
     };
-    let check = |issuer: &str| Config::parse(&text(issuer)).and_then(|c| c.validate());
+    let check = |issuer: &str| self::check(&text(issuer));
     assert!(check("issuer = \"https://dex.example\"").is_ok());
-    let err = check("issuer = \"http://dex.example\"")
-        .expect_err("plain http")
-        .to_string();
+    let err = check("issuer = \"http://dex.example\"").expect_err("plain http");
     assert!(err.contains("allow_private_urls"), "{err}");
     assert!(check("issuer = \"http://127.0.0.1:5556\"\nallow_private_urls = true").is_ok());
-    let err = check("issuer = \"teleport.example\"")
-        .expect_err("not a URL")
-        .to_string();
+    let err = check("issuer = \"teleport.example\"").expect_err("not a URL");
     assert!(err.contains("jwks_url"), "{err}");
     assert!(check("issuer = \"teleport.example\"\njwks_url = \"https://teleport.example/.well-known/jwks.json\"").is_ok());
 }

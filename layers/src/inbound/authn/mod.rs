@@ -2,6 +2,7 @@
 //! trusted issuer becomes a [`Principal`] in the request extensions; a
 //! missing or bad token gets 401 with an RFC 6750 / RFC 9728 challenge.
 
+mod build;
 mod config;
 mod jwks;
 mod revocation;
@@ -12,180 +13,24 @@ use std::sync::Arc;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use jsonwebtoken::DecodingKey;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
 
+pub use build::AuthnConfigError;
 pub use config::{AuthnConfig, IssuerConfig};
 pub use jwks::{JwksCache, JwksError, JwksSource};
 pub use revocation::RevocationCheck;
 pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_scopes};
 
-use crate::fetch::{Fetch, FetchPolicy, SafeFetcher};
 use crate::identity::Principal;
 use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
-
-/// What the server tells the layer about itself.
-#[derive(Clone)]
-pub struct AuthnSettings {
-    /// Audiences accepted when `audiences` is not configured (our
-    /// resource URL and public URL).
-    pub default_audiences: Vec<String>,
-    /// Further accepted audiences (trusted client IDs of the audience layer).
-    pub extra_audiences: Vec<String>,
-    /// RFC 9728 metadata URL sent in every challenge.
-    pub resource_metadata_url: String,
-    /// Revocations of logins of our own authorization server, if it runs.
-    pub revocations: Option<Arc<dyn RevocationCheck>>,
-}
-
-/// A config that cannot work.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthnConfigError {
-    #[error("layers.authn.issuers: configure at least one issuer")]
-    NoIssuer,
-    #[error("layers.authn.issuers[{0}].header: {1:?} is not a header name")]
-    Header(usize, String),
-    #[error("layers.authn.issuers[{0}].algorithms: {1}")]
-    Algorithms(usize, String),
-    #[error("layers.authn.issuers[{0}].hmac_secret_file: {1}")]
-    Secret(usize, String),
-    #[error("layers.authn.issuers[{0}]: {1}")]
-    Fetcher(usize, String),
-}
 
 /// `mcp_prometheus_authn_failures_total` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FailureLabels {
     reason: &'static str,
-}
-
-impl AuthnConfig {
-    /// Builds the layer, fetching keys through a [`SafeFetcher`] per issuer.
-    pub fn build(
-        &self,
-        settings: AuthnSettings,
-        registry: &mut Registry,
-    ) -> Result<AuthnLayer, AuthnConfigError> {
-        self.build_with(settings, registry, |i, issuer| {
-            let fetcher = SafeFetcher::new(FetchPolicy {
-                allow_private: issuer.allow_private_urls,
-                tls: issuer.tls.clone(),
-                ..FetchPolicy::default()
-            })
-            .map_err(|e| AuthnConfigError::Fetcher(i, e.to_string()))?;
-            Ok(Arc::new(fetcher) as Arc<dyn Fetch>)
-        })
-    }
-
-    /// Builds the layer with a caller-chosen fetcher (tests).
-    pub fn build_with(
-        &self,
-        settings: AuthnSettings,
-        registry: &mut Registry,
-        fetcher: impl Fn(usize, &IssuerConfig) -> Result<Arc<dyn Fetch>, AuthnConfigError>,
-    ) -> Result<AuthnLayer, AuthnConfigError> {
-        if self.issuers.is_empty() {
-            return Err(AuthnConfigError::NoIssuer);
-        }
-        let mut issuers = Vec::new();
-        for (i, issuer) in self.issuers.iter().enumerate() {
-            let header = HeaderName::try_from(issuer.header.as_str())
-                .map_err(|_| AuthnConfigError::Header(i, issuer.header.clone()))?;
-            if issuer.algorithms.is_empty() {
-                return Err(AuthnConfigError::Algorithms(
-                    i,
-                    "list at least one algorithm".into(),
-                ));
-            }
-            let wants_hmac = issuer
-                .algorithms
-                .iter()
-                .any(|a| a.family() == jsonwebtoken::AlgorithmFamily::Hmac);
-            let hmac = match (&issuer.hmac_secret_file, wants_hmac) {
-                (Some(path), true) => {
-                    let secret = std::fs::read(path).map_err(|e| {
-                        AuthnConfigError::Secret(i, format!("{}: {e}", path.display()))
-                    })?;
-                    let secret = secret.trim_ascii();
-                    if secret.len() < 32 {
-                        return Err(AuthnConfigError::Secret(
-                            i,
-                            "an HMAC secret needs at least 32 bytes".into(),
-                        ));
-                    }
-                    Some(Arc::new(DecodingKey::from_secret(secret)))
-                }
-                (None, true) => {
-                    return Err(AuthnConfigError::Algorithms(
-                        i,
-                        "HS256/HS384/HS512 need hmac_secret_file (published RSA/EC keys are never HMAC secrets)".into(),
-                    ));
-                }
-                (Some(_), false) => {
-                    return Err(AuthnConfigError::Secret(
-                        i,
-                        "list an HS* algorithm to use the secret".into(),
-                    ));
-                }
-                (None, false) => None,
-            };
-            let source = match &issuer.jwks_url {
-                Some(url) => JwksSource::Url(url.clone()),
-                None => JwksSource::Discover {
-                    issuer: issuer.issuer.clone(),
-                },
-            };
-            issuers.push(IssuerVerifier {
-                issuer: issuer.issuer.clone(),
-                header,
-                algorithms: issuer.algorithms.clone(),
-                groups_claim: issuer.groups_claim.split('.').map(str::to_owned).collect(),
-                hmac,
-                jwks: JwksCache::new(
-                    source,
-                    fetcher(i, issuer)?,
-                    issuer.jwks_refresh_interval.0,
-                    issuer.jwks_min_refetch_interval.0,
-                ),
-            });
-        }
-        let mut audiences = if self.audiences.is_empty() {
-            settings.default_audiences.clone()
-        } else {
-            self.audiences.clone()
-        };
-        audiences.extend(settings.extra_audiences.iter().cloned());
-        let mut headers: Vec<HeaderName> = Vec::new();
-        for issuer in &issuers {
-            if !headers.contains(&issuer.header) {
-                headers.push(issuer.header.clone());
-            }
-        }
-        let failures = Family::<FailureLabels, Counter>::default();
-        registry.register(
-            "mcp_prometheus_authn_failures",
-            "Requests refused by the authn layer, by reason",
-            failures.clone(),
-        );
-        Ok(GateLayer::new(Authenticator {
-            verifier: Verifier {
-                issuers,
-                audiences,
-                leeway: self.leeway.0.as_secs(),
-                max_token_bytes: self.max_token_bytes,
-                cache: VerifiedCache::default(),
-            },
-            headers,
-            required_scopes: self.required_scopes.clone(),
-            resource_metadata_url: settings.resource_metadata_url,
-            revocations: settings.revocations,
-            failures,
-        }))
-    }
 }
 
 /// The authn decision: which headers carry tokens, how they are verified,

@@ -13,10 +13,10 @@ use http::{Response, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::build::BuildCtx;
 use crate::duration::ConfigDuration;
 use crate::identity::{Principal, TenancyEnforced, TenantSet};
 use crate::inbound::gate::{Gate, GateLayer, GateService};
@@ -136,7 +136,22 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> TenancyConfigE
 
 impl TenancyConfig {
     /// Checks tenant IDs and the mode's settings.
-    pub fn validate(&self) -> Result<(), TenancyConfigError> {
+    fn check(&self, ctx: &BuildCtx) -> Result<(), TenancyConfigError> {
+        if matches!(
+            self.mode,
+            TenancyMode::GroupMap | TenancyMode::GrafanaOrganization
+        ) && !ctx.authn_enabled
+        {
+            return Err(invalid(
+                "mode",
+                "group-based tenancy needs [layers.authn] enabled: without a verified caller there are no groups (use mode = \"static\" for a fixed tenant list)",
+            ));
+        }
+        if self.mode == TenancyMode::GrafanaOrganization
+            && !matches!(self.crd_version.as_str(), "v1alpha1" | "v1alpha2")
+        {
+            return Err(invalid("crd_version", "must be v1alpha1 or v1alpha2"));
+        }
         for tenant in &self.tenants {
             tenant_id::validate(tenant).map_err(|e| invalid("tenants", e.to_string()))?;
         }
@@ -161,15 +176,15 @@ impl TenancyConfig {
         }
     }
 
-    /// Builds the layer; `resolver` is required for modes not built in
-    /// (grafana-organization). Mode `none` yields no layer.
-    pub fn build(
-        &self,
-        resolver: Option<Arc<dyn TenantResolver>>,
-        registry: &mut Registry,
-    ) -> Result<Option<TenancyLayer>, TenancyConfigError> {
-        self.validate()?;
-        let resolver: Arc<dyn TenantResolver> = match (self.mode, resolver) {
+    /// The layer, or `None` when switched off or in mode `none`;
+    /// `ctx.tenant_resolver` is required for modes not built in
+    /// (grafana-organization).
+    pub fn build(&self, ctx: &BuildCtx) -> Result<Option<TenancyLayer>, TenancyConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        self.check(ctx)?;
+        let resolver: Arc<dyn TenantResolver> = match (self.mode, ctx.tenant_resolver.clone()) {
             (TenancyMode::None, _) => return Ok(None),
             (_, Some(resolver)) => resolver,
             (TenancyMode::Static, None) => {
@@ -184,11 +199,13 @@ impl TenancyConfig {
             }
         };
         let lookups = Family::<CacheLabels, Counter>::default();
-        registry.register(
-            "mcp_prometheus_tenancy_cache_requests",
-            "Tenant lookups by cache result",
-            lookups.clone(),
-        );
+        ctx.register(|registry| {
+            registry.register(
+                "mcp_prometheus_tenancy_cache_requests",
+                "Tenant lookups by cache result",
+                lookups.clone(),
+            )
+        });
         Ok(Some(GateLayer::new(TenantLookup {
             resolver,
             needs_principal: self.mode != TenancyMode::Static,

@@ -28,13 +28,17 @@ fn group_map() -> TenancyConfig {
     }
 }
 
-async fn run(
-    config: &TenancyConfig,
-    registry: &mut Registry,
-    principal: Option<Principal>,
-) -> (StatusCode, String) {
+/// A build context as the server makes it with authn on.
+fn with_authn() -> BuildCtx {
+    BuildCtx {
+        authn_enabled: true,
+        ..BuildCtx::default()
+    }
+}
+
+async fn run(config: &TenancyConfig, principal: Option<Principal>) -> (StatusCode, String) {
     let layer = config
-        .build(None, registry)
+        .build(&with_authn())
         .expect("valid")
         .expect("a layer");
     let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
@@ -54,13 +58,7 @@ async fn run(
 
 #[tokio::test]
 async fn groups_map_to_the_union_of_tenants() {
-    let mut registry = Registry::default();
-    let (status, tenants) = run(
-        &group_map(),
-        &mut registry,
-        Some(principal(&["team-a", "team-b", "x"])),
-    )
-    .await;
+    let (status, tenants) = run(&group_map(), Some(principal(&["team-a", "team-b", "x"]))).await;
     assert_eq!(
         (status, tenants.as_str()),
         (StatusCode::OK, "tenant-a|tenant-b|tenant-c")
@@ -69,11 +67,10 @@ async fn groups_map_to_the_union_of_tenants() {
 
 #[tokio::test]
 async fn no_tenants_is_forbidden_with_a_reason() {
-    let mut registry = Registry::default();
-    let (status, body) = run(&group_map(), &mut registry, Some(principal(&["nobody"]))).await;
+    let (status, body) = run(&group_map(), Some(principal(&["nobody"]))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("has no access to any tenant"), "{body}");
-    let (status, body) = run(&group_map(), &mut registry, None).await;
+    let (status, body) = run(&group_map(), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("authn"), "{body}");
 }
@@ -86,18 +83,14 @@ async fn static_mode_needs_no_principal() {
         tenants: vec!["b".into(), "a".into()],
         ..TenancyConfig::default()
     };
-    let (status, tenants) = run(&config, &mut Registry::default(), None).await;
+    let (status, tenants) = run(&config, None).await;
     assert_eq!((status, tenants.as_str()), (StatusCode::OK, "a|b"));
 }
 
 #[tokio::test]
 async fn cache_hits_are_counted() {
-    let mut registry = Registry::default();
-    let config = group_map();
-    let layer = config
-        .build(None, &mut registry)
-        .expect("valid")
-        .expect("layer");
+    let ctx = with_authn();
+    let layer = group_map().build(&ctx).expect("valid").expect("layer");
     for _ in 0..3 {
         let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
             Ok::<_, Infallible>(Response::new(String::new()))
@@ -107,7 +100,7 @@ async fn cache_hits_are_counted() {
         svc.oneshot(req).await.expect("infallible");
     }
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    prometheus_client::encoding::text::encode(&mut text, &ctx.into_registry()).expect("encodes");
     assert!(
         text.contains("mcp_prometheus_tenancy_cache_requests_total{result=\"hit\"} 2"),
         "{text}"
@@ -122,15 +115,20 @@ async fn cache_hits_are_counted() {
 fn bad_tenant_ids_in_config_are_refused() {
     let mut config = group_map();
     config.groups.insert("evil".into(), vec!["a|b".into()]);
-    let err = config.validate().expect_err("refused");
+    let err = config.build(&with_authn()).expect_err("refused");
     assert!(err.to_string().contains("groups.evil"), "{err}");
     let none = TenancyConfig {
+        enabled: true,
         mode: TenancyMode::None,
         ..TenancyConfig::default()
     };
-    assert!(
-        none.build(None, &mut Registry::default())
-            .expect("valid")
-            .is_none()
-    );
+    assert!(none.build(&with_authn()).expect("valid").is_none());
+}
+
+#[test]
+fn group_modes_need_authn() {
+    let err = group_map()
+        .build(&BuildCtx::default())
+        .expect_err("refused");
+    assert!(err.to_string().contains("needs [layers.authn]"), "{err}");
 }

@@ -51,6 +51,7 @@ pub use cut::TAIL_BYTES;
 
 use crate::BoxError;
 use crate::body::ResponseBody;
+use crate::build::BuildCtx;
 use passthrough::{boxed, capped, is_json_answer};
 use scanner::Scanner;
 
@@ -108,9 +109,12 @@ pub enum TruncateConfigError {
 }
 
 impl TruncateConfig {
-    /// Checks the limits, so a budget that could not hold an answer is
-    /// reported at start-up.
-    pub fn build(&self) -> Result<TruncateLayer, TruncateConfigError> {
+    /// The layer, or `None` when switched off; checks the limits, so a
+    /// budget that could not hold an answer is reported at start-up.
+    pub fn build(&self, _ctx: &BuildCtx) -> Result<Option<TruncateLayer>, TruncateConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
         if self.max_bytes < MIN_MAX_BYTES {
             return Err(TruncateConfigError::MaxBytesTooSmall(self.max_bytes));
         }
@@ -129,9 +133,9 @@ impl TruncateConfig {
                 ceiling: self.hard_ceiling_bytes,
             });
         }
-        Ok(TruncateLayer {
+        Ok(Some(TruncateLayer {
             config: self.clone(),
-        })
+        }))
     }
 }
 
@@ -262,10 +266,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let limits = self
-            .config
-            .enabled
-            .then(|| self.config.limits(req.extensions().get()));
+        let limits = self.config.limits(req.extensions().get());
         TruncateFuture {
             inner: self.inner.call(req),
             limits,
@@ -279,7 +280,7 @@ pin_project! {
     pub struct TruncateFuture<F> {
         #[pin]
         inner: F,
-        limits: Option<Limits>,
+        limits: Limits,
         reading: Option<Reading>,
     }
 }
@@ -300,9 +301,7 @@ where
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(result) => result.map_err(Into::into)?,
             };
-            let Some(limits) = *this.limits else {
-                return Poll::Ready(Ok(response.map(boxed)));
-            };
+            let limits = *this.limits;
             if !is_json_answer(&response) {
                 return Poll::Ready(Ok(capped(response, limits.ceiling)));
             }

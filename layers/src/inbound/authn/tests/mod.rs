@@ -20,6 +20,9 @@ use tower::{Layer, ServiceExt};
 
 use super::*;
 use crate::BoxError;
+use crate::build::BuildCtx;
+use crate::fetch::Fetch;
+use prometheus_client::registry::Registry;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "https://mcp.example/mcp";
@@ -109,25 +112,24 @@ fn harness_with(
         ..AuthnConfig::default()
     };
     configure(&mut config);
-    let mut registry = Registry::default();
-    let fetcher = jwks.clone();
-    let layer = config
-        .build_with(
-            AuthnSettings {
-                default_audiences: vec![AUDIENCE.into()],
-                extra_audiences: vec![],
-                resource_metadata_url:
-                    "https://mcp.example/.well-known/oauth-protected-resource/mcp".into(),
-                revocations,
-            },
-            &mut registry,
-            move |_, _| Ok(fetcher.clone() as Arc<dyn Fetch>),
-        )
-        .expect("builds");
+    let ctx = BuildCtx {
+        token_audiences: vec![AUDIENCE.into()],
+        resource_metadata_url: Some(
+            "https://mcp.example/.well-known/oauth-protected-resource/mcp".into(),
+        ),
+        revocations,
+        key_sources: config
+            .issuers
+            .iter()
+            .map(|i| (i.issuer.clone(), jwks.clone() as Arc<dyn Fetch>))
+            .collect(),
+        ..BuildCtx::default()
+    };
+    let layer = config.build(&ctx).expect("builds").expect("enabled");
     Harness {
         layer,
         jwks,
-        registry,
+        registry: ctx.into_registry(),
     }
 }
 
@@ -323,17 +325,11 @@ fn hmac_needs_an_explicit_secret() {
     };
     config.issuers[0].algorithms = vec![Algorithm::HS256];
     let err = config
-        .build(
-            AuthnSettings {
-                default_audiences: vec![],
-                extra_audiences: vec![],
-                resource_metadata_url: String::new(),
-                revocations: None,
-            },
-            &mut Registry::default(),
-        )
-        .err()
-        .expect("refused");
+        .build(&BuildCtx {
+            resource_metadata_url: Some(String::new()),
+            ..BuildCtx::default()
+        })
+        .expect_err("refused");
     assert!(err.to_string().contains("hmac_secret_file"), "{err}");
 }
 

@@ -15,6 +15,7 @@ use tower::{Layer, ServiceExt};
 use super::super::cut::LAST_PEAK;
 use super::super::{TruncateConfig, Truncation};
 use super::parse;
+use crate::build::BuildCtx;
 
 const CHUNK: usize = 64 << 10;
 const SERIES: &[u8] = br#"{"metric":{"__name__":"http_requests_total","instance":"host-00000000:9090","job":"api","path":"/api/v1/query\u00e9"},"value":[1700000000.123,"12345.678"]}"#;
@@ -77,8 +78,9 @@ impl Body for Generated {
 async fn run(config: TruncateConfig, size: u64) -> (Bytes, Truncation, usize) {
     let mut body = Some(Generated::of_size(size));
     let svc = config
-        .build()
+        .build(&BuildCtx::default())
         .expect("valid")
+        .expect("enabled")
         .layer(tower::service_fn(move |_req: Request<()>| {
             let body = body.take().expect("one call");
             async move { Ok::<_, Infallible>(Response::new(body)) }

@@ -13,6 +13,7 @@ use super::super::{
 };
 use super::{Chunks, parse, vector_answer};
 use crate::BoxError;
+use crate::build::BuildCtx;
 
 /// Sends one request through the layer in front of an upstream answering
 /// `status`, `content_type` and `body`.
@@ -36,7 +37,11 @@ async fn call(
             .insert(CONTENT_LENGTH, http::HeaderValue::from_static("12345"));
         async move { Ok::<_, Infallible>(response) }
     });
-    let svc = config.build().expect("valid config").layer(upstream);
+    let svc = config
+        .build(&BuildCtx::default())
+        .expect("valid config")
+        .expect("enabled")
+        .layer(upstream);
     let mut req = Request::new(());
     if let Some(budget) = budget {
         req.extensions_mut().insert(budget);
@@ -192,24 +197,19 @@ async fn other_answers_are_cut_at_the_hard_ceiling() {
     assert_eq!(bytes.len(), 2000);
 }
 
-#[tokio::test]
-async fn disabled_is_a_pass_through() {
-    let input = vector_answer(1000);
+/// Switched off there is no layer at all: the stack has nothing to pass
+/// through (what `enabled = false` meant inside the layer before).
+#[test]
+fn disabled_builds_no_layer() {
     let config = TruncateConfig {
         enabled: false,
         ..Default::default()
     };
-    let (response, bytes) = call(
-        &config,
-        None,
-        StatusCode::OK,
-        None,
-        Chunks::of(input.as_bytes(), 999),
-    )
-    .await
-    .expect("answer");
-    assert_eq!(bytes, input.as_bytes());
-    assert!(response.extensions().get::<Truncation>().is_none());
+    assert!(
+        config
+            .build(&BuildCtx::default())
+            .is_ok_and(|l| l.is_none())
+    );
 }
 
 #[tokio::test]
@@ -309,26 +309,29 @@ async fn budget_extension_is_clamped() {
 #[test]
 fn config_is_validated() {
     let ok = TruncateConfig::default();
-    assert!(ok.build().is_ok());
+    assert!(ok.build(&BuildCtx::default()).is_ok_and(|l| l.is_some()));
     let small = TruncateConfig {
         max_bytes: 100,
         ..Default::default()
     };
     assert_eq!(
-        small.build().err(),
+        small.build(&BuildCtx::default()).err(),
         Some(TruncateConfigError::MaxBytesTooSmall(100))
     );
     let none = TruncateConfig {
         max_series: 0,
         ..Default::default()
     };
-    assert_eq!(none.build().err(), Some(TruncateConfigError::NoSeries));
+    assert_eq!(
+        none.build(&BuildCtx::default()).err(),
+        Some(TruncateConfigError::NoSeries)
+    );
     let low = TruncateConfig {
         hard_ceiling_bytes: 10_000,
         ..Default::default()
     };
     assert!(matches!(
-        low.build(),
+        low.build(&BuildCtx::default()),
         Err(TruncateConfigError::CeilingBelowBudget { .. })
     ));
     let scan = TruncateConfig {
@@ -336,7 +339,7 @@ fn config_is_validated() {
         ..Default::default()
     };
     assert!(matches!(
-        scan.build(),
+        scan.build(&BuildCtx::default()),
         Err(TruncateConfigError::ScanBelowCeiling { .. })
     ));
     let parsed: TruncateConfig =
