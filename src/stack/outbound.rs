@@ -41,7 +41,9 @@ pub struct Outbound {
     /// its fixed `org_id`); fails closed when tenancy is enforced and a
     /// request carries no tenants.
     pub tenant: TenantLayer,
-    pub truncate: Option<TruncateLayer>,
+    /// Always on: with `[layers.truncate]` off it still applies each
+    /// call's `limit` and the hard ceiling ([`TruncateLayer::calls_only`]).
+    pub truncate: TruncateLayer,
     pub propagate_trace: bool,
 }
 
@@ -54,7 +56,10 @@ impl Outbound {
         Ok(Self {
             metrics: ctx.register(UpstreamMetrics::register),
             tenant: TenantLayer::new(tenancy_on, layers.tenancy.max_tenants_per_request),
-            truncate: layers.truncate.build(ctx)?,
+            truncate: layers
+                .truncate
+                .build(ctx)?
+                .unwrap_or_else(|| TruncateLayer::calls_only(&layers.truncate)),
             propagate_trace: layers.trace.enabled,
         })
     }
@@ -78,7 +83,7 @@ impl Outbound {
             .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
             .layer(self.tenant.clone().with_fixed(upstream.org_id.as_deref()))
             .layer(auth)
-            .option_layer(self.truncate.clone())
+            .layer(self.truncate.clone())
             .layer(MapResponseLayer::new(|response: Response<_>| {
                 response.map(BodyExt::boxed_unsync)
             }))

@@ -7,10 +7,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::TimeArg;
-use super::render::{count, cut, series_name, str_field};
+use super::render::{count, series_name, str_field};
 use super::{Family, ToolContext, ToolError, ToolOutput};
 use crate::promtime::format_unix;
 use crate::upstream::ApiCall;
+use crate::upstream::Notes;
 
 /// Arguments of `list_metrics` and `list_label_names`.
 #[derive(Deserialize, JsonSchema)]
@@ -116,14 +117,15 @@ fn window_params(
     params
 }
 
-/// Renders a list of strings, one per line, under a heading.
-fn string_list(upstream: &str, mut data: Value, limit: usize, heading: &str) -> ToolOutput {
-    let total = cut(&mut data, limit);
+/// Renders a list of strings, one per line, under a heading; the truncate
+/// layer kept at most the call's `limit`, and `notes` counts the rest.
+fn string_list(upstream: &str, data: Value, notes: &Notes, heading: &str) -> ToolOutput {
     let items: Vec<&str> = data
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let returned = items.len();
+    let total = notes.items_total(returned);
     let text = format!("{heading} ({total}):\n{}", items.join("\n"));
     ToolOutput::new(Family::Discovery, upstream, data, text).counted(returned, total)
 }
@@ -141,7 +143,10 @@ pub async fn list_metrics(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutpu
             post: false,
         })
         .await?;
-    Ok(string_list(upstream.name(), answer.data, limit, "metrics").with_notes(answer.notes))
+    Ok(
+        string_list(upstream.name(), answer.data, &answer.notes, "metrics")
+            .with_notes(answer.notes),
+    )
 }
 
 /// `list_label_names`.
@@ -155,7 +160,10 @@ pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput
             window_params(args.matches, args.start, args.end),
         ))
         .await?;
-    Ok(string_list(upstream.name(), answer.data, limit, "label names").with_notes(answer.notes))
+    Ok(
+        string_list(upstream.name(), answer.data, &answer.notes, "label names")
+            .with_notes(answer.notes),
+    )
 }
 
 /// `list_label_values`.
@@ -185,7 +193,7 @@ pub async fn label_values(
         })
         .await?;
     let heading = format!("values of {}", args.label);
-    Ok(string_list(upstream.name(), answer.data, limit, &heading).with_notes(answer.notes))
+    Ok(string_list(upstream.name(), answer.data, &answer.notes, &heading).with_notes(answer.notes))
 }
 
 /// `find_series`.
@@ -204,8 +212,7 @@ pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutpu
             window_params(args.matches, args.start, args.end),
         ))
         .await?;
-    let mut data = answer.data;
-    let total = cut(&mut data, limit);
+    let data = answer.data;
     let lines: Vec<String> = data
         .as_array()
         .map(|a| {
@@ -215,6 +222,7 @@ pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutpu
                 .collect()
         })
         .unwrap_or_default();
+    let total = answer.notes.items_total(lines.len());
     let text = format!(
         "{}:\n{}",
         count(total, "series", "series"),
@@ -289,9 +297,9 @@ pub async fn targets_metadata(
     let answer = upstream
         .api::<Value>(ApiCall::get_with("/api/v1/targets/metadata", params))
         .await?;
-    let mut data = answer.data;
-    let total = cut(&mut data, limit);
+    let data = answer.data;
     let entries = data.as_array().map(Vec::as_slice).unwrap_or_default();
+    let total = answer.notes.items_total(entries.len());
     let mut text = count(total, "metadata entry", "metadata entries");
     for entry in entries {
         let target = entry.get("target").and_then(Value::as_object);

@@ -39,6 +39,22 @@ impl Family {
     }
 }
 
+/// Keeps the first `limit` items of a JSON array in place; returns the
+/// count before. Only for a limit applied *after* the tool's own filtering
+/// or fan-out, which the truncate layer cannot see (alerts by state, rules
+/// by name, targets by health): an upstream answer as such is cut by the
+/// layer alone.
+pub fn limit_filtered(value: &mut Value, limit: usize) -> usize {
+    match value.as_array_mut() {
+        Some(items) => {
+            let total = items.len();
+            items.truncate(limit);
+            total
+        }
+        None => 0,
+    }
+}
+
 /// The result of a successful tool call.
 #[derive(Debug, Serialize)]
 pub struct ToolOutput {
@@ -93,7 +109,7 @@ impl ToolOutput {
     /// and the family's hint when some were left out.
     pub fn counted(mut self, returned: usize, total: usize) -> Self {
         self.returned = Some(returned);
-        self.total = Some(total.max(self.total.unwrap_or(0)));
+        self.total = Some(total);
         if returned < total {
             self.truncated = true;
             self.hint = Some(self.family.hint());
@@ -101,8 +117,9 @@ impl ToolOutput {
         self
     }
 
-    /// Carries Prometheus's warnings and infos to the model, and what the
-    /// truncate layer cut while streaming the answer.
+    /// Carries Prometheus's warnings and infos to the model, and that the
+    /// truncate layer cut the answer (its counts reach the tool through
+    /// [`Notes::items_total`]).
     pub fn with_notes(mut self, notes: Notes) -> Self {
         self.warnings = notes.warnings;
         self.infos = notes.infos;
@@ -110,8 +127,6 @@ impl ToolOutput {
             self.truncated = true;
             self.has_more = true;
             self.hint = Some(self.family.hint());
-            let seen = cut.kept_items + cut.dropped_items_at_least;
-            self.total = Some(self.total.unwrap_or(0).max(seen));
             if !cut.scan_complete {
                 self.warnings.push(format!(
                     "the answer was larger than this server reads ({} bytes seen); counts are lower bounds",
@@ -186,6 +201,13 @@ mod tests {
         let value = serde_json::to_value(&output).expect("serializes");
         assert_eq!(value["total"], 3);
         assert!(value.get("text").is_none());
+    }
+
+    #[test]
+    fn limits_after_filtering_count_before_cutting() {
+        let mut list = json!([1, 2, 3]);
+        assert_eq!(limit_filtered(&mut list, 2), 3);
+        assert_eq!(list, json!([1, 2]));
     }
 
     #[test]

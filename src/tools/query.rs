@@ -5,10 +5,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{DurationArg, TimeArg};
-use super::render::{count, cut, series_name, timestamp};
+use super::render::{count, series_name, timestamp};
 use super::{Family, Target, ToolContext, ToolError, ToolOutput};
 use crate::promtime::{format_seconds, format_unix, now_unix};
 use crate::upstream::ApiCall;
+use crate::upstream::Notes;
 
 /// Prometheus refuses range queries with more points per series.
 const MAX_POINTS: f64 = 11_000.0;
@@ -124,7 +125,7 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         args.stats,
         args.lookback_delta,
     ));
-    run_query(&upstream, "/api/v1/query", params, limit).await
+    run_query(&upstream, "/api/v1/query", params).await
 }
 
 /// `execute_range_query`: a range query with defaults a model can rely on.
@@ -168,20 +169,20 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
         args.stats,
         args.lookback_delta,
     ));
-    run_query(&upstream, "/api/v1/query_range", params, limit).await
+    run_query(&upstream, "/api/v1/query_range", params).await
 }
 
-/// Sends a query and cuts and renders its result.
+/// Sends a query (the truncate layer cuts its answer to the call's
+/// budget) and renders its result.
 async fn run_query(
     upstream: &Target,
     endpoint: &'static str,
     params: Vec<(&'static str, String)>,
-    limit: usize,
 ) -> Result<ToolOutput, ToolError> {
     let answer = upstream
         .api::<Map<String, Value>>(ApiCall::post(endpoint, params))
         .await?;
-    Ok(query_output(upstream.name(), answer.data, limit).with_notes(answer.notes))
+    Ok(query_output(upstream.name(), answer.data, &answer.notes).with_notes(answer.notes))
 }
 
 /// `query_exemplars`.
@@ -201,9 +202,9 @@ pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutpu
             ],
         ))
         .await?;
-    let mut data = answer.data;
-    let total = cut(&mut data, limit);
+    let data = answer.data;
     let items = data.as_array().map(Vec::as_slice).unwrap_or_default();
+    let total = answer.notes.items_total(items.len());
     let mut text = format!("{} with exemplars", count(total, "series", "series"));
     for item in items {
         let labels = item.get("seriesLabels").and_then(Value::as_object);
@@ -230,23 +231,29 @@ pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutpu
 }
 
 /// Cuts a query result to `limit` series and renders it.
-fn query_output(upstream: &str, mut data: Map<String, Value>, limit: usize) -> ToolOutput {
+/// Renders a query's data; the truncate layer has already kept at most the
+/// call's `limit` series, and `notes` counts what it dropped.
+fn query_output(upstream: &str, data: Map<String, Value>, notes: &Notes) -> ToolOutput {
     let result_type = data
         .get("resultType")
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_owned();
-    let (total, text) = match data.get_mut("result") {
+    let (counts, text) = match data.get("result") {
         Some(result) if matches!(result_type.as_str(), "vector" | "matrix") => {
-            let total = cut(result, limit);
-            (Some(total), render_series(&result_type, result, total))
+            let returned = result.as_array().map_or(0, Vec::len);
+            let total = notes.items_total(returned);
+            (
+                Some((returned, total)),
+                render_series(&result_type, result, total),
+            )
         }
         Some(result) => (None, render_scalar(&result_type, result)),
         None => (None, format!("{result_type}: no result")),
     };
     let output = ToolOutput::new(Family::Query, upstream, Value::Object(data), text);
-    match total {
-        Some(total) => output.counted(total.min(limit), total),
+    match counts {
+        Some((returned, total)) => output.counted(returned, total),
         None => output,
     }
 }
@@ -316,22 +323,35 @@ fn render_points(points: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcp_prometheus_layers::outbound::truncate::{Truncation, TruncationReason};
     use serde_json::json;
 
     fn data(value: Value) -> Map<String, Value> {
         value.as_object().cloned().expect("object")
     }
 
+    /// The truncate layer kept one series of two (its record in `notes`).
     #[test]
-    fn vector_is_cut_to_the_limit_and_rendered() {
+    fn a_cut_vector_is_counted_from_the_layers_record() {
+        let notes = Notes {
+            truncation: Some(Truncation {
+                truncated: true,
+                kept_items: 1,
+                dropped_items_at_least: 1,
+                bytes_seen: 200,
+                scan_complete: true,
+                reason: Some(TruncationReason::Items),
+            }),
+            ..Notes::default()
+        };
         let output = query_output(
             "local",
             data(json!({"resultType": "vector", "result": [
                 {"metric": {"__name__": "up", "job": "a"}, "value": [1767366245, "1"]},
-                {"metric": {"__name__": "up", "job": "b"}, "value": [1767366245, "0"]},
             ]})),
-            1,
-        );
+            &notes,
+        )
+        .with_notes(notes.clone());
         assert!(output.truncated);
         assert_eq!((output.returned, output.total), (Some(1), Some(2)));
         assert_eq!(output.data["result"].as_array().map(Vec::len), Some(1));
@@ -352,7 +372,7 @@ mod tests {
             data(json!({"resultType": "matrix", "result": [
                 {"metric": {"job": "a"}, "values": [[1767366245, "1"], [1767366260, "7"], [1767366275, "3"]]},
             ]})),
-            10,
+            &Notes::default(),
         );
         assert!(!output.truncated);
         assert!(output.text.contains("3 points"), "{}", output.text);
@@ -368,7 +388,7 @@ mod tests {
         let output = query_output(
             "local",
             data(json!({"resultType": "scalar", "result": [1767366245, "42"]})),
-            10,
+            &Notes::default(),
         );
         assert_eq!(output.text, "scalar: 42 @ 2026-01-02T15:04:05Z");
         assert_eq!(output.total, None);

@@ -38,19 +38,6 @@ pub fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Keeps the first `limit` items of a JSON array in place; returns the
-/// total before cutting (0 for a non-array).
-pub fn cut(value: &mut Value, limit: usize) -> usize {
-    match value.as_array_mut() {
-        Some(items) => {
-            let total = items.len();
-            items.truncate(limit);
-            total
-        }
-        None => 0,
-    }
-}
-
 /// Plural-aware count: `1 series`, `2 targets`.
 pub fn count(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
@@ -81,12 +68,5 @@ mod tests {
     fn timestamps_are_rfc3339() {
         assert_eq!(timestamp(&json!(1767366245)), "2026-01-02T15:04:05Z");
         assert_eq!(timestamp(&json!(1767366245.5)), "2026-01-02T15:04:05.500Z");
-    }
-
-    #[test]
-    fn cut_counts_before_truncating() {
-        let mut list = json!([1, 2, 3]);
-        assert_eq!(cut(&mut list, 2), 3);
-        assert_eq!(list, json!([1, 2]));
     }
 }

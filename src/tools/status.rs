@@ -5,7 +5,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::render::{cut, series_name, str_field};
+use super::output::limit_filtered;
+use super::render::{series_name, str_field};
 use super::{Family, ToolContext, ToolError, ToolOutput};
 use crate::upstream::ApiCall;
 
@@ -120,7 +121,7 @@ pub async fn targets(ctx: ToolContext, args: TargetsArgs) -> Result<ToolOutput, 
                 _ => args.health.is_none() && (t.get("scrapePool").is_none() || keep(t)),
             });
         }
-        let all = cut(list, limit);
+        let all = limit_filtered(list, limit);
         total += all;
         let items = list.as_array().map(Vec::as_slice).unwrap_or_default();
         returned += items.len();
@@ -255,7 +256,9 @@ pub async fn tsdb_stats(ctx: ToolContext, args: TsdbArgs) -> Result<ToolOutput, 
         if !list.is_array() {
             continue;
         }
-        total += cut(list, limit);
+        // Per list (top N of each statistic), which the layer's budget
+        // across lists is not; Prometheus before 2.42 ignores `limit`.
+        total += limit_filtered(list, limit);
         let items = list.as_array().map(Vec::as_slice).unwrap_or_default();
         returned += items.len();
         text.push_str(&format!("\n{key}:"));

@@ -98,6 +98,15 @@ pub struct Notes {
 }
 
 impl Notes {
+    /// How many items the upstream's answer held, given the `returned`
+    /// ones: the truncate layer's count (kept and dropped) when it cut the
+    /// answer, else what came back.
+    pub fn items_total(&self, returned: usize) -> usize {
+        self.truncation
+            .as_ref()
+            .map_or(returned, |t| t.kept_items + t.dropped_items_at_least)
+    }
+
     /// Folds another answer's notes into these (fan-out merges).
     pub fn merge(&mut self, other: Notes) {
         self.warnings.extend(other.warnings);
@@ -282,7 +291,10 @@ impl Upstream {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            if buffer.len() + data.len() > self.max_response_bytes {
+            // A JSON answer was already cut to its budget by the truncate
+            // layer (which then records a `Truncation`); this cap is for
+            // what it passes through.
+            if truncation.is_none() && buffer.len() + data.len() > self.max_response_bytes {
                 return Err(UpstreamError::TooLarge {
                     upstream: self.name.to_string(),
                     endpoint,

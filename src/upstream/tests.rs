@@ -18,6 +18,7 @@ use crate::config::{ConfigDuration, UpstreamConfig};
 use crate::stack::Outbound;
 use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
+use mcp_prometheus_layers::outbound::truncate::{TruncateConfig, TruncateLayer};
 
 type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
 
@@ -84,7 +85,7 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
     let outbound = Outbound {
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(false, 16),
-        truncate: None,
+        truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
         propagate_trace: true,
     };
     Upstream::new(&config, outbound.stack(0, &config).expect("builds"))

@@ -201,6 +201,22 @@ pub struct TruncateLayer {
     config: TruncateConfig,
 }
 
+impl TruncateLayer {
+    /// The layer when `[layers.truncate]` is off: no budget of its own, but
+    /// a tool's per-call budget (its `limit`) and the hard ceiling still
+    /// hold, so the layer stays the one place an upstream answer is cut.
+    pub fn calls_only(config: &TruncateConfig) -> Self {
+        Self {
+            config: TruncateConfig {
+                enabled: true,
+                max_bytes: config.hard_ceiling_bytes,
+                max_series: usize::MAX,
+                ..config.clone()
+            },
+        }
+    }
+}
+
 impl<S> Layer<S> for TruncateLayer {
     type Service = Truncate<S>;
     fn layer(&self, inner: S) -> Self::Service {
