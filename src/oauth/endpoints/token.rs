@@ -19,7 +19,7 @@ use super::ratelimit::rate_limited;
 use crate::oauth::crypto::{constant_time_eq, hash, pkce_challenge, random_token};
 use crate::oauth::provider::UpstreamTokens;
 use crate::oauth::signer::AccessClaims;
-use crate::oauth::store::{ClientRecord, Redeemed, RefreshGrant, Rotated, UserInfo};
+use crate::oauth::store::{ClientRecord, Redeemed, RefreshGrant, Rotated, Rotation, UserInfo};
 use crate::oauth::{OAuthServer, now, now_millis};
 
 /// The token endpoint's form (both grants, and revocation).
@@ -303,14 +303,14 @@ async fn refresh_grant(
     let token = random_token(32).map_err(OAuthError::internal)?;
     let outcome = server
         .store
-        .rotate_refresh(
-            &old_hash,
-            &hash(&token),
-            &next,
-            refresh_ttl(server, &next),
-            now_millis(),
-            server.config.refresh_reuse_grace.0,
-        )
+        .rotate_refresh(Rotation {
+            old_hash: &old_hash,
+            new_hash: &hash(&token),
+            new: &next,
+            ttl: refresh_ttl(server, &next),
+            now_ms: now_millis(),
+            grace: server.config.refresh_reuse_grace.0,
+        })
         .await
         .map_err(OAuthError::internal)?;
     match outcome {

@@ -123,6 +123,18 @@ pub enum Redeemed {
     Unknown,
 }
 
+/// One refresh-token rotation: `old` is spent and `new` stored in one
+/// step. `now_ms` is Unix milliseconds; a second use of `old` within
+/// `grace` is a race (a client retrying), later it is reuse (theft).
+pub struct Rotation<'a> {
+    pub old_hash: &'a str,
+    pub new_hash: &'a str,
+    pub new: &'a RefreshGrant,
+    pub ttl: Duration,
+    pub now_ms: u64,
+    pub grace: Duration,
+}
+
 /// The result of rotating a refresh token.
 #[derive(Debug)]
 pub enum Rotated {
@@ -163,16 +175,7 @@ pub trait Store: Send + Sync + 'static {
     fn put_refresh(&self, token_hash: &str, grant: &RefreshGrant, ttl: Duration) -> Fut<'_, ()>;
     /// Marks `old` used and stores `new` in one step, unless `old` was used
     /// already (then reports reuse or a race) or its family is revoked.
-    /// `now_ms` is Unix milliseconds.
-    fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        new: &RefreshGrant,
-        ttl: Duration,
-        now_ms: u64,
-        grace: Duration,
-    ) -> Fut<'_, Rotated>;
+    fn rotate_refresh(&self, rotation: Rotation<'_>) -> Fut<'_, Rotated>;
     fn refresh(&self, token_hash: &str) -> Fut<'_, Option<RefreshGrant>>;
     /// Revokes a family; the mark outlives every token of it (the store's
     /// revocation lifetime).

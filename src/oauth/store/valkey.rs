@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     ApprovalRequest, ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated,
-    Store, StoreError,
+    Rotation, Store, StoreError,
 };
 use crate::oauth::config::{StorageConfig, redact_url};
 use crate::oauth::crypto::{Sealer, hash};
@@ -282,15 +282,15 @@ impl Store for ValkeyStore {
         Box::pin(async move { self.set(key, &grant, ttl).await })
     }
 
-    fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        new: &RefreshGrant,
-        ttl: Duration,
-        now_ms: u64,
-        grace: Duration,
-    ) -> Fut<'_, Rotated> {
+    fn rotate_refresh(&self, rotation: Rotation<'_>) -> Fut<'_, Rotated> {
+        let Rotation {
+            old_hash,
+            new_hash,
+            new,
+            ttl,
+            now_ms,
+            grace,
+        } = rotation;
         let old_key = self.key("refresh", old_hash);
         let used_key = self.key("refresh-used", old_hash);
         let new_key = self.key("refresh", new_hash);

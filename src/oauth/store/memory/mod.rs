@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::{
     ApprovalRequest, ClientRecord, CodeGrant, Fut, PendingLogin, Redeemed, RefreshGrant, Rotated,
-    Store, StoreError,
+    Rotation, Store, StoreError,
 };
 
 /// Registered clients kept at most (registration is rate-limited per
@@ -193,15 +193,15 @@ impl Store for MemoryStore {
         ready(())
     }
 
-    fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        new: &RefreshGrant,
-        ttl: Duration,
-        now_ms: u64,
-        grace: Duration,
-    ) -> Fut<'_, Rotated> {
+    fn rotate_refresh(&self, rotation: Rotation<'_>) -> Fut<'_, Rotated> {
+        let Rotation {
+            old_hash,
+            new_hash,
+            new,
+            ttl,
+            now_ms,
+            grace,
+        } = rotation;
         ready(self.with(|m| {
             let Some(old) = live(&m.refresh, old_hash) else {
                 return Rotated::Unknown;
@@ -269,129 +269,4 @@ impl From<serde_json::Error> for StoreError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::oauth::store::UserInfo;
-
-    fn grant(family: &str) -> RefreshGrant {
-        RefreshGrant {
-            family: family.into(),
-            client_id: "c".into(),
-            scope: String::new(),
-            resource: "r".into(),
-            user: UserInfo {
-                subject: "alice".into(),
-                groups: vec![],
-                email: None,
-            },
-            upstream: None,
-            upstream_refresh_at: 0,
-            used_at: None,
-            started_at: 0,
-        }
-    }
-
-    const TTL: Duration = Duration::from_secs(60);
-    const GRACE: Duration = Duration::from_secs(30);
-
-    #[tokio::test]
-    async fn rotation_race_and_reuse() {
-        let store = MemoryStore::default();
-        store.put_refresh("a", &grant("f"), TTL).await.expect("put");
-        let first = store
-            .rotate_refresh("a", "b", &grant("f"), TTL, 1_000_000, GRACE)
-            .await
-            .expect("rotate");
-        assert!(matches!(first, Rotated::Done));
-        let racing = store
-            .rotate_refresh("a", "b2", &grant("f"), TTL, 1_010_000, GRACE)
-            .await
-            .expect("race");
-        assert!(
-            matches!(racing, Rotated::Raced),
-            "within the grace window the family survives"
-        );
-        let next = store
-            .rotate_refresh("b", "c", &grant("f"), TTL, 1_011_000, GRACE)
-            .await
-            .expect("winner");
-        assert!(
-            matches!(next, Rotated::Done),
-            "the winner's token still works"
-        );
-        let stolen = store
-            .rotate_refresh("a", "x", &grant("f"), TTL, 2_000_000, GRACE)
-            .await
-            .expect("reuse");
-        assert!(matches!(stolen, Rotated::Reused));
-        let after = store
-            .rotate_refresh("c", "d", &grant("f"), TTL, 2_001_000, GRACE)
-            .await
-            .expect("revoked");
-        assert!(
-            matches!(after, Rotated::Revoked),
-            "reuse revoked the whole family"
-        );
-        let unknown = store
-            .rotate_refresh("nope", "e", &grant("f"), TTL, 2_002_000, GRACE)
-            .await
-            .expect("unknown");
-        assert!(matches!(unknown, Rotated::Unknown));
-    }
-
-    #[tokio::test]
-    async fn codes_are_single_use() {
-        let store = MemoryStore::default();
-        let code = CodeGrant {
-            client_id: "c".into(),
-            redirect_uri: "https://x/cb".into(),
-            code_challenge: "ch".into(),
-            scope: String::new(),
-            resource: "r".into(),
-            user: grant("f").user,
-            upstream: None,
-            family: "f".into(),
-            redeemed: false,
-        };
-        store.put_code("k", &code, TTL).await.expect("put");
-        assert!(matches!(
-            store.redeem_code("k").await.expect("first"),
-            Redeemed::Fresh(_)
-        ));
-        assert!(matches!(
-            store.redeem_code("k").await.expect("second"),
-            Redeemed::Replayed { family } if family == "f"
-        ));
-        assert!(matches!(
-            store.redeem_code("other").await.expect("unknown"),
-            Redeemed::Unknown
-        ));
-        assert!(store.take_pending("p").await.expect("none").is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_timer_sweep_drops_expired_records_and_idle_clients() {
-        let store = MemoryStore::default();
-        let client = ClientRecord {
-            client_id: "c".into(),
-            secret_hash: None,
-            redirect_uris: vec![],
-            client_name: None,
-            auth_method: "none".into(),
-            scope: None,
-        };
-        store.put_client(&client, TTL).await.expect("put");
-        store.put_refresh("r", &grant("f"), TTL).await.expect("put");
-        store.remember_consent("k", TTL).await.expect("put");
-        tokio::time::advance(TTL / 2).await;
-        assert!(store.client("c", TTL).await.expect("get").is_some());
-        tokio::time::advance(TTL * 3 / 4).await;
-        store.sweep();
-        assert!(
-            store.client("c", TTL).await.expect("get").is_some(),
-            "use restarts the idle clock"
-        );
-        let maps = store.maps.lock().expect("lock");
-        assert!(maps.refresh.is_empty() && maps.consents.is_empty());
-    }
-}
+mod tests;
