@@ -164,41 +164,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::{BodyExt, Full, StreamBody};
     use std::convert::Infallible;
     use tower::ServiceExt;
 
     /// A body that sends nothing for `delay`, then one frame.
-    struct SlowBody {
-        sleep: Pin<Box<Sleep>>,
-        done: bool,
-    }
-
-    impl Body for SlowBody {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            if self.done {
-                return Poll::Ready(None);
-            }
-            match self.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    self.done = true;
-                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"late")))))
-                }
-                Poll::Pending => Poll::Pending,
-            }
-        }
-    }
-
-    fn slow_body(delay: Duration) -> SlowBody {
-        SlowBody {
-            sleep: Box::pin(tokio::time::sleep(delay)),
-            done: false,
-        }
+    fn slow_body(delay: Duration) -> impl Body<Data = Bytes, Error = Infallible> + Send {
+        StreamBody::new(Box::pin(futures_util::stream::once(async move {
+            tokio::time::sleep(delay).await;
+            Ok(Frame::data(Bytes::from_static(b"late")))
+        })))
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,14 +2,13 @@
 //! stops at the scan limit, and is fast enough to read it all.
 
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::stream;
 use http::{Request, Response};
 use http_body::{Body, Frame};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, StreamBody};
 use tower::{Layer, ServiceExt};
 
 use super::super::cut::LAST_PEAK;
@@ -41,15 +40,11 @@ impl Generated {
     }
 }
 
-impl Body for Generated {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+impl Generated {
+    /// The next chunk of the answer, or `None` at its end.
+    fn next_chunk(&mut self) -> Option<Bytes> {
         if self.done {
-            return Poll::Ready(None);
+            return None;
         }
         let mut chunk = BytesMut::with_capacity(CHUNK);
         if self.first {
@@ -71,12 +66,19 @@ impl Body for Generated {
             chunk.put_slice(br#"]},"warnings":["huge answer"]}"#);
             self.done = true;
         }
-        Poll::Ready(Some(Ok(Frame::data(chunk.freeze()))))
+        Some(chunk.freeze())
+    }
+
+    /// The answer as a streaming body.
+    fn into_body(mut self) -> impl Body<Data = Bytes, Error = Infallible> + Send + 'static {
+        StreamBody::new(stream::iter(std::iter::from_fn(move || {
+            self.next_chunk().map(|chunk| Ok(Frame::data(chunk)))
+        })))
     }
 }
 
 async fn run(config: TruncateConfig, size: u64) -> (Bytes, Truncation, usize) {
-    let mut body = Some(Generated::of_size(size));
+    let mut body = Some(Generated::of_size(size).into_body());
     let svc = config
         .build(&BuildCtx::default())
         .expect("valid")
@@ -164,13 +166,8 @@ async fn scan_stops_at_the_limit() {
 #[test]
 #[ignore = "measurement only"]
 fn scanner_throughput() {
-    let mut body = Generated::of_size(64 << 20);
-    let mut chunks = Vec::new();
-    let waker = std::task::Waker::noop();
-    let mut cx = Context::from_waker(waker);
-    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
-        chunks.push(frame.into_data().expect("data"));
-    }
+    let mut answer = Generated::of_size(64 << 20);
+    let chunks: Vec<Bytes> = std::iter::from_fn(|| answer.next_chunk()).collect();
     for (label, max_bytes) in [("skipping", 50_000), ("keeping", usize::MAX)] {
         let started = Instant::now();
         let mut scanner = super::Scanner::new(max_bytes, usize::MAX);

@@ -11,7 +11,7 @@ use tower::{Layer, ServiceExt};
 use super::super::{
     TruncateBudget, TruncateConfig, TruncateConfigError, Truncation, TruncationReason,
 };
-use super::{Chunks, parse, vector_answer};
+use super::{Chunks, chunks, chunks_of, parse, vector_answer};
 use crate::BoxError;
 use crate::build::BuildCtx;
 
@@ -61,7 +61,7 @@ async fn json_call(
         budget,
         StatusCode::OK,
         Some("application/json"),
-        Chunks::of(body.as_bytes(), 4096),
+        chunks(body.as_bytes(), 4096),
     )
     .await
     .expect("answer");
@@ -156,7 +156,7 @@ async fn error_status_passes_through() {
         None,
         StatusCode::BAD_REQUEST,
         Some("application/json"),
-        Chunks::of(input.as_bytes(), 7),
+        chunks(input.as_bytes(), 7),
     )
     .await
     .expect("answer");
@@ -179,7 +179,7 @@ async fn other_answers_are_cut_at_the_hard_ceiling() {
         None,
         StatusCode::BAD_GATEWAY,
         Some("text/html"),
-        Chunks::of(&page, 300),
+        chunks(&page, 300),
     )
     .await
     .expect("answer");
@@ -190,7 +190,7 @@ async fn other_answers_are_cut_at_the_hard_ceiling() {
         None,
         StatusCode::OK,
         Some("text/plain"),
-        Chunks::of(&page, 10_000),
+        chunks(&page, 10_000),
     )
     .await
     .expect("answer");
@@ -236,8 +236,13 @@ async fn invalid_json_is_passed_as_kept() {
 
 #[tokio::test]
 async fn body_error_fails_the_call() {
-    let mut body = Chunks::of(vector_answer(100).as_bytes(), 1000);
-    body.0.insert(3, Err("upstream reset".into()));
+    let mut pieces: Vec<Result<Bytes, BoxError>> = vector_answer(100)
+        .as_bytes()
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    pieces.insert(3, Err("upstream reset".into()));
+    let body = chunks_of(pieces);
     let err = call(&TruncateConfig::default(), None, StatusCode::OK, None, body)
         .await
         .expect_err("error must propagate");

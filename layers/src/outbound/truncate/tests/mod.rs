@@ -6,12 +6,10 @@ mod fuzz;
 mod layer;
 mod shapes;
 
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
-use http_body::{Body, Frame};
+use futures_util::stream;
+use http_body::Frame;
+use http_body_util::StreamBody;
 use serde_json::{Value, json};
 
 use super::Truncation;
@@ -57,28 +55,23 @@ fn vector_answer(n: usize) -> String {
     )
 }
 
-/// A response body sending the given frames, then ending.
-struct Chunks(VecDeque<Result<Bytes, BoxError>>);
+/// A response body sending the given pieces (data or an error), then
+/// ending.
+type Chunks = StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, BoxError>>>>;
 
-impl Chunks {
-    fn of(body: &[u8], chunk: usize) -> Self {
-        Self(
-            body.chunks(chunk.max(1))
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect(),
-        )
-    }
+/// `pieces` as a body.
+fn chunks_of(pieces: Vec<Result<Bytes, BoxError>>) -> Chunks {
+    let frames: Vec<_> = pieces.into_iter().map(|p| p.map(Frame::data)).collect();
+    StreamBody::new(stream::iter(frames))
 }
 
-impl Body for Chunks {
-    type Data = Bytes;
-    type Error = BoxError;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Poll::Ready(self.0.pop_front().map(|chunk| chunk.map(Frame::data)))
-    }
+/// `body` as a body of `chunk`-byte frames.
+fn chunks(body: &[u8], chunk: usize) -> Chunks {
+    chunks_of(
+        body.chunks(chunk.max(1))
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect(),
+    )
 }
 
 #[test]
