@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use super::OAuthServer;
@@ -28,6 +29,14 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Every route of the authorization server.
 pub fn router(server: Arc<OAuthServer>) -> Router {
+    let throttled = Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(revoke::revoke))
+        .route("/oauth/register", post(register::register))
+        .route_layer(middleware::from_fn_with_state(
+            server.clone(),
+            ratelimit::throttle,
+        ));
     Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
@@ -42,9 +51,7 @@ pub fn router(server: Arc<OAuthServer>) -> Router {
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/callback", get(callback::callback))
         .route("/oauth/consent", post(consent::decide))
-        .route("/oauth/token", post(token::token))
-        .route("/oauth/revoke", post(revoke::revoke))
-        .route("/oauth/register", post(register::register))
+        .merge(throttled)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(server)
 }

@@ -2,24 +2,33 @@
 //! endpoints.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use governor::DefaultKeyedRateLimiter;
 
 use axum::Json;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::oauth::OAuthServer;
 
-/// Refuses a caller over its per-IP budget.
-pub fn rate_limited(
-    server: &OAuthServer,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Option<Response> {
-    let client = client_address(server.config.trust_forwarded_for, peer, headers);
-    limited(&server.limiter, client)
+/// Route layer of the token, revocation and registration endpoints: a
+/// caller over its per-address budget gets 429 before the endpoint reads
+/// its body or checks a credential (so guessing tokens is limited too).
+pub async fn throttle(
+    State(server): State<Arc<OAuthServer>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = client_address(server.config.trust_forwarded_for, peer, request.headers());
+    match limited(&server.limiter, client) {
+        Some(refusal) => refusal,
+        None => next.run(request).await,
+    }
 }
 
 /// Refuses `client` when it is over its budget in `limiter`.

@@ -1,18 +1,16 @@
 //! `/oauth/register`: dynamic client registration (RFC 7591), as the
 //! configured policy allows, rate-limited per address.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::OAuthError;
-use super::ratelimit::rate_limited;
 use crate::oauth::OAuthServer;
 use crate::oauth::clients::check_redirect_uri;
 use crate::oauth::config::RegistrationPolicy;
@@ -72,14 +70,9 @@ fn check_bounds(request: &Registration) -> Result<(), String> {
 /// `POST /oauth/register`.
 pub async fn register(
     State(server): State<Arc<OAuthServer>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    // Before the token check, so guessing tokens is rate-limited too.
-    if let Some(refusal) = rate_limited(&server, peer, &headers) {
-        return refusal;
-    }
     match server.config.registration {
         RegistrationPolicy::Off => {
             return OAuthError {

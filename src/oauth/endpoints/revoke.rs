@@ -1,14 +1,12 @@
 //! `/oauth/revoke` (RFC 7009).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::OAuthError;
-use super::ratelimit::rate_limited;
 use super::token::{TokenForm, authenticate};
 use crate::oauth::OAuthServer;
 use crate::oauth::crypto::hash;
@@ -17,13 +15,9 @@ use crate::oauth::crypto::hash;
 /// client revokes its whole family.
 pub async fn revoke(
     State(server): State<Arc<OAuthServer>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
-    if let Some(refusal) = rate_limited(&server, peer, &headers) {
-        return refusal;
-    }
     let client = match authenticate(&server, &headers, &form).await {
         Ok(client) => client,
         Err(error) => return error.into_response(),

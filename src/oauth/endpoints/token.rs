@@ -1,11 +1,10 @@
 //! `/oauth/token` (authorization_code, refresh_token) and `/oauth/revoke`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -15,7 +14,6 @@ use serde_json::json;
 
 use super::OAuthError;
 use super::authorize::resource_ok;
-use super::ratelimit::rate_limited;
 use crate::oauth::crypto::{constant_time_eq, hash, pkce_challenge, random_token};
 use crate::oauth::provider::UpstreamTokens;
 use crate::oauth::signer::AccessClaims;
@@ -76,13 +74,9 @@ pub(super) async fn authenticate(
 /// `POST /oauth/token`.
 pub async fn token(
     State(server): State<Arc<OAuthServer>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<TokenForm>,
 ) -> Response {
-    if let Some(refusal) = rate_limited(&server, peer, &headers) {
-        return refusal;
-    }
     let result = async {
         let client = authenticate(&server, &headers, &form).await?;
         match form.grant_type.as_deref() {
