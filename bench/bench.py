@@ -46,6 +46,10 @@ from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
+# TOML rendering is shared with the integration tests (standard library only).
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from serverconfig import toml_value  # noqa: E402
+
 OUT = REPO / "target" / "bench"
 
 MODERN = "2026-07-28"
@@ -242,30 +246,16 @@ def prom_query(url: str, q: str, t: int | None = None) -> list[Any]:
 # the server
 # --------------------------------------------------------------------------
 
-def toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{json.dumps(k) if '-' in k or '.' in k else k} = {toml(x)}"
-                                for k, x in v.items()) + " }"
-    raise TypeError(v)
-
-
 def server_config(upstream: str, port: int, obs: int, layers: dict[str, dict[str, Any]] | None = None,
                   timeout: str = "120s") -> str:
     lines = ["[server]", f'listen = "127.0.0.1:{port}"', 'mcp_path = "/mcp"',
              f'public_url = "http://127.0.0.1:{port}"',
              'allowed_hosts = ["127.0.0.1", "localhost"]', "json_response = true", "stateful_sessions = true",
              "", "[observability]", f'listen = "127.0.0.1:{obs}"', 'log_format = "text"', 'log_level = "warn"',
-             "", "[[upstreams]]", 'name = "local"', f"url = {toml(upstream)}", f"timeout = {toml(timeout)}"]
+             "", "[[upstreams]]", 'name = "local"', f"url = {toml_value(upstream)}",
+             f"timeout = {toml_value(timeout)}"]
     for name, keys in (layers or {}).items():
-        lines += ["", f"[layers.{name}]"] + [f"{k} = {toml(v)}" for k, v in keys.items()]
+        lines += ["", f"[layers.{name}]"] + [f"{k} = {toml_value(v)}" for k, v in keys.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -16,27 +16,20 @@ import http.server
 import json
 import sys
 import threading
-import time
 import urllib.parse
+from pathlib import Path
 
-HEAD = b'{"status":"success","data":{"resultType":"vector","result":['
-TAIL = b"]}}"
+# The streaming itself is shared with the tests' fake big upstream.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from bigvector import send_vector, series_template  # noqa: E402
+
 SERIES_BYTES = 1024
 CHUNK_SERIES = 1000
 
 stats = {"sent_bytes": 0, "completed": 0, "aborted": 0, "last_sent_bytes": 0}
 lock = threading.Lock()
 
-
-def template() -> str:
-    ts = int(time.time())
-    pad = "x" * (SERIES_BYTES - 120)
-    one = ('{"metric":{"__name__":"big_metric","job":"big","chunk":"CHUNKID","n":"%05d","pad":"' + pad
-           + '"},"value":[' + str(ts) + ',"1"]}')
-    return ",".join(one % j for j in range(CHUNK_SERIES))
-
-
-TEMPLATE = template()
+TEMPLATE = series_template(SERIES_BYTES, CHUNK_SERIES)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -76,36 +69,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             total = int(q.removeprefix("big_mb_")) << 20
         except ValueError:
             return self._reply(200, b'{"status":"success","data":{"resultType":"vector","result":[]}}')
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        written = 0
-
-        def chunk(data: bytes) -> None:
-            nonlocal written
-            self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
-            written += len(data)
-
-        try:
-            chunk(HEAD)
-            i = 0
-            while written < total:
-                chunk((b"," if i else b"") + TEMPLATE.replace("CHUNKID", f"{i:06d}").encode())
-                i += 1
-            chunk(TAIL)
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-            with lock:
-                stats["completed"] += 1
-        except OSError:
-            with lock:
-                stats["aborted"] += 1
-            self.close_connection = True
-        finally:
-            with lock:
-                stats["sent_bytes"] += written
-                stats["last_sent_bytes"] = written
+        written, completed = send_vector(self, TEMPLATE, total)
+        with lock:
+            stats["completed" if completed else "aborted"] += 1
+            stats["sent_bytes"] += written
+            stats["last_sent_bytes"] = written
 
 
 def main() -> None:

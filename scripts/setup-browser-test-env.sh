@@ -12,10 +12,8 @@
 # Then run:  .venv/bin/python -m pytest tests/integration/test_oauth_browser.py -q
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" setup-browser-test-env
 chromium=/usr/bin/chromium
-
-log() { printf '[setup-browser-test-env] %s\n' "$*" >&2; }
 
 # --- Debian package chromium ------------------------------------------------
 if [[ ! -x $chromium ]]; then
@@ -28,20 +26,8 @@ version="$("$chromium" --version 2>/dev/null)" || { log "$chromium --version fai
 # --- npm playwright-core (tests/browser) ------------------------------------
 browser_dir="$repo/tests/browser"
 [[ -f $browser_dir/package-lock.json ]] || { log "$browser_dir/package-lock.json is missing"; exit 1; }
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-    { log "node and npm (Node >= 20) are needed for tests/browser"; exit 1; }
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-((node_major >= 20)) || { log "Node >= 20 needed for tests/browser, found $(node --version)"; exit 1; }
-want="$( (cat "$browser_dir/package-lock.json"; echo "node $node_major") | sha256sum | cut -d' ' -f1)"
-stamp="$browser_dir/node_modules/.mcp-prometheus-lock.sha256"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    log "tests/browser/node_modules is up to date"
-else
-    log "installing tests/browser npm packages (npm ci)"
-    # playwright-core has no install script and fetches no browser; say so
-    # anyway, in case a later version grows one.
-    (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >&2)
-    echo "$want" >"$stamp"
-fi
+# playwright-core has no install script and fetches no browser; say so
+# anyway, in case a later version grows one.
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_sync "$browser_dir"
 
 log "ok: $version, playwright-core $(node -p "require('$browser_dir/node_modules/playwright-core/package.json').version")"

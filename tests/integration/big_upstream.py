@@ -14,10 +14,9 @@ import time
 import urllib.parse
 from typing import Any
 
-from harness import FakeUpstream, _reply
-
-HEAD = b'{"status":"success","data":{"resultType":"vector","result":['
-TAIL = b"]}}"
+from bigvector import send_vector, series_template
+from fakes import FakeUpstream
+from httputil import reply
 
 
 class BigUpstream:
@@ -30,11 +29,7 @@ class BigUpstream:
         self.aborted = 0  # answers the client hung up on
         self.query_seconds: list[float] = []
         self._lock = threading.Lock()
-        ts = int(time.time())
-        pad_len = max(0, series_bytes - 120)
-        one = ('{"metric":{"__name__":"big_metric","job":"big","chunk":"CHUNKID","n":"%05d","pad":"'
-               + "x" * pad_len + '"},"value":[' + str(ts) + ',"1"]}')
-        self._template = ",".join(one % j for j in range(chunk_series))
+        self._template = series_template(series_bytes, chunk_series)
         self.fake = FakeUpstream("big", self._handle)
 
     @property
@@ -51,44 +46,21 @@ class BigUpstream:
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
         route = urllib.parse.urlsplit(h.path).path
         if route.endswith("/-/ready") or route.endswith("/ready"):
-            _reply(h, 200, b"Prometheus Server is Ready.\n", "text/plain")
+            reply(h, 200, b"Prometheus Server is Ready.\n", "text/plain")
             return
         if route.endswith("/api/v1/status/buildinfo"):
-            _reply(h, 200, b'{"status":"success","data":{"version":"2.99.0","revision":"big","branch":"",'
-                           b'"buildUser":"","buildDate":"","goVersion":"go"}}', "application/json")
+            reply(h, 200, b'{"status":"success","data":{"version":"2.99.0","revision":"big","branch":"",'
+                          b'"buildUser":"","buildDate":"","goVersion":"go"}}', "application/json")
             return
         if not (route.endswith("/api/v1/query") or route.endswith("/api/v1/query_range")):
-            _reply(h, 404, b"404 page not found\n", "text/plain")
+            reply(h, 404, b"404 page not found\n", "text/plain")
             return
         t0 = time.monotonic()
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        written = 0
-
-        def chunk(data: bytes) -> None:
-            nonlocal written
-            h.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
-            written += len(data)
-
-        try:
-            chunk(HEAD)
-            i = 0
-            while written < self.total_bytes:
-                body = self._template.replace("CHUNKID", f"{i:06d}").encode()
-                chunk((b"," if i else b"") + body)
-                i += 1
-            chunk(TAIL)
-            h.wfile.write(b"0\r\n\r\n")
-            h.wfile.flush()
-            with self._lock:
+        written, completed = send_vector(h, self._template, self.total_bytes)
+        with self._lock:
+            self.sent_bytes += written
+            self.query_seconds.append(time.monotonic() - t0)
+            if completed:
                 self.completed += 1
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            with self._lock:
+            else:
                 self.aborted += 1
-            h.close_connection = True
-        finally:
-            with self._lock:
-                self.sent_bytes += written
-                self.query_seconds.append(time.monotonic() - t0)

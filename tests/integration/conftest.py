@@ -13,16 +13,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness  # noqa: E402
-from harness import (  # noqa: E402
-    Alertmanager,
-    FakeUpstream,
-    McpServer,
-    Prometheus,
-    ServerConfig,
-    Upstream,
-)
+from fakes import FakeUpstream, fake_garbage, fake_http500, fake_slow  # noqa: E402
+from httputil import closed_port  # noqa: E402
 from mcpclient import TRANSPORT_IDS, TRANSPORTS, Target, TransportSpec  # noqa: E402
+from mcpserver import McpServer, server_binary, start_mcp_server  # noqa: E402
+from procs import ManagedProcess, live_processes, tail_file  # noqa: E402
+from promstack import (  # noqa: E402
+    Alertmanager,
+    Prometheus,
+    start_alertmanager,
+    start_prometheus,
+    wait_for_prometheus_data,
+)
+from serverconfig import ServerConfig, Upstream  # noqa: E402
 
 # Fixtures of the authn / tenancy / truncation tests (authstack.py): the
 # tenant router with one Prometheus per tenant, the test JWT issuer, and the
@@ -38,7 +41,7 @@ from authstack import (  # noqa: E402,F401
     tenant_stack,
     trusted_server,
 )
-from oauthstack import *  # noqa: E402,F401,F403 - OAuth fixtures (oauthstack.__all__)
+from oauth_fixtures import *  # noqa: E402,F401,F403 - OAuth fixtures (oauth_fixtures.__all__)
 
 SLOW_UPSTREAM_TIMEOUT = "1s"
 
@@ -57,7 +60,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def binary() -> Path:
-    b = harness.server_binary()
+    b = server_binary()
     if not b.exists():
         pytest.fail(
             f"mcp-prometheus binary not found at {b}: run `cargo build` (or `make`) first, "
@@ -80,16 +83,16 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(workdir: Path) -> Iterator[Stack]:
-    started: list[harness.ManagedProcess] = []
+    started: list[ManagedProcess] = []
     try:
-        am = harness.start_alertmanager(workdir)
+        am = start_alertmanager(workdir)
         started.append(am.proc)
-        prom = harness.start_prometheus(workdir, "local", am)
+        prom = start_prometheus(workdir, "local", am)
         started.append(prom.proc)
-        prom_prefixed = harness.start_prometheus(workdir, "prefixed", am, route_prefix="/prometheus")
+        prom_prefixed = start_prometheus(workdir, "prefixed", am, route_prefix="/prometheus")
         started.append(prom_prefixed.proc)
-        harness.wait_for_prometheus_data(prom, am)
-        harness.wait_for_prometheus_data(prom_prefixed, am)
+        wait_for_prometheus_data(prom, am)
+        wait_for_prometheus_data(prom_prefixed, am)
         yield Stack(am, prom, prom_prefixed)
     finally:
         for p in reversed(started):
@@ -119,7 +122,7 @@ class Fakes:
 
 @pytest.fixture(scope="session")
 def fakes() -> Iterator[Fakes]:
-    f = Fakes(harness.fake_http500(), harness.fake_garbage(), harness.fake_slow(), harness.closed_port())
+    f = Fakes(fake_http500(), fake_garbage(), fake_slow(), closed_port())
     yield f
     for s in (f.http500, f.garbage, f.slow):
         s.close()
@@ -163,7 +166,7 @@ class ServerPool:
             srv.proc.stop()
             self.servers.pop(name)
             raise RuntimeError(f"server {name} died earlier (exit {srv.proc.returncode}); log tail:\n{log}")
-        srv = harness.start_mcp_server(self.workdir, name, make_config(), wait_ready=wait_ready)
+        srv = start_mcp_server(self.workdir, name, make_config(), wait_ready=wait_ready)
         self.servers[name] = srv
         return srv
 
@@ -248,22 +251,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     for v in funcargs.values():
         if isinstance(v, Target):
             urls |= {v.http_json_url, v.http_sse_url}
-    relevant = [p for p in harness.live_processes()
+    relevant = [p for p in live_processes()
                 if any(isinstance(v, McpServer) and v.proc is p for v in funcargs.values())
                 or any(isinstance(v, McpServer) and v.proc is p and v.mcp_url in urls
                        for v in getattr(funcargs.get("pool"), "servers", {}).values())]
     if report.when == "setup" or not relevant:
-        relevant = harness.live_processes()
+        relevant = live_processes()
     for proc in relevant:
         if proc.name.startswith("mcp-prometheus") or report.when == "setup":
             report.sections.append((f"log tail: {proc.name} ({proc.log_path})", proc.tail(30)))
     wd = funcargs.get("workdir")
     stdio_log = Path(wd) / "logs" / "mcp-prometheus-stdio.log" if wd is not None else None
     if stdio_log is not None and stdio_log.exists() and "stdio" in item.name:
-        report.sections.append((f"log tail: stdio servers ({stdio_log})", harness.tail_file(stdio_log, 30)))
+        report.sections.append((f"log tail: stdio servers ({stdio_log})", tail_file(stdio_log, 30)))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    b = harness.server_binary()
+    b = server_binary()
     return [f"mcp-prometheus binary: {b} ({'present' if b.exists() else 'MISSING'})",
             f"MCP_PROMETHEUS_BIN={os.environ.get('MCP_PROMETHEUS_BIN', '')}"]

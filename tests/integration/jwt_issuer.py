@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.server
 import json
 import threading
 import time
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from harness import serve_threaded
+from httputil import LocalServer, QuietHandler, reply_unless_gone
 
 
 def b64url(data: bytes) -> str:
@@ -69,7 +68,7 @@ def new_ec(kid: str | None = None) -> KeyPair:
     return KeyPair(kid or f"ec-{uuid.uuid4().hex[:8]}", "ES256", k, k.public_key())
 
 
-class JwtIssuer:
+class JwtIssuer(LocalServer):
     """Keys + JWKS/discovery server + token minting."""
 
     def __init__(self, name: str = "issuer", default_audience: str | list[str] | None = None):
@@ -84,9 +83,7 @@ class JwtIssuer:
         self.extra_keys: list[KeyPair] = []  # also published (e.g. during a rotation overlap)
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 path = self.path.split("?", 1)[0]
                 with outer._lock:
@@ -104,31 +101,15 @@ class JwtIssuer:
                     self._send(404, b"not found\n", "text/plain")
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.send_header("Cache-Control", "no-store")
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                reply_unless_gone(self, status, body, ctype, {"Cache-Control": "no-store"})
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self.server, self.thread = serve_threaded(Handler, f"jwt-{name}")
-        self.port = self.server.server_address[1]
+        super().__init__(Handler, f"jwt-{name}")
 
     # ---------------------------------------------------------------- server
 
     @property
-    def url(self) -> str:
-        """Base URL; also the `iss` of its tokens."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def issuer(self) -> str:
+        """The `iss` of its tokens: its base URL."""
         return self.url
 
     @property
@@ -161,10 +142,6 @@ class JwtIssuer:
             old = (self.rsa, self.ec)
             self.rsa, self.ec = new_r, new_e
         return old
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     # ---------------------------------------------------------------- tokens
 
@@ -259,7 +236,3 @@ class JwtIssuer:
             if len(tok) > min_bytes:
                 return tok
             n += 100
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

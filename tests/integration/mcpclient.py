@@ -181,21 +181,47 @@ def _single_leaf(eg: BaseExceptionGroup) -> BaseException | None:
 
 
 @asynccontextmanager
-async def connect(target: Target, transport: TransportSpec, mode: str | None = None) -> AsyncIterator[Conn]:
-    """Open an MCP client connection over `transport`; yields a Conn.
-
-    Exceptions raised in the body come out of the SDK's task groups wrapped in
-    ExceptionGroups; a group with a single leaf is unwrapped so that test
-    failures read as the plain assertion.
-    """
+async def unwrap_groups() -> AsyncIterator[None]:
+    """Exceptions raised in the body come out of the SDK's task groups wrapped
+    in ExceptionGroups; a group with a single leaf is unwrapped so that test
+    failures read as the plain assertion."""
     try:
-        async with _connect(target, transport, mode) as conn:
-            yield conn
+        yield
     except BaseExceptionGroup as eg:
         leaf = _single_leaf(eg)
         if leaf is None:
             raise
         raise leaf from None
+
+
+@asynccontextmanager
+async def connect(target: Target, transport: TransportSpec, mode: str | None = None) -> AsyncIterator[Conn]:
+    """Open an MCP client connection over `transport`; yields a Conn (see
+    unwrap_groups)."""
+    async with unwrap_groups():
+        async with _connect(target, transport, mode) as conn:
+            yield conn
+
+
+@asynccontextmanager
+async def open_http(url: str, http: Any, mode: str, spec: TransportSpec, prefix: str = "",
+                    log: list[HttpExchange] | None = None, **transport_kw: Any) -> AsyncIterator[Conn]:
+    """An MCP session over streamable HTTP through `http` (an SDK HTTP
+    client, closed at the end); `transport_kw` go to streamable_http_client."""
+    async with http:
+        async with Client(streamable_http_client(url, http_client=http, **transport_kw), mode=mode,
+                          read_timeout_seconds=CALL_TIMEOUT) as client:
+            yield Conn(client, spec, prefix, log)
+
+
+@asynccontextmanager
+async def http_session(url: str, http: Any, mode: str = "auto", **transport_kw: Any) -> AsyncIterator[Conn]:
+    """`open_http` with no tool prefix (the authn and OAuth tests: `http`
+    carries their credentials), exception groups unwrapped."""
+    spec = HTTP_AUTO_JSON if mode == "auto" else HTTP_LEGACY_JSON
+    async with unwrap_groups():
+        async with open_http(url, http, mode, spec, **transport_kw) as conn:
+            yield conn
 
 
 @asynccontextmanager
@@ -229,7 +255,5 @@ async def _connect(target: Target, transport: TransportSpec, mode: str | None) -
 
     http = create_mcp_http_client()
     http.event_hooks["response"] = [record]
-    async with http:
-        async with Client(streamable_http_client(url, http_client=http, max_sse_event_size=None), mode=mode,
-                          read_timeout_seconds=CALL_TIMEOUT) as client:
-            yield Conn(client, transport, target.tool_prefix, log)
+    async with open_http(url, http, mode, transport, target.tool_prefix, log, max_sse_event_size=None) as conn:
+        yield conn

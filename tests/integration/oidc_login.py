@@ -32,7 +32,8 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, ManagedProcess, free_port, http_get, wait_until  # noqa: E402
+from httputil import free_port, http_get, local_url  # noqa: E402
+from procs import REPO, ManagedProcess, await_start  # noqa: E402
 
 OIDC_DIR = REPO / "tests" / "oidc"
 PROVIDER_SCRIPT = OIDC_DIR / "provider.mjs"
@@ -55,7 +56,7 @@ class OidcProvider:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return local_url(self.port)
 
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
@@ -73,8 +74,12 @@ def provider_installed() -> bool:
 
 
 def start_oidc_provider(workdir: Path, redirect_uri: str | None = None, resource: str | None = None,
-                        name: str = "oidc-provider", id_token_ttl: int = 600) -> OidcProvider:
-    """Start provider.mjs on a free port; waits for its discovery document."""
+                        name: str = "oidc-provider", id_token_ttl: int = 600, *, server_client_secret: str = "",
+                        registration: bool = False) -> OidcProvider:
+    """Start provider.mjs on a free port; waits for its discovery document.
+    `redirect_uri` may list several, comma-separated (the first is the
+    provider's `redirect_uri`); `server_client_secret` and `registration`:
+    OIDC_SERVER_CLIENT_SECRET and OIDC_REGISTRATION (see its header)."""
     if not provider_installed():
         raise FileNotFoundError(
             f"{OIDC_DIR}/node_modules is missing: run scripts/setup-test-env.sh (npm ci in tests/oidc)")
@@ -85,19 +90,16 @@ def start_oidc_provider(workdir: Path, redirect_uri: str | None = None, resource
         "OIDC_REDIRECT_URIS": redirect_uri,
         "OIDC_RESOURCE": resource or "",
         "OIDC_ID_TOKEN_TTL": str(id_token_ttl),
+        "OIDC_SERVER_CLIENT_SECRET": server_client_secret,
+        "OIDC_REGISTRATION": "1" if registration else "",
         "DEBUG": "",
         "NODE_ENV": "test",
     }
     proc = ManagedProcess(name, [NODE_BIN, PROVIDER_SCRIPT], workdir / "logs" / f"{name}.log", env=env,
                           cwd=OIDC_DIR)
-    prov = OidcProvider(port, f"http://127.0.0.1:{port}", redirect_uri, resource, proc)
-    try:
-        wait_until(f"{name} discovery",
-                   lambda: http_get(f"{prov.issuer}/.well-known/openid-configuration", 1).status == 200,
-                   timeout=30, interval=0.1, proc=proc)
-    except Exception:
-        proc.stop()
-        raise
+    prov = OidcProvider(port, local_url(port), redirect_uri.split(",")[0], resource, proc)
+    await_start(proc, (f"{name} discovery",
+                       lambda: http_get(f"{prov.issuer}/.well-known/openid-configuration", 1).status == 200, 30))
     return prov
 
 
@@ -120,15 +122,25 @@ class Tokens:
         return jwt_claims(getattr(self, which))
 
 
+def decode_segment(part: str) -> dict[str, Any]:
+    """A JWT segment (unpadded base64url JSON), decoded."""
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
 def jwt_claims(token: str | None) -> dict[str, Any]:
     assert token and token.count(".") == 2, f"not a JWT: {token!r}"
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return decode_segment(token.split(".")[1])
 
 
 def jwt_header(token: str) -> dict[str, Any]:
-    head = token.split(".")[0]
-    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    return decode_segment(token.split(".")[0])
+
+
+def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(header, claims) of a JWT, unverified."""
+    assert isinstance(token, str) and token.count(".") == 2, f"not a JWT: {token!r}"
+    h, c, _ = token.split(".")
+    return decode_segment(h), decode_segment(c)
 
 
 class LoginError(AssertionError):
@@ -142,7 +154,8 @@ def _form_action(html: str, base: str) -> str:
     return urllib.parse.urljoin(base, m.group(1).replace("&amp;", "&"))
 
 
-def _pkce() -> tuple[str, str]:
+def pkce_pair() -> tuple[str, str]:
+    """(verifier, S256 challenge)."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
@@ -153,7 +166,7 @@ def login(provider: OidcProvider, user: str = "alice", *, client_id: str = PUBLI
           password: str = "anything", max_steps: int = 20, use_pkce: bool = True) -> Tokens:
     """Authorization code flow with PKCE, headless. Returns the token response."""
     md = provider.metadata()
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     nonce = secrets.token_urlsafe(16)
     params = {

@@ -22,7 +22,6 @@ tenant behind a threaded HTTP router that routes on `X-Scope-OrgID`.
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import urllib.error
@@ -32,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness import ManagedProcess, PROMETHEUS_BIN, RecordedRequest, free_port, http_get, serve_threaded, wait_until
+from httputil import LocalServer, QuietHandler, RecordedRequest, free_port, local_url, reply_unless_gone
+from procs import ManagedProcess, wait_until
+from promstack import PROMETHEUS_BIN, PromApi, ready
 
 TENANTS = ("tenant-a", "tenant-b", "tenant-c")
 PREFIX = "/prometheus"
@@ -78,25 +79,18 @@ groups:
 
 
 @dataclass
-class TenantPrometheus:
+class TenantPrometheus(PromApi):
     tenant: str
     port: int
     proc: ManagedProcess
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def url(self) -> str:  # type: ignore[override]
+        return local_url(self.port)
 
     @property
     def job(self) -> str:
         return f"prom-{self.tenant}"
-
-    def api(self, path: str, **params: Any) -> Any:
-        qs = ("?" + urllib.parse.urlencode(params)) if params else ""
-        r = http_get(f"{self.url}/api/v1/{path}{qs}", timeout=5)
-        if r.status != 200:
-            raise RuntimeError(f"{path}: HTTP {r.status}: {r.text[:300]}")
-        return r.json()["data"]
 
 
 def start_tenant_prometheus(workdir: Path, tenant: str) -> TenantPrometheus:
@@ -118,20 +112,11 @@ def start_tenant_prometheus(workdir: Path, tenant: str) -> TenantPrometheus:
 
 
 def wait_for_tenant_data(p: TenantPrometheus, timeout: float = 45.0) -> None:
-    wait_until(f"{p.tenant} /-/ready", lambda: http_get(f"{p.url}/-/ready", 1).status == 200,
-               timeout=timeout, proc=p.proc)
-
-    def scalar(q: str) -> float:
-        res = p.api("query", query=q)["result"]
-        return float(res[0]["value"][1]) if res else 0.0
-
-    wait_until(f"{p.tenant}: 3 samples of up", lambda: scalar(f'count_over_time(up{{job="{p.job}"}}[1m])') >= 3,
+    wait_until(f"{p.tenant} /-/ready", lambda: ready(p.url), timeout=timeout, proc=p.proc)
+    wait_until(f"{p.tenant}: 3 samples of up", lambda: p.scalar(f'count_over_time(up{{job="{p.job}"}}[1m])') >= 3,
                timeout, proc=p.proc)
-    wait_until(f"{p.tenant}: recording rule", lambda: p.api("query", query="tenant:up:sum")["result"],
-               timeout, proc=p.proc)
-    wait_until(f"{p.tenant}: TenantAlert firing",
-               lambda: any(a["labels"].get("alertname") == "TenantAlert" and a["state"] == "firing"
-                           for a in p.api("alerts")["alerts"]), timeout, proc=p.proc)
+    wait_until(f"{p.tenant}: recording rule", lambda: p.query("tenant:up:sum"), timeout, proc=p.proc)
+    wait_until(f"{p.tenant}: TenantAlert firing", lambda: p.firing("TenantAlert"), timeout, proc=p.proc)
     wait_until(f"{p.tenant}: metadata", lambda: p.api("metadata", metric="prometheus_http_requests_total"),
                timeout, proc=p.proc)
 
@@ -180,7 +165,7 @@ class _Upstream:
     ctype: str
 
 
-class TenantRouter:
+class TenantRouter(LocalServer):
     """Routes on X-Scope-OrgID to one Prometheus per tenant; records requests."""
 
     def __init__(self, backends: dict[str, str], prefix: str = PREFIX, name: str = "tenant-router"):
@@ -191,13 +176,9 @@ class TenantRouter:
         self.requests: list[RoutedRequest] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                rec = RoutedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                rec = self.recorded(RoutedRequest)
                 with outer._lock:
                     outer.requests.append(rec)
                 try:
@@ -205,32 +186,21 @@ class TenantRouter:
                 except Exception as e:  # noqa: BLE001 - report, do not hang the client
                     status, out, ctype = 502, f"tenant router error: {e!r}\n".encode(), "text/plain"
                 rec.status = status
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(out)))
-                    self.end_headers()
-                    self.wfile.write(out)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                reply_unless_gone(self, status, out, ctype)
 
             do_GET = _handle
             do_POST = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self.server, self.thread = serve_threaded(Handler, name)
-        self.port = self.server.server_address[1]
+        super().__init__(Handler, name)
 
     # ------------------------------------------------------------ addresses
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return super().url
 
     @property
-    def url(self) -> str:
+    def url(self) -> str:  # type: ignore[override]
         """Base URL for mcp-prometheus (with the /prometheus prefix, as Mimir)."""
         return self.root + self.prefix
 
@@ -304,10 +274,6 @@ class TenantRouter:
                 return _Upstream(r.status, r.read(), r.headers.get("Content-Type", "application/json"))
         except urllib.error.HTTPError as e:
             return _Upstream(e.code, e.read(), e.headers.get("Content-Type", "text/plain"))
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _err(kind: str, msg: str) -> bytes:

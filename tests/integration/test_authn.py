@@ -15,28 +15,14 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from authstack import (
-    ALICE_TENANTS,
-    BOB_TENANTS,
-    PRM_PATH,
-    LayeredServer,
-    TenantStack,
-    _layered,
-    assert_no_upstream,
-    assert_refused,
-    assert_tenants_within,
-    authed,
-    bearer,
-    issuer_entry,
-    layered_config,
-    metric_names,
-    metric_sum,
-    raw_call,
-    raw_initialize,
-    raw_tool_result,
-)
-from harness import http_get, run_cli
+from authasserts import assert_no_upstream, assert_refused, assert_tenants_within
+from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layered_config
+from constants import ALICE_TENANTS, BOB_TENANTS, PRM_PATH
+from httputil import http_get
 from jwt_issuer import JwtIssuer
+from mcpserver import run_cli
+from promtext import metric_names, metric_sum
+from rawmcp import authed, bearer, raw_call, raw_initialize, raw_tool_result
 from tenant_router import TenantRouter
 
 QUERY = {"query": "up"}

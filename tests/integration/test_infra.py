@@ -18,9 +18,10 @@ from typing import Any, Iterator
 import jwt
 import pytest
 
-from authstack import GROUP_MAP, TenantStack, issuer_entry, layered_config
+from authstack import TenantStack, issuer_entry, layered_config
 from big_upstream import BigUpstream
-from harness import http_get, http_post
+from constants import GROUP_MAP
+from httputil import http_get, http_post
 from jwt_issuer import JwtIssuer, b64url
 from oidc_login import (
     CONFIDENTIAL_CLIENT,

@@ -34,31 +34,27 @@ from typing import Any
 import httpx2
 import pytest
 
-from authstack import assert_no_upstream, bearer, current_rss_kib, raw_call, raw_tool_result
-from harness import REPO, closed_port
-from oauthstack import (
+from authasserts import assert_no_upstream
+from constants import CLIENT_REDIRECT, PROVIDER_SCOPES
+from docserver import DocServer
+from httputil import closed_port
+from oauth_browse import browse, browser
+from oauth_client import DirectClient, assert_json_error, assert_no_redirect, assert_token_response, oauth_error
+from oauth_fixtures import (
     CIMD_ALLOWED_HOST,
-    CLIENT_REDIRECT,
     CUSTOM_SCOPES,
     FLOOD_PENDING_CAP,
     PENDING_CAP_PER_ADDRESS,
     PENDING_CAP_TOTAL,
-    PROVIDER_SCOPES,
     REGISTRATION_TOKEN,
     SHORT_CLIENT_IDLE_S,
     SHORT_REFRESH_LIFETIME_S,
     STRICT_RATE_LIMIT,
-    DirectClient,
-    DocServer,
-    OAuthServer,
-    assert_json_error,
-    assert_no_redirect,
-    assert_token_response,
-    browse,
-    browser,
-    oauth_error,
-    pkce_pair,
 )
+from oauth_server import OAuthServer
+from oidc_login import pkce_pair
+from procs import REPO, current_rss_kib
+from rawmcp import bearer, raw_call, raw_tool_result
 from tenant_router import TenantRouter
 
 UNTRUSTED = {"invalid_request", "invalid_client"}

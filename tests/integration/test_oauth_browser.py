@@ -2,7 +2,7 @@
 `chromium`, /usr/bin/chromium) driven by npm playwright-core through
 tests/browser/login.mjs (one `node` run per login, JSON result on stdout).
 
-The other OAuth tests browse with httpx (oauthstack.browse), which follows
+The other OAuth tests browse with httpx (oauth_browse.browse), which follows
 redirects but enforces no Content-Security-Policy. A browser does: it applies
 the consent page's `form-action` to the redirect that answers the form POST
 (our 303 to the client's redirect URI), so the page lists the client's origin
@@ -30,9 +30,13 @@ from typing import Any, Iterator
 
 import pytest
 
-import harness
-from harness import REPO, FakeUpstream
-from oauthstack import DirectClient, OAuthServer, assert_token_response, pkce_pair
+from fakes import FakeUpstream
+from httputil import reply
+from oauth_browse import origin
+from oauth_client import DirectClient, assert_token_response
+from oauth_server import OAuthServer
+from oidc_login import pkce_pair
+from procs import REPO
 
 BROWSER_DIR = REPO / "tests" / "browser"
 LOGIN_SCRIPT = BROWSER_DIR / "login.mjs"
@@ -62,14 +66,9 @@ def browser_env() -> None:
 def callback() -> Iterator[FakeUpstream]:
     """The client's redirect URI listener: records every request, answers a small page."""
     body = b"<!doctype html><title>client callback</title><p>back at the client</p>\n"
-    srv = FakeUpstream("browser-callback", lambda h: harness._reply(h, 200, body, "text/html; charset=utf-8"))
+    srv = FakeUpstream("browser-callback", lambda h: reply(h, 200, body, "text/html; charset=utf-8"))
     yield srv
     srv.close()
-
-
-def origin(url: str) -> str:
-    p = urllib.parse.urlsplit(url)
-    return f"{p.scheme}://{p.netloc}"
 
 
 def run_login(srv: OAuthServer, url: str, redirect_uri: str, decision: str) -> dict[str, Any]:
@@ -112,15 +111,6 @@ def describe(res: dict[str, Any]) -> str:
             f"final URL: {res.get('finalUrl')}")
 
 
-def start(oauth_server: OAuthServer, callback: FakeUpstream, name: str) -> tuple[DirectClient, str, str, str, str]:
-    """Register a client for the listener's /callback; (client, redirect_uri, verifier, state, authorize URL)."""
-    redirect_uri = callback.url + "/callback"
-    client = DirectClient.register(oauth_server, redirect_uris=[redirect_uri], name=name)
-    verifier, challenge = pkce_pair()
-    state = secrets.token_urlsafe(16)
-    return client, redirect_uri, verifier, state, client.authorize_url(challenge=challenge, state=state)
-
-
 def callback_params(callback: FakeUpstream) -> dict[str, list[str]]:
     """The query of the one request the listener got at /callback."""
     hits = [r for r in list(callback.requests) if r.route == "/callback"]
@@ -149,19 +139,33 @@ def assert_consent_page(res: dict[str, Any], redirect_uri: str, client_name: str
     assert not violations, f"CSP violations in the browser: {violations}"
 
 
-def test_browser_login_approve(browser_env: None, oauth_server: OAuthServer, callback: FakeUpstream) -> None:
-    t0 = time.monotonic()
-    name = "Browser E2E (approve)"
-    client, redirect_uri, verifier, state, url = start(oauth_server, callback, name)
-    res = run_login(oauth_server, url, redirect_uri, "approve")
-    assert res["steps"] == ["provider-login", "provider-consent", "consent:approve"], describe(res)
+def browser_login(oauth_server: OAuthServer, callback: FakeUpstream, name: str,
+                  decision: str) -> tuple[DirectClient, str, str, dict[str, list[str]]]:
+    """Register a client `name` for the listener's /callback and log alice in
+    with it in Chromium, answering our consent page with `decision`. Asserts
+    the steps, our consent page, and that the redirect URI got the state
+    back and our iss; returns (client, redirect_uri, PKCE verifier, the
+    redirect URI's query)."""
+    redirect_uri = callback.url + "/callback"
+    client = DirectClient.register(oauth_server, redirect_uris=[redirect_uri], name=name)
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(16)
+    url = client.authorize_url(challenge=challenge, state=state)
+    res = run_login(oauth_server, url, redirect_uri, decision)
+    assert res["steps"] == ["provider-login", "provider-consent", f"consent:{decision}"], describe(res)
     assert_consent_page(res, redirect_uri, name)
 
     p = callback_params(callback)
-    assert "error" not in p, f"authorization error at the redirect URI: {p}"
-    assert len(p.get("code", [])) == 1 and p["code"][0], f"no code at the redirect URI: {p}"
     assert p.get("state") == [state], f"state not round-tripped: {p.get('state')} != {state!r}"
     assert p.get("iss") == [oauth_server.issuer], f"iss {p.get('iss')} != {oauth_server.issuer!r} (RFC 9207)"
+    return client, redirect_uri, verifier, p
+
+
+def test_browser_login_approve(browser_env: None, oauth_server: OAuthServer, callback: FakeUpstream) -> None:
+    t0 = time.monotonic()
+    client, redirect_uri, verifier, p = browser_login(oauth_server, callback, "Browser E2E (approve)", "approve")
+    assert "error" not in p, f"authorization error at the redirect URI: {p}"
+    assert len(p.get("code", [])) == 1 and p["code"][0], f"no code at the redirect URI: {p}"
 
     tok = assert_token_response(client.token({
         "grant_type": "authorization_code",
@@ -177,15 +181,7 @@ def test_browser_login_approve(browser_env: None, oauth_server: OAuthServer, cal
 
 def test_browser_login_deny(browser_env: None, oauth_server: OAuthServer, callback: FakeUpstream) -> None:
     t0 = time.monotonic()
-    name = "Browser E2E (deny)"
-    _client, redirect_uri, _verifier, state, url = start(oauth_server, callback, name)
-    res = run_login(oauth_server, url, redirect_uri, "deny")
-    assert res["steps"] == ["provider-login", "provider-consent", "consent:deny"], describe(res)
-    assert_consent_page(res, redirect_uri, name)
-
-    p = callback_params(callback)
+    _client, _redirect_uri, _verifier, p = browser_login(oauth_server, callback, "Browser E2E (deny)", "deny")
     assert p.get("error") == ["access_denied"], f"expected error=access_denied at the redirect URI: {p}"
     assert "code" not in p, f"a code despite Deny: {p}"
-    assert p.get("state") == [state], f"state not round-tripped: {p.get('state')} != {state!r}"
-    assert p.get("iss") == [oauth_server.issuer], f"iss {p.get('iss')} != {oauth_server.issuer!r} (RFC 9207)"
     assert time.monotonic() - t0 < 20, f"the browser login took {time.monotonic() - t0:.1f} s"

@@ -25,22 +25,12 @@ from dataclasses import dataclass
 import httpx2
 import pytest
 
-from oauthstack import (
-    PREAPPROVED_DOC_PATH,
-    BrowseResult,
-    ConsentPage,
-    DirectClient,
-    DocServer,
-    Grant,
-    OAuthServer,
-    assert_json_error,
-    assert_token_response,
-    browse,
-    browser,
-    consent_page,
-    login_cookies,
-    pkce_pair,
-)
+from docserver import DocServer
+from oauth_browse import BrowseResult, ConsentPage, browse, browser, consent_page, login_cookies
+from oauth_client import DirectClient, Grant, assert_json_error, assert_token_response
+from oauth_fixtures import PREAPPROVED_DOC_PATH
+from oauth_server import OAuthServer
+from oidc_login import pkce_pair
 
 CSP_PREFIX = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
 NOT_LOCAL = re.compile(r"not on this computer", re.I)

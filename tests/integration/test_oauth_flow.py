@@ -6,7 +6,7 @@ or bob, our ES256 access tokens on MCP calls scoped to the user's tenants
 (asserted at the tenant router), refresh with rotation, revocation.
 
 The negative matrix is in test_oauth_negative.py, the Redis/Valkey store in
-test_oauth_store.py; fixtures and helpers in oauthstack.py.
+test_oauth_store.py; fixtures in oauth_fixtures.py, helpers in oauth_*.py.
 """
 
 from __future__ import annotations
@@ -16,31 +16,15 @@ from typing import Any
 
 import pytest
 
-from authstack import (
-    ALICE_TENANTS,
-    BOB_TENANTS,
-    assert_no_upstream,
-    assert_tenants_within,
-    bearer,
-    raw_call,
-    raw_tool_result,
-    www_authenticate,
-)
-from harness import free_port, http_get
-from oauthstack import (
-    AS_METADATA_PATH,
-    CLIENT_REDIRECT,
-    PRM_PATH,
-    DirectClient,
-    DocServer,
-    OAuthServer,
-    assert_token_response,
-    expire_sdk_token,
-    jwt_parts,
-    oauth_error,
-    sdk_connect,
-    sdk_oauth,
-)
+from authasserts import assert_no_upstream, assert_tenants_within
+from constants import ALICE_TENANTS, AS_METADATA_PATH, BOB_TENANTS, CLIENT_REDIRECT, PRM_PATH
+from docserver import DocServer
+from httputil import free_port, http_get
+from oauth_client import DirectClient, assert_token_response, oauth_error
+from oauth_sdk import expire_sdk_token, sdk_connect, sdk_oauth
+from oauth_server import OAuthServer
+from oidc_login import jwt_parts
+from rawmcp import bearer, raw_call, raw_tool_result, www_authenticate
 from tenant_router import TenantRouter
 
 pytestmark = pytest.mark.anyio

@@ -20,26 +20,16 @@ from typing import Iterator
 
 import pytest
 
-from authstack import (
-    ALICE_TENANTS,
-    BOB_TENANTS,
-    GROUP_MAP,
-    TenantStack,
-    assert_no_upstream,
-    assert_reads_tenants,
-    raw_call,
-)
-from harness import closed_port, free_port, run_cli
-from oauthstack import (
-    SERVER_CLIENT_ID,
-    SERVER_CLIENT_SECRET,
-    DirectClient,
-    KvServer,
-    OAuthServer,
-    oauth_config,
-    start_env_server,
-)
+from authasserts import assert_no_upstream, assert_reads_tenants
+from authstack import TenantStack
+from constants import ALICE_TENANTS, BOB_TENANTS, GROUP_MAP
+from httputil import closed_port, free_port
+from kvstore import KvServer
+from mcpserver import run_cli
+from oauth_client import DirectClient
+from oauth_server import OAuthServer, go_oauth_env, oauth_config, start_env_server
 from oidc_login import OidcProvider
+from rawmcp import raw_call
 from tenant_router import TenantRouter
 
 QUERY = {"query": "up"}
@@ -57,18 +47,7 @@ def go_env_server(workdir: Path, valkey_store: KvServer, tenant_stack: TenantSta
     prefix = f"mcp-it-goenv-{secrets.token_hex(4)}:"  # VALKEY_KEY_PREFIX: keeps the shared Valkey tidy
     env = {
         "PROMETHEUS_URL": tenant_stack.url,
-        "MCP_OAUTH_ISSUER": public_url,
-        "MCP_OAUTH_ENCRYPTION_KEY": secrets.token_hex(32),
-        "MCP_OAUTH_ALLOW_PUBLIC_REGISTRATION": "true",
-        "MCP_OAUTH_ALLOW_PRIVATE_URLS": "true",
-        "OAUTH_STORAGE": "valkey",
-        "VALKEY_URL": f"127.0.0.1:{valkey_store.port}",
-        "VALKEY_PASSWORD": valkey_store.password,
-        "VALKEY_KEY_PREFIX": prefix,
-        "DEX_ISSUER_URL": oauth_provider.issuer,
-        "DEX_CLIENT_ID": SERVER_CLIENT_ID,
-        "DEX_CLIENT_SECRET": SERVER_CLIENT_SECRET,
-        "DEX_REDIRECT_URL": public_url + "/oauth/callback",
+        **go_oauth_env(public_url, valkey_store, oauth_provider, prefix),
         "TENANCY_STATIC_GROUP_MAP": json.dumps(GROUP_MAP),
     }
     args = ["--enable-oauth", "--tenancy-mode", "static", "--listen", f"127.0.0.1:{port}",

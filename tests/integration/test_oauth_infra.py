@@ -1,4 +1,4 @@
-"""Self-tests of the OAuth test infrastructure (oauthstack.py), independent
+"""Self-tests of the OAuth test infrastructure (oauth_*.py), independent
 of mcp-prometheus's own authorization server: Redis and Valkey fixtures, the
 client ID metadata document server, the headless browser against the real
 OIDC provider (including the provider clients our server uses, on loopback
@@ -19,24 +19,16 @@ from typing import Any
 import httpx2
 import pytest
 
-import harness
-from harness import FakeUpstream, free_port, http_get, http_post
-from oauthstack import (
-    CLIENT_REDIRECT,
-    ENCRYPTION_KEY,
-    PRM_PATH,
-    SERVER_CLIENT_SECRET,
-    DocServer,
-    KvServer,
-    browse,
-    expire_sdk_token,
-    jwt_parts,
-    oauth_config,
-    pkce_pair,
-    sdk_oauth,
-    start_provider,
-)
-from oidc_login import PUBLIC_CLIENT, OidcProvider
+from constants import CLIENT_REDIRECT, ENCRYPTION_KEY, PRM_PATH, SERVER_CLIENT_SECRET
+from docserver import DocServer
+from fakes import FakeUpstream
+from httputil import free_port, http_get, http_post, reply
+from kvstore import KvServer
+from oauth_browse import browse
+from oauth_fixtures import start_provider
+from oauth_sdk import expire_sdk_token, sdk_oauth
+from oauth_server import oauth_config
+from oidc_login import PUBLIC_CLIENT, OidcProvider, jwt_parts, pkce_pair
 
 pytestmark = pytest.mark.anyio
 
@@ -171,12 +163,12 @@ def _resource_server() -> tuple[FakeUpstream, dict[str, Any]]:
         base = f"http://127.0.0.1:{h.server.server_address[1]}"
         if route.startswith(PRM_PATH):
             body = {"resource": base + "/mcp", "authorization_servers": [state["as"]]}
-            harness._reply(h, 200, json.dumps(body).encode(), "application/json")
+            reply(h, 200, json.dumps(body).encode(), "application/json")
             return
         auth = h.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             state["seen"].append(auth[7:])
-            harness._reply(h, 200, b'{"ok": true}', "application/json")
+            reply(h, 200, b'{"ok": true}', "application/json")
             return
         h.send_response(401)
         h.send_header("WWW-Authenticate", f'Bearer resource_metadata="{base}{PRM_PATH}/mcp"')

@@ -1,5 +1,5 @@
 """The negative matrix of mcp-prometheus's OAuth 2.1 authorization server,
-driven by a hand-written client (oauthstack.DirectClient): every refusal
+driven by a hand-written client (oauth_client.DirectClient): every refusal
 asserts its HTTP status and OAuth error code, and at /oauth/authorize
 whether the error is shown (untrusted client or redirect: HTTP 400, no
 redirect) or sent back to the client's redirect URI (with state and iss).
@@ -16,23 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import run_cli
-from oauthstack import (
-    CLIENT_REDIRECT,
-    REGISTRATION_TOKEN,
-    STRICT_RATE_LIMIT,
-    DirectClient,
-    DocServer,
-    OAuthServer,
-    assert_error_redirect,
-    assert_no_redirect,
-    assert_token_response,
-    browse,
-    oauth_config,
-    oauth_error,
-    pkce_pair,
-)
-from oidc_login import OidcProvider
+from constants import CLIENT_REDIRECT
+from docserver import DocServer
+from mcpserver import run_cli
+from oauth_browse import browse
+from oauth_client import DirectClient, assert_error_redirect, assert_no_redirect, assert_token_response, oauth_error
+from oauth_fixtures import REGISTRATION_TOKEN, STRICT_RATE_LIMIT
+from oauth_server import OAuthServer, oauth_config
+from oidc_login import OidcProvider, pkce_pair
 
 UNTRUSTED = {"invalid_request", "invalid_client"}
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-from authstack import ALICE_TENANTS, assert_tenants_within
-from harness import REPO, free_port
-from oauthstack import OAuthServer, browse
+from authasserts import assert_tenants_within
+from constants import ALICE_TENANTS
+from httputil import free_port
+from oauth_browse import browse
+from oauth_server import OAuthServer
+from procs import REPO
 from tenant_router import TenantRouter
 
 CLIENT = REPO / "target" / "debug" / "rmcp-oauth-client"

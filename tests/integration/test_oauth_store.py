@@ -23,21 +23,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from authstack import ALICE_TENANTS, BOB_TENANTS, TenantStack, assert_reads_tenants
-from harness import HttpResponse, free_port
-from oauthstack import (
-    SERVER_CLIENT_ID,
-    SERVER_CLIENT_SECRET,
-    DirectClient,
-    KvServer,
-    OAuthServer,
-    assert_token_response,
-    jwt_parts,
-    oauth_config,
-    oauth_error,
-    start_oauth_server,
-)
-from oidc_login import OidcProvider
+from authasserts import assert_reads_tenants
+from authstack import TenantStack
+from constants import ALICE_TENANTS, BOB_TENANTS
+from httputil import HttpResponse, free_port
+from kvstore import KvServer
+from oauth_client import DirectClient, assert_token_response, oauth_error
+from oauth_server import OAuthServer, go_oauth_env, oauth_config, start_oauth_server
+from oidc_login import OidcProvider, jwt_parts
 from tenant_router import TenantRouter
 
 RACE_ROUNDS = 10
@@ -275,21 +268,7 @@ def test_go_compatible_env(workdir: Path, valkey_store: KvServer, tenant_stack: 
         cfg.tables = {"oauth": {"enabled": True}}
     public_url = cfg.server_extra["public_url"]
     prefix = f"mcp-it-env-{secrets.token_hex(4)}:"
-    env = {
-        "MCP_OAUTH_ISSUER": public_url,
-        "MCP_OAUTH_ENCRYPTION_KEY": secrets.token_hex(32),
-        "MCP_OAUTH_ALLOW_PUBLIC_REGISTRATION": "true",
-        "MCP_OAUTH_ALLOW_PRIVATE_URLS": "true",
-        "OAUTH_STORAGE": "valkey",
-        "VALKEY_URL": f"127.0.0.1:{valkey_store.port}",
-        "VALKEY_PASSWORD": valkey_store.password,
-        "VALKEY_TLS_ENABLED": "false",
-        "VALKEY_KEY_PREFIX": prefix,
-        "DEX_ISSUER_URL": oauth_provider.issuer,
-        "DEX_CLIENT_ID": SERVER_CLIENT_ID,
-        "DEX_CLIENT_SECRET": SERVER_CLIENT_SECRET,
-        "DEX_REDIRECT_URL": public_url + "/oauth/callback",
-    }
+    env = {**go_oauth_env(public_url, valkey_store, oauth_provider, prefix), "VALKEY_TLS_ENABLED": "false"}
     extra = ["--enable-oauth"] if switch == "flag" else None
     srv = start_oauth_server(workdir, f"oauth-env-{switch}", cfg, oauth_provider, env=env, extra_args=extra)
     try:

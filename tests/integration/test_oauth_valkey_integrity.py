@@ -15,17 +15,13 @@ from typing import Any
 
 import pytest
 
-from harness import http_get
-from oauthstack import (
-    CLIENT_REDIRECT,
-    SEALED_PREFIX,
-    DirectClient,
-    KvServer,
-    OAuthServer,
-    assert_token_response,
-    browser,
-    oauth_error,
-)
+from constants import CLIENT_REDIRECT
+from httputil import http_get
+from kvstore import KvServer
+from oauth_browse import browser
+from oauth_client import DirectClient, assert_token_response, oauth_error
+from oauth_fixtures import SEALED_PREFIX
+from oauth_server import OAuthServer
 
 # Text that would show in a record stored as plain JSON.
 PLAIN_MARKERS = [b'"groups"', b'"redirect_uri', b'"client_id"', b'"scope"', b"team-a", b"team-b",

@@ -14,24 +14,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from authstack import (
-    ALICE_TENANTS,
-    BOB_TENANTS,
-    PRM_PATH,
-    LayeredServer,
-    TenantStack,
-    _layered,
-    assert_no_upstream,
-    assert_refused,
-    assert_tenants_within,
-    authed,
-    bearer,
-    issuer_entry,
-    layered_config,
-    raw_call,
-    raw_tool_result,
-)
-from harness import free_port, http_get
+from authasserts import assert_no_upstream, assert_refused, assert_tenants_within
+from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layered_config
+from constants import ALICE_TENANTS, BOB_TENANTS, PRM_PATH
+from httputil import free_port, http_get
 from oidc_login import (
     CONFIDENTIAL_CLIENT,
     CONFIDENTIAL_SECRET,
@@ -42,6 +28,7 @@ from oidc_login import (
     refresh,
     start_oidc_provider,
 )
+from rawmcp import authed, bearer, raw_call, raw_tool_result
 from tenant_router import TenantRouter
 
 pytestmark = pytest.mark.anyio

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import harness
 from conftest import ServerPool, Stack
-from harness import HttpResponse, McpServer, ServerConfig, Upstream, http_get, http_post
+from httputil import HttpResponse, closed_port, free_port, http_get, http_post, port_open
 from mcpclient import HTTP_AUTO_JSON, HTTP_LEGACY_JSON, Target, connect
+from mcpserver import McpServer, run_cli, start_mcp_server
+from procs import REPO, ManagedProcess, wait_until
+from promtext import metric_value, parse_metrics
+from serverconfig import ServerConfig, Upstream
 
 # --------------------------------------------------------------------------
 # observability
@@ -34,7 +37,7 @@ def test_readyz_ready(http_json_server: McpServer, http_sse_server: McpServer) -
 
 @pytest.fixture(scope="session")
 def notready_server(pool: ServerPool, stack: Stack) -> McpServer:
-    down = f"http://127.0.0.1:{harness.closed_port()}"
+    down = f"http://127.0.0.1:{closed_port()}"
     return pool.get(
         "notready",
         lambda: ServerConfig([Upstream("nowhere-default", down, "1s"), Upstream("local", stack.prom.url, "5s")]),
@@ -61,31 +64,6 @@ async def test_not_ready_server_still_serves_other_upstreams(notready_server: Mc
             assert r.data.get("ready") is False, r.describe()
         r = (await c.call("execute_query", {"query": "up", "upstream": "local"})).ok()
         assert r.data["result"], r.describe()
-
-
-METRIC_LINE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)")
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = METRIC_LINE.match(line)
-        if not m:
-            continue
-        labels = dict(LABEL.findall(m.group("labels") or ""))
-        try:
-            value = float(m.group("value"))
-        except ValueError:
-            continue
-        out.append((m.group("name"), labels, value))
-    return out
-
-
-def metric_value(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
-    return sum(v for n, ls, v in samples if n == name and all(ls.get(k) == x for k, x in labels.items()))
 
 
 @pytest.mark.anyio
@@ -134,7 +112,7 @@ def test_legacy_initialize_gets_session(http_json_server: McpServer) -> None:
     assert body["result"]["capabilities"].get("tools") is not None, body
 
 
-def sse_or_json(r: harness.HttpResponse) -> dict:
+def sse_or_json(r: HttpResponse) -> dict:
     if "text/event-stream" in r.headers.get("content-type", ""):
         datas = [line[5:].strip() for line in r.text.splitlines() if line.startswith("data:")]
         msgs = [json.loads(d) for d in datas if d]
@@ -227,21 +205,20 @@ def test_http_request_hygiene(http_json_server: McpServer) -> None:
 
 def test_serve_listen_flags_override_config(binary: Path, workdir: Path, stack: Stack) -> None:
     """--listen / --observability-listen win over the config; streamable HTTP is the default transport."""
-    cfg = ServerConfig([Upstream("local", stack.prom.url, "5s")], listen_port=harness.free_port(),
-                       obs_port=harness.free_port())
+    cfg = ServerConfig([Upstream("local", stack.prom.url, "5s")], listen_port=free_port(), obs_port=free_port())
     path = cfg.write(workdir / "servers" / "flags.toml")
-    mcp_port, obs_port = harness.free_port(), harness.free_port()
-    proc = harness.ManagedProcess(
+    mcp_port, obs_port = free_port(), free_port()
+    proc = ManagedProcess(
         "mcp-prometheus[flags]",
         [binary, "serve", "--config", path, "--listen", f"127.0.0.1:{mcp_port}",
          "--observability-listen", f"127.0.0.1:{obs_port}"],
         workdir / "logs" / "mcp-prometheus-flags.log")
     try:
-        harness.wait_until("flags server /readyz",
-                           lambda: http_get(f"http://127.0.0.1:{obs_port}/readyz", 1).status == 200, 30, proc=proc)
+        wait_until("flags server /readyz",
+                   lambda: http_get(f"http://127.0.0.1:{obs_port}/readyz", 1).status == 200, 30, proc=proc)
         r = http_post(f"http://127.0.0.1:{mcp_port}/mcp", json.dumps(INIT).encode(), HEADERS)
         assert r.status == 200, r.text
-        assert not harness._port_open(cfg.listen_port) and not harness._port_open(cfg.obs_port), (
+        assert not port_open(cfg.listen_port) and not port_open(cfg.obs_port), (
             "config ports are bound although flags override them")
     finally:
         proc.stop()
@@ -249,7 +226,7 @@ def test_serve_listen_flags_override_config(binary: Path, workdir: Path, stack: 
 
 
 def test_version(binary: Path) -> None:
-    p = harness.run_cli(["version"])
+    p = run_cli(["version"])
     assert p.returncode == 0, p.stderr
     assert re.search(r"\d+\.\d+\.\d+", p.stdout + p.stderr), f"no version in: {p.stdout!r} {p.stderr!r}"
 
@@ -270,7 +247,7 @@ def secret_config(url: str = "http://original.invalid:9090") -> str:
 
 def test_check_config_ok_redacts_secrets(binary: Path, workdir: Path) -> None:
     cfg = write_config(workdir, "secret", secret_config())
-    p = harness.run_cli(["check-config", "--config", cfg])
+    p = run_cli(["check-config", "--config", cfg])
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     assert "s3cret" not in out, f"secret printed:\n{out}"
@@ -280,7 +257,7 @@ def test_check_config_ok_redacts_secrets(binary: Path, workdir: Path) -> None:
 def test_check_config_unknown_key(binary: Path, workdir: Path) -> None:
     text = secret_config().replace("[server]\n", "[server]\nbogus_key = 1\n", 1)
     cfg = write_config(workdir, "unknown-key", text)
-    p = harness.run_cli(["check-config", "--config", cfg])
+    p = run_cli(["check-config", "--config", cfg])
     out = p.stdout + p.stderr
     assert p.returncode != 0, f"unknown key accepted:\n{out}"
     assert "bogus_key" in out, f"message should name the key:\n{out}"
@@ -290,19 +267,19 @@ def test_check_config_unknown_key(binary: Path, workdir: Path) -> None:
 def test_check_config_unknown_upstream_key(binary: Path, workdir: Path) -> None:
     text = secret_config().replace('name = "other"', 'name = "other"\nurll = "x"', 1)
     cfg = write_config(workdir, "unknown-upstream-key", text)
-    p = harness.run_cli(["check-config", "--config", cfg])
+    p = run_cli(["check-config", "--config", cfg])
     assert p.returncode != 0 and "urll" in p.stdout + p.stderr, p.stdout + p.stderr
 
 
 def test_check_config_missing_file(binary: Path, workdir: Path) -> None:
-    p = harness.run_cli(["check-config", "--config", workdir / "does-not-exist.toml"])
+    p = run_cli(["check-config", "--config", workdir / "does-not-exist.toml"])
     assert p.returncode != 0
     assert "does-not-exist.toml" in p.stdout + p.stderr, p.stdout + p.stderr
 
 
 def test_env_overrides_default_upstream_url(binary: Path, workdir: Path) -> None:
     cfg = write_config(workdir, "env", secret_config())
-    p = harness.run_cli(["check-config", "--config", cfg], env={"PROMETHEUS_URL": "http://override.invalid:9999"})
+    p = run_cli(["check-config", "--config", cfg], env={"PROMETHEUS_URL": "http://override.invalid:9999"})
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     assert "override.invalid:9999" in out, f"PROMETHEUS_URL not applied:\n{out}"
@@ -317,8 +294,8 @@ def test_env_overrides_default_upstream_url(binary: Path, workdir: Path) -> None
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_graceful_shutdown(binary: Path, workdir: Path, stack: Stack, sig: int) -> None:
-    srv = harness.start_mcp_server(workdir, f"shutdown-{sig.name}",
-                                   ServerConfig([Upstream("local", stack.prom.url, "5s")]))
+    srv = start_mcp_server(workdir, f"shutdown-{sig.name}",
+                           ServerConfig([Upstream("local", stack.prom.url, "5s")]))
     try:
         assert http_get(srv.obs_url + "/healthz").status == 200
         # an open legacy session must not block shutdown
@@ -380,11 +357,11 @@ def _self_signed_pem() -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in (harness.REPO / "config").glob("*.toml")))
+@pytest.mark.parametrize("example", sorted(p.name for p in (REPO / "config").glob("*.toml")))
 def test_example_configs_pass_check_config(example: str, tmp_path: Path) -> None:
     """Every shipped example config is valid. Paths of mounted secrets and CA
     files (which exist only in a real deployment) point at stand-ins."""
-    text = (harness.REPO / "config" / example).read_text()
+    text = (REPO / "config" / example).read_text()
     pem = tmp_path / "ca.pem"
     pem.write_bytes(_self_signed_pem())
     for path in set(re.findall(r'"(/(?:etc|var/run)/[^"]+)"', text)):
@@ -394,6 +371,6 @@ def test_example_configs_pass_check_config(example: str, tmp_path: Path) -> None
         text = text.replace(f'"{path}"', f'"{stand_in}"')
     cfg = tmp_path / example
     cfg.write_text(text)
-    r = harness.run_cli(["check-config", "--config", str(cfg)])
+    r = run_cli(["check-config", "--config", str(cfg)])
     assert r.returncode == 0, f"{example}: {r.stderr}"
     assert "stand-in-secret-value" not in r.stdout

@@ -16,20 +16,12 @@ from typing import Any
 
 import pytest
 
-from authstack import (
-    ALICE_TENANTS,
-    BOB_TENANTS,
-    LayeredServer,
-    assert_no_upstream,
-    assert_tenants_within,
-    authed,
-    bearer,
-    json_body,
-    metric_sum,
-    raw_call,
-    raw_tool_result,
-)
+from authasserts import assert_no_upstream, assert_tenants_within
+from authstack import LayeredServer
+from constants import ALICE_TENANTS, BOB_TENANTS
 from mcpclient import ToolResult
+from promtext import metric_sum
+from rawmcp import authed, bearer, json_body, raw_call, raw_tool_result
 from tenant_router import FEDERATION_LABEL, TenantRouter
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,9 @@ import secrets
 
 import pytest
 
-from authstack import LayeredServer, authed, bearer, raw_call, raw_tool_result
+from authstack import LayeredServer
+from httputil import LocalServer
+from rawmcp import authed, bearer, raw_call, raw_tool_result
 from tenant_router import TenantRouter
 
 pytestmark = pytest.mark.anyio
@@ -57,13 +59,11 @@ def test_malformed_traceparent_is_not_propagated(authn_server: LayeredServer, ro
         [q.headers.get("traceparent") for q in reqs]
 
 
-class _Collector:
+class _Collector(LocalServer):
     """A stand-in OTLP/HTTP collector: records every POST to /v1/traces."""
 
     def __init__(self) -> None:
         import http.server
-
-        from harness import serve_threaded
 
         bodies: list[tuple[str, bytes]] = []
         self.bodies = bodies
@@ -80,24 +80,20 @@ class _Collector:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server, _ = serve_threaded(Handler, "otlp-collector")
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(Handler, "otlp-collector")
 
 
 def test_spans_are_exported_over_otlp_in_the_callers_trace(workdir, stack) -> None:
     """OTEL_EXPORTER_OTLP_ENDPOINT set: spans reach the collector (flushed at
     shutdown at the latest), carry OTEL_SERVICE_NAME and the caller's trace id."""
-    import harness
-    from harness import ServerConfig, Upstream
+    from httputil import free_port
+    from mcpserver import start_mcp_server
+    from serverconfig import ServerConfig, Upstream
 
     collector = _Collector()
     try:
-        cfg = ServerConfig([Upstream("local", stack.prom.url, "5s")], listen_port=harness.free_port(),
-                           obs_port=harness.free_port())
-        server = harness.start_mcp_server(workdir, "otlp", cfg, env={
+        cfg = ServerConfig([Upstream("local", stack.prom.url, "5s")], listen_port=free_port(), obs_port=free_port())
+        server = start_mcp_server(workdir, "otlp", cfg, env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_SERVICE_NAME": "mcp-otlp-test"})
         tp, trace_id, _ = new_traceparent()
         raw_tool_result(raw_call(server.mcp_url, "execute_query", {"query": "up"}, {"traceparent": tp}))

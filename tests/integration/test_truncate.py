@@ -11,8 +11,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from authstack import LayeredServer, _layered, authed, current_rss_kib, layered_config, peak_rss_kib
+from authstack import LayeredServer, _layered, layered_config
 from big_upstream import BigUpstream
+from procs import current_rss_kib, peak_rss_kib
+from rawmcp import authed
 
 pytestmark = pytest.mark.anyio
 

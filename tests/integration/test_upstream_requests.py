@@ -2,7 +2,7 @@
 credentials (basic, bearer), tenant header (org_id) and static headers; and
 that credentials never show up in check-config output or tool results.
 
-Uses a recording fake Prometheus (harness.fake_prometheus) over stdio.
+Uses a recording fake Prometheus (fakes.fake_prometheus) over stdio.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from typing import Iterator
 
 import pytest
 
-import harness
-from harness import FakeUpstream, ServerConfig, Upstream
+from fakes import FakeUpstream, fake_prometheus
+from httputil import RecordedRequest
 from mcpclient import STDIO, Target, connect
+from mcpserver import run_cli
+from serverconfig import ServerConfig, Upstream
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +28,7 @@ HEADER_SECRET = "hdr-secret-value"
 
 @pytest.fixture(scope="module")
 def recorder() -> Iterator[FakeUpstream]:
-    f = harness.fake_prometheus()
+    f = fake_prometheus()
     yield f
     f.close()
 
@@ -48,7 +50,7 @@ def recorder_target(recorder: FakeUpstream, binary: Path, workdir: Path) -> Targ
     return Target(binary, cfg, None, None, workdir / "logs" / "mcp-prometheus-stdio.log")
 
 
-def requests_under(recorder: FakeUpstream, prefix: str) -> list[harness.RecordedRequest]:
+def requests_under(recorder: FakeUpstream, prefix: str) -> list[RecordedRequest]:
     return [r for r in recorder.requests if r.route.startswith(prefix + "/")]
 
 
@@ -89,7 +91,7 @@ async def test_credentials_and_headers_sent(recorder: FakeUpstream, recorder_tar
 
 def test_check_config_redacts_all_secrets(recorder: FakeUpstream, binary: Path, workdir: Path) -> None:
     cfg = recorder_config(recorder).write(workdir / "cli" / "recorder.toml")
-    p = harness.run_cli(["check-config", "--config", cfg])
+    p = run_cli(["check-config", "--config", cfg])
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     for secret in (PASSWORD, TOKEN, HEADER_SECRET):
@@ -99,7 +101,7 @@ def test_check_config_redacts_all_secrets(recorder: FakeUpstream, binary: Path, 
 
 def test_env_token_redacted(binary: Path, workdir: Path, recorder: FakeUpstream) -> None:
     cfg = recorder_config(recorder).write(workdir / "cli" / "recorder-env.toml")
-    p = harness.run_cli(["check-config", "--config", cfg], env={"PROMETHEUS_TOKEN": "env-t0ken-secret"})
+    p = run_cli(["check-config", "--config", cfg], env={"PROMETHEUS_TOKEN": "env-t0ken-secret"})
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     assert "env-t0ken-secret" not in out, out
