@@ -169,13 +169,18 @@ mod tests {
         (response.status(), forwarded)
     }
 
-    #[tokio::test]
-    async fn own_audience_passes_unmarked() {
-        let config = AudienceConfig {
+    /// Trusts the client ID `muster`, forwarded from `issuers`.
+    fn trusting_muster(issuers: &[&str]) -> AudienceConfig {
+        AudienceConfig {
             enabled: true,
             trusted: vec!["muster".into()],
-            issuers: vec![],
-        };
+            issuers: issuers.iter().map(|i| i.to_string()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn own_audience_passes_unmarked() {
+        let config = trusting_muster(&[]);
         let (status, forwarded) =
             run(&config, principal("https://mcp.example/mcp", "https://dex")).await;
         assert_eq!((status, forwarded), (StatusCode::OK, None));
@@ -183,11 +188,7 @@ mod tests {
 
     #[tokio::test]
     async fn trusted_client_is_marked_forwarded() {
-        let config = AudienceConfig {
-            enabled: true,
-            trusted: vec!["muster".into()],
-            issuers: vec![],
-        };
+        let config = trusting_muster(&[]);
         let (status, forwarded) = run(&config, principal("muster", "https://dex")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(forwarded, Some(ForwardedFrom("muster".into())));
@@ -195,11 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn forwarded_tokens_stay_bound_to_the_issuers() {
-        let config = AudienceConfig {
-            enabled: true,
-            trusted: vec!["muster".into()],
-            issuers: vec!["https://dex".into()],
-        };
+        let config = trusting_muster(&["https://dex"]);
         let (status, _) = run(&config, principal("muster", "https://keycloak")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _) = run(&config, principal("other-client", "https://dex")).await;
@@ -208,11 +205,7 @@ mod tests {
 
     #[test]
     fn needs_authn_and_a_trusted_client() {
-        let config = AudienceConfig {
-            enabled: true,
-            trusted: vec!["muster".into()],
-            issuers: vec![],
-        };
+        let config = trusting_muster(&[]);
         let err = config.build(&BuildCtx::default()).expect_err("no authn");
         assert!(err.to_string().contains("need [layers.authn]"), "{err}");
         let none = AudienceConfig {

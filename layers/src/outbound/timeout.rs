@@ -192,17 +192,25 @@ mod tests {
         assert!(err.downcast_ref::<TimeoutError>().is_some(), "{err}");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn slow_body_times_out_after_fast_headers() {
-        let svc = TimeoutLayer::new(Duration::from_secs(1)).layer(tower::service_fn(
-            |_req: Request<()>| async {
-                Ok::<_, Infallible>(Response::new(slow_body(Duration::from_secs(5))))
+    /// The answer of an upstream whose headers come at once and whose body
+    /// takes `body_delay`, through a timeout of `limit`.
+    async fn answer_of_slow_body(
+        limit: Duration,
+        body_delay: Duration,
+    ) -> Response<impl Body<Data = Bytes, Error = BoxError>> {
+        let svc = TimeoutLayer::new(limit).layer(tower::service_fn(
+            move |_req: Request<()>| async move {
+                Ok::<_, Infallible>(Response::new(slow_body(body_delay)))
             },
         ));
-        let response = svc
-            .oneshot(Request::new(()))
+        svc.oneshot(Request::new(()))
             .await
-            .expect("headers in time");
+            .expect("headers in time")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_body_times_out_after_fast_headers() {
+        let response = answer_of_slow_body(Duration::from_secs(1), Duration::from_secs(5)).await;
         let err = response
             .into_body()
             .collect()
@@ -213,12 +221,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn answer_within_deadline_passes_through() {
-        let svc = TimeoutLayer::new(Duration::from_secs(2)).layer(tower::service_fn(
-            |_req: Request<()>| async {
-                Ok::<_, Infallible>(Response::new(slow_body(Duration::from_millis(500))))
-            },
-        ));
-        let response = svc.oneshot(Request::new(())).await.expect("in time");
+        let response =
+            answer_of_slow_body(Duration::from_secs(2), Duration::from_millis(500)).await;
         let body = response.into_body().collect().await.expect("body in time");
         assert_eq!(body.to_bytes(), Bytes::from_static(b"late"));
     }

@@ -15,6 +15,14 @@ fn error_of(extra: &str) -> String {
     }
 }
 
+/// Each `(extra config, needle)` is refused with an error naming `needle`.
+fn assert_each_refused(cases: &[(&str, &str)]) {
+    for (extra, needle) in cases {
+        let err = error_of(extra);
+        assert!(err.contains(needle), "{extra}: {err}");
+    }
+}
+
 #[test]
 fn standalone_is_valid() {
     Config::parse(STANDALONE_TOML)
@@ -74,10 +82,7 @@ fn bad_upstreams_are_named() {
             "digest",
         ),
     ];
-    for (extra, needle) in cases {
-        let err = error_of(extra);
-        assert!(err.contains(needle), "{extra}: {err}");
-    }
+    assert_each_refused(&cases);
 }
 
 #[test]
@@ -105,10 +110,7 @@ fn unsafe_combinations_are_refused_with_a_fix() {
             "layers.tenancy",
         ),
     ];
-    for (extra, needle) in cases {
-        let err = error_of(extra);
-        assert!(err.contains(needle), "{extra}: {err}");
-    }
+    assert_each_refused(&cases);
 }
 
 #[test]

@@ -282,19 +282,12 @@ impl Store for ValkeyStore {
         Box::pin(async move { self.set(key, &grant, ttl).await })
     }
 
-    fn rotate_refresh(&self, rotation: Rotation<'_>) -> Fut<'_, Rotated> {
-        let Rotation {
-            old_hash,
-            new_hash,
-            new,
-            ttl,
-            now_ms,
-            grace,
-        } = rotation;
-        let old_key = self.key("refresh", old_hash);
-        let used_key = self.key("refresh-used", old_hash);
-        let new_key = self.key("refresh", new_hash);
-        let new = new.clone();
+    fn rotate_refresh(&self, r: Rotation<'_>) -> Fut<'_, Rotated> {
+        let old_key = self.key("refresh", r.old_hash);
+        let used_key = self.key("refresh-used", r.old_hash);
+        let new_key = self.key("refresh", r.new_hash);
+        let new = r.new.clone();
+        let (ttl, now_ms, grace) = (r.ttl, r.now_ms, r.grace);
         Box::pin(async move {
             // A refresh grant never changes, so reading it before the
             // atomic step is safe: it only names the family to check.

@@ -193,35 +193,27 @@ impl Store for MemoryStore {
         ready(())
     }
 
-    fn rotate_refresh(&self, rotation: Rotation<'_>) -> Fut<'_, Rotated> {
-        let Rotation {
-            old_hash,
-            new_hash,
-            new,
-            ttl,
-            now_ms,
-            grace,
-        } = rotation;
+    fn rotate_refresh(&self, r: Rotation<'_>) -> Fut<'_, Rotated> {
         ready(self.with(|m| {
-            let Some(old) = live(&m.refresh, old_hash) else {
+            let Some(old) = live(&m.refresh, r.old_hash) else {
                 return Rotated::Unknown;
             };
             if live(&m.revoked, &old.family).is_some() {
                 return Rotated::Revoked;
             }
             if let Some(used) = old.used_at {
-                if now_ms.saturating_sub(used) <= grace.as_millis() as u64 {
+                if r.now_ms.saturating_sub(used) <= r.grace.as_millis() as u64 {
                     return Rotated::Raced;
                 }
                 m.revoked
                     .insert(old.family.clone(), (Instant::now() + self.revoked_ttl, ()));
                 return Rotated::Reused;
             }
-            if let Some((_, record)) = m.refresh.get_mut(old_hash) {
-                record.used_at = Some(now_ms);
+            if let Some((_, record)) = m.refresh.get_mut(r.old_hash) {
+                record.used_at = Some(r.now_ms);
             }
             m.refresh
-                .insert(new_hash.into(), (Instant::now() + ttl, new.clone()));
+                .insert(r.new_hash.into(), (Instant::now() + r.ttl, r.new.clone()));
             Rotated::Done
         }))
     }

@@ -38,45 +38,46 @@ fn rotation<'a>(old: &'a str, new: &'a str, grant: &'a RefreshGrant, now_ms: u64
 async fn rotation_race_and_reuse() {
     let store = MemoryStore::default();
     store.put_refresh("a", &grant("f"), TTL).await.expect("put");
-    let first = store
-        .rotate_refresh(rotation("a", "b", &grant("f"), 1_000_000))
-        .await
-        .expect("rotate");
-    assert!(matches!(first, Rotated::Done));
-    let racing = store
-        .rotate_refresh(rotation("a", "b2", &grant("f"), 1_010_000))
-        .await
-        .expect("race");
-    assert!(
-        matches!(racing, Rotated::Raced),
-        "within the grace window the family survives"
-    );
-    let next = store
-        .rotate_refresh(rotation("b", "c", &grant("f"), 1_011_000))
-        .await
-        .expect("winner");
-    assert!(
-        matches!(next, Rotated::Done),
-        "the winner's token still works"
-    );
-    let stolen = store
-        .rotate_refresh(rotation("a", "x", &grant("f"), 2_000_000))
-        .await
-        .expect("reuse");
-    assert!(matches!(stolen, Rotated::Reused));
-    let after = store
-        .rotate_refresh(rotation("c", "d", &grant("f"), 2_001_000))
-        .await
-        .expect("revoked");
-    assert!(
-        matches!(after, Rotated::Revoked),
-        "reuse revoked the whole family"
-    );
-    let unknown = store
-        .rotate_refresh(rotation("nope", "e", &grant("f"), 2_002_000))
-        .await
-        .expect("unknown");
-    assert!(matches!(unknown, Rotated::Unknown));
+    // (old, new, now_ms, expected outcome, why), in order.
+    let steps = [
+        ("a", "b", 1_000_000, "Done", "a first rotation"),
+        (
+            "a",
+            "b2",
+            1_010_000,
+            "Raced",
+            "within the grace window the family survives",
+        ),
+        (
+            "b",
+            "c",
+            1_011_000,
+            "Done",
+            "the winner's token still works",
+        ),
+        (
+            "a",
+            "x",
+            2_000_000,
+            "Reused",
+            "a spent token after the grace window",
+        ),
+        (
+            "c",
+            "d",
+            2_001_000,
+            "Revoked",
+            "reuse revoked the whole family",
+        ),
+        ("nope", "e", 2_002_000, "Unknown", "a token never issued"),
+    ];
+    for (old, new, now_ms, expected, why) in steps {
+        let outcome = store
+            .rotate_refresh(rotation(old, new, &grant("f"), now_ms))
+            .await
+            .expect("rotates");
+        assert_eq!(format!("{outcome:?}"), expected, "{why}");
+    }
 }
 
 #[tokio::test]

@@ -24,28 +24,13 @@ async fn rotation_picks_up_the_new_key_and_keeps_the_old() {
     let h = harness(&[&old], |c| {
         c.issuers[0].jwks_min_refetch_interval = crate::duration::ConfigDuration(Duration::ZERO);
     });
-    let (status, _, _) = send(
-        &h,
-        "authorization",
-        &format!("Bearer {}", sign(&old, &claims())),
-    )
-    .await;
+    let (status, _, _) = send_bearer(&h, &old, &claims()).await;
     assert_eq!(status, StatusCode::OK);
     let new = es256_key("new");
     *h.jwks.keys.lock().expect("lock") = vec![new.jwk.clone()];
-    let (status, _, _) = send(
-        &h,
-        "authorization",
-        &format!("Bearer {}", sign(&new, &claims())),
-    )
-    .await;
+    let (status, _, _) = send_bearer(&h, &new, &claims()).await;
     assert_eq!(status, StatusCode::OK, "new kid triggers a refetch");
-    let (status, _, _) = send(
-        &h,
-        "authorization",
-        &format!("Bearer {}", sign(&old, &claims())),
-    )
-    .await;
+    let (status, _, _) = send_bearer(&h, &old, &claims()).await;
     assert_eq!(
         status,
         StatusCode::OK,

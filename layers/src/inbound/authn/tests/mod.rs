@@ -178,16 +178,20 @@ async fn send(h: &Harness, header: &str, value: &str) -> (StatusCode, String, Op
     (status, challenge, principal)
 }
 
+/// Sends `claims` signed by `key` as `Authorization: Bearer`.
+async fn send_bearer(
+    h: &Harness,
+    key: &Key,
+    claims: &Value,
+) -> (StatusCode, String, Option<Principal>) {
+    send(h, "authorization", &format!("Bearer {}", sign(key, claims))).await
+}
+
 #[tokio::test]
 async fn valid_token_becomes_a_principal() {
     let key = es256_key("k1");
     let h = harness(&[&key], |_| {});
-    let (status, _, principal) = send(
-        &h,
-        "authorization",
-        &format!("Bearer {}", sign(&key, &claims())),
-    )
-    .await;
+    let (status, _, principal) = send_bearer(&h, &key, &claims()).await;
     assert_eq!(status, StatusCode::OK);
     let principal = principal.expect("principal");
     assert_eq!(principal.subject, "alice");
@@ -299,12 +303,7 @@ async fn custom_header_and_claim_path() {
 async fn missing_scope_is_forbidden() {
     let key = es256_key("k1");
     let h = harness(&[&key], |c| c.required_scopes = vec!["mcp:admin".into()]);
-    let (status, challenge, _) = send(
-        &h,
-        "authorization",
-        &format!("Bearer {}", sign(&key, &claims())),
-    )
-    .await;
+    let (status, challenge, _) = send_bearer(&h, &key, &claims()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         challenge.contains("error=\"insufficient_scope\""),
