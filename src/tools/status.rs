@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::output::limit_filtered;
 use super::render::{series_name, str_field};
 use super::{Family, ToolContext, ToolError, ToolOutput};
-use crate::upstream::ApiCall;
+use crate::upstream::{ApiCall, ApiSuccess};
 
 /// Arguments of tools that take nothing but the upstream.
 #[derive(Deserialize, JsonSchema)]
@@ -159,6 +159,16 @@ fn render_target(target: &Value) -> String {
     )
 }
 
+/// A status answer whose `data` is an object, shown as `text`.
+fn object_output(
+    upstream: &str,
+    answer: ApiSuccess<Map<String, Value>>,
+    text: String,
+) -> ToolOutput {
+    ToolOutput::new(Family::Status, upstream, Value::Object(answer.data), text)
+        .with_notes(answer.notes)
+}
+
 /// Calls a status endpoint whose `data` is an object and renders it as
 /// `key: value` lines.
 async fn key_values(
@@ -178,13 +188,7 @@ async fn key_values(
             .map_or_else(|| value.to_string(), str::to_owned);
         text.push_str(&format!("\n{key}: {shown}"));
     }
-    Ok(ToolOutput::new(
-        Family::Status,
-        upstream.name(),
-        Value::Object(answer.data),
-        text,
-    )
-    .with_notes(answer.notes))
+    Ok(object_output(upstream.name(), answer, text))
 }
 
 /// `get_build_info`.
@@ -223,13 +227,7 @@ pub async fn config(ctx: ToolContext, args: UpstreamOnlyArgs) -> Result<ToolOutp
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    Ok(ToolOutput::new(
-        Family::Status,
-        upstream.name(),
-        Value::Object(answer.data),
-        text,
-    )
-    .with_notes(answer.notes))
+    Ok(object_output(upstream.name(), answer, text))
 }
 
 /// `get_tsdb_stats`: cardinality statistics of the head block.

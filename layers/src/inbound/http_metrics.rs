@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -147,13 +148,10 @@ fn mcp_method(value: Option<&str>) -> String {
 impl<S, B, ResB> Service<Request<B>> for HttpMetrics<S>
 where
     S: Service<Request<B>, Response = Response<ResB>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResB: Send + 'static,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -161,8 +159,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let method = mcp_method(header("mcp-method"));
-        let tool = if method == "tools/call" {
+        let mcp_method = mcp_method(header("mcp-method"));
+        let tool = if mcp_method == "tools/call" {
             header("mcp-name")
                 .filter(|n| {
                     n.len() <= 64
@@ -174,34 +172,89 @@ where
         } else {
             String::new()
         };
-        let http_method = req.method().as_str().to_owned();
-        let layer = self.layer.clone();
-        let started = Instant::now();
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let result = future.await;
-            let status = result.as_ref().map_or(500, |r| r.status().as_u16());
-            layer
-                .families
-                .requests
-                .get_or_create(&RequestLabels {
-                    route: layer.route.to_string(),
-                    method: http_method,
-                    mcp_method: method.clone(),
-                    tool,
-                    status,
-                })
-                .inc();
-            layer
-                .families
-                .duration
-                .get_or_create(&DurationLabels {
-                    route: layer.route.to_string(),
-                    mcp_method: method,
-                })
-                .observe(started.elapsed().as_secs_f64());
-            result
-        })
+        let request = RequestLabelsSoFar {
+            method: req.method().as_str().to_owned(),
+            mcp_method,
+            tool,
+        };
+        ResponseFuture {
+            inner: self.inner.call(req),
+            record: Some(Record {
+                layer: self.layer.clone(),
+                request,
+                started: Instant::now(),
+            }),
+        }
+    }
+}
+
+/// What is known of a request before its answer: the labels but the status.
+struct RequestLabelsSoFar {
+    method: String,
+    mcp_method: String,
+    tool: String,
+}
+
+/// A request waiting for its answer to be counted.
+struct Record {
+    layer: HttpMetricsLayer,
+    request: RequestLabelsSoFar,
+    started: Instant,
+}
+
+impl Record {
+    fn count(self, status: u16) {
+        let Self {
+            layer,
+            request,
+            started,
+        } = self;
+        let route = layer.route.to_string();
+        layer
+            .families
+            .duration
+            .get_or_create(&DurationLabels {
+                route: route.clone(),
+                mcp_method: request.mcp_method.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        layer
+            .families
+            .requests
+            .get_or_create(&RequestLabels {
+                route,
+                method: request.method,
+                mcp_method: request.mcp_method,
+                tool: request.tool,
+                status,
+            })
+            .inc();
+    }
+}
+
+pin_project! {
+    /// Response future of [`HttpMetrics`]: counts the request when its
+    /// response headers (or an error) arrive; nothing is boxed per call.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        record: Option<Record>,
+    }
+}
+
+impl<F, ResB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Some(record) = this.record.take() {
+            record.count(result.as_ref().map_or(500, |r| r.status().as_u16()));
+        }
+        Poll::Ready(result)
     }
 }
 

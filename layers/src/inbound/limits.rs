@@ -202,6 +202,15 @@ mod tests {
 
     type TestBody = http_body_util::Full<bytes::Bytes>;
 
+    /// A request to `/mcp` without a body.
+    fn empty(method: Method) -> Request<TestBody> {
+        Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .body(TestBody::default())
+            .expect("req")
+    }
+
     fn slow(
         delay_ms: u64,
     ) -> impl Service<
@@ -237,17 +246,13 @@ mod tests {
     async fn slow_posts_get_504_but_streams_do_not() {
         let response = layer(1024, 100, 4)
             .layer(slow(1000))
-            .oneshot(
-                Request::post("/mcp")
-                    .body(TestBody::default())
-                    .expect("req"),
-            )
+            .oneshot(empty(Method::POST))
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         let response = layer(1024, 100, 4)
             .layer(slow(1000))
-            .oneshot(Request::get("/mcp").body(TestBody::default()).expect("req"))
+            .oneshot(empty(Method::GET))
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::OK);
@@ -256,18 +261,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn excess_concurrency_waits_then_gets_503() {
         let limits = layer(1024, 100, 1);
-        let busy = limits
-            .layer(slow(10_000))
-            .oneshot(Request::get("/mcp").body(TestBody::default()).expect("req"));
+        let busy = limits.layer(slow(10_000)).oneshot(empty(Method::GET));
         let handle = tokio::spawn(busy);
         tokio::task::yield_now().await;
         let response = limits
             .layer(slow(0))
-            .oneshot(
-                Request::post("/mcp")
-                    .body(TestBody::default())
-                    .expect("req"),
-            )
+            .oneshot(empty(Method::POST))
             .await
             .expect("infallible");
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -40,31 +40,34 @@ const MAX_NAME_CHARS: usize = 200;
 /// Refuses metadata too large to keep (each client is stored for
 /// `client_idle_ttl` and shown on the consent page).
 fn check_bounds(request: &Registration) -> Result<(), String> {
-    if request.redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(format!("redirect_uris: at most {MAX_REDIRECT_URIS} URIs"));
+    let longer_than = |text: &Option<String>, most: usize, count: fn(&str) -> usize| {
+        text.as_deref().is_some_and(|t| count(t) > most)
+    };
+    let limits = [
+        (
+            request.redirect_uris.len() > MAX_REDIRECT_URIS,
+            format!("redirect_uris: at most {MAX_REDIRECT_URIS} URIs"),
+        ),
+        (
+            request
+                .redirect_uris
+                .iter()
+                .any(|u| u.len() > MAX_URI_BYTES),
+            format!("redirect_uris: each at most {MAX_URI_BYTES} bytes"),
+        ),
+        (
+            longer_than(&request.client_name, MAX_NAME_CHARS, |t| t.chars().count()),
+            format!("client_name: at most {MAX_NAME_CHARS} characters"),
+        ),
+        (
+            longer_than(&request.scope, MAX_URI_BYTES, str::len),
+            format!("scope: at most {MAX_URI_BYTES} bytes"),
+        ),
+    ];
+    match limits.into_iter().find(|(broken, _)| *broken) {
+        Some((_, message)) => Err(message),
+        None => Ok(()),
     }
-    if request
-        .redirect_uris
-        .iter()
-        .any(|u| u.len() > MAX_URI_BYTES)
-    {
-        return Err(format!("redirect_uris: each at most {MAX_URI_BYTES} bytes"));
-    }
-    if request
-        .client_name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
-    {
-        return Err(format!("client_name: at most {MAX_NAME_CHARS} characters"));
-    }
-    if request
-        .scope
-        .as_ref()
-        .is_some_and(|s| s.len() > MAX_URI_BYTES)
-    {
-        return Err(format!("scope: at most {MAX_URI_BYTES} bytes"));
-    }
-    Ok(())
 }
 
 /// `POST /oauth/register`.
