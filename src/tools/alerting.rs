@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
-use super::render::{count, series_name, str_field};
+use super::render::{count, series_at, str_field};
 use super::{Family, Target, ToolContext, ToolError, ToolOutput};
 use crate::upstream::{ApiCall, Notes};
 
@@ -78,10 +78,9 @@ pub async fn alerts(ctx: ToolContext, args: AlertsArgs) -> Result<ToolOutput, To
     alerts.truncate(limit);
     let mut text = count(total, "alert", "alerts");
     for alert in &alerts {
-        let labels = alert.get("labels").and_then(Value::as_object);
         text.push_str(&format!(
             "\n{} {} since {} value {}",
-            labels.map(series_name).unwrap_or_default(),
+            series_at(alert, "labels"),
             str_field(alert, "state"),
             str_field(alert, "activeAt"),
             str_field(alert, "value"),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::TimeArg;
-use super::render::{count, series_name, str_field};
+use super::render::{count, series_at, series_name, str_field};
 use super::{Family, ToolContext, ToolError, ToolOutput};
 use crate::promtime::format_unix;
 use crate::upstream::ApiCall;
@@ -302,10 +302,9 @@ pub async fn targets_metadata(
     let total = answer.notes.items_total(entries.len());
     let mut text = count(total, "metadata entry", "metadata entries");
     for entry in entries {
-        let target = entry.get("target").and_then(Value::as_object);
         text.push_str(&format!(
             "\n{} {} ({}): {}",
-            target.map(series_name).unwrap_or_default(),
+            series_at(entry, "target"),
             str_field(entry, "metric"),
             str_field(entry, "type"),
             str_field(entry, "help"),

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{DurationArg, TimeArg};
-use super::render::{count, series_name, timestamp};
+use super::render::{count, series_at, timestamp};
 use super::{Family, Target, ToolContext, ToolError, ToolOutput};
 use crate::promtime::{format_seconds, format_unix, now_unix};
 use crate::upstream::ApiCall;
@@ -207,18 +207,16 @@ pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutpu
     let total = answer.notes.items_total(items.len());
     let mut text = format!("{} with exemplars", count(total, "series", "series"));
     for item in items {
-        let labels = item.get("seriesLabels").and_then(Value::as_object);
         let exemplars = item.get("exemplars").and_then(Value::as_array);
         text.push_str(&format!(
             "\n{}: {}",
-            labels.map(series_name).unwrap_or_default(),
+            series_at(item, "seriesLabels"),
             count(exemplars.map_or(0, Vec::len), "exemplar", "exemplars"),
         ));
         for exemplar in exemplars.into_iter().flatten().take(5) {
-            let labels = exemplar.get("labels").and_then(Value::as_object);
             text.push_str(&format!(
                 "\n  {} = {} @ {}",
-                labels.map(series_name).unwrap_or_default(),
+                series_at(exemplar, "labels"),
                 exemplar.get("value").and_then(Value::as_str).unwrap_or(""),
                 timestamp(exemplar.get("timestamp").unwrap_or(&Value::Null)),
             ));
@@ -274,11 +272,7 @@ fn render_series(result_type: &str, result: &Value, total: usize) -> String {
     let items = result.as_array().map(Vec::as_slice).unwrap_or_default();
     let mut text = format!("{} ({result_type})", count(total, "series", "series"));
     for item in items {
-        let name = item
-            .get("metric")
-            .and_then(Value::as_object)
-            .map(series_name)
-            .unwrap_or_default();
+        let name = series_at(item, "metric");
         text.push('\n');
         text.push_str(&name);
         if let Some([time, value]) = item

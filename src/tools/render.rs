@@ -17,6 +17,15 @@ pub fn series_name(labels: &Map<String, Value>) -> String {
     }
 }
 
+/// The series name of the label map at `value[key]`, or "" when absent.
+pub fn series_at(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_object)
+        .map(series_name)
+        .unwrap_or_default()
+}
+
 fn quoted(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{s:?}"),

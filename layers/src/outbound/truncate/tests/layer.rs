@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use serde_json::Value;
 use tower::{Layer, ServiceExt};
 
 use super::super::{
@@ -51,6 +52,18 @@ async fn call(
     Ok((Response::from_parts(parts, ()), bytes))
 }
 
+/// [`call`] without a budget, which must answer.
+async fn answered(
+    config: &TruncateConfig,
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Chunks,
+) -> (Response<()>, Bytes) {
+    call(config, None, status, content_type, body)
+        .await
+        .expect("answer")
+}
+
 async fn json_call(
     config: &TruncateConfig,
     budget: Option<TruncateBudget>,
@@ -74,15 +87,25 @@ async fn json_call(
     (bytes, truncation)
 }
 
+/// A vector answer of `series` series through the layer: the kept bytes,
+/// them parsed, the original parsed, and the layer's record.
+async fn vector_through(
+    config: TruncateConfig,
+    series: usize,
+) -> (Bytes, Value, Value, Truncation) {
+    let input = vector_answer(series);
+    let (bytes, truncation) = json_call(&config, None, &input).await;
+    let (output, input) = (parse(&bytes), parse(input.as_bytes()));
+    (bytes, output, input, truncation)
+}
+
 #[tokio::test]
 async fn thousand_series_keep_ten() {
-    let input = vector_answer(1000);
     let config = TruncateConfig {
         max_series: 10,
         ..Default::default()
     };
-    let (bytes, truncation) = json_call(&config, None, &input).await;
-    let (output, input) = (parse(&bytes), parse(input.as_bytes()));
+    let (_, output, input, truncation) = vector_through(config, 1000).await;
     let result = output["data"]["result"].as_array().expect("result");
     assert_eq!(result.len(), 10);
     assert_eq!(
@@ -107,13 +130,11 @@ async fn thousand_series_keep_ten() {
 
 #[tokio::test]
 async fn byte_budget_keeps_a_prefix() {
-    let input = vector_answer(1000);
     let config = TruncateConfig {
         max_bytes: 2048,
         ..Default::default()
     };
-    let (bytes, truncation) = json_call(&config, None, &input).await;
-    let (output, input) = (parse(&bytes), parse(input.as_bytes()));
+    let (bytes, output, input, truncation) = vector_through(config, 1000).await;
     let tail = r#","warnings":["w1","w2"]"#.len();
     assert!(bytes.len() <= 2048 + tail, "{}", bytes.len());
     assert!(
@@ -151,15 +172,13 @@ async fn small_answer_is_byte_identical() {
 #[tokio::test]
 async fn error_status_passes_through() {
     let input = r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
-    let (response, bytes) = call(
+    let (response, bytes) = answered(
         &TruncateConfig::default(),
-        None,
         StatusCode::BAD_REQUEST,
         Some("application/json"),
         chunks(input.as_bytes(), 7),
     )
-    .await
-    .expect("answer");
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(bytes, input.as_bytes());
     assert!(response.extensions().get::<Truncation>().is_none());
@@ -174,26 +193,22 @@ async fn other_answers_are_cut_at_the_hard_ceiling() {
         ..Default::default()
     };
     let page = vec![b'x'; 10_000];
-    let (response, bytes) = call(
+    let (response, bytes) = answered(
         &config,
-        None,
         StatusCode::BAD_GATEWAY,
         Some("text/html"),
         chunks(&page, 300),
     )
-    .await
-    .expect("answer");
+    .await;
     assert_eq!(bytes.len(), 2000);
     assert!(response.headers().get(CONTENT_LENGTH).is_none());
-    let (_, bytes) = call(
+    let (_, bytes) = answered(
         &config,
-        None,
         StatusCode::OK,
         Some("text/plain"),
         chunks(&page, 10_000),
     )
-    .await
-    .expect("answer");
+    .await;
     assert_eq!(bytes.len(), 2000);
 }
 
