@@ -3,6 +3,7 @@
 //! There is no free-form URL anywhere: a tool names one of the upstreams the
 //! operator configured, so credentials only reach hosts the operator chose.
 
+mod answer;
 mod client;
 mod error;
 mod registry;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
+pub use answer::{ApiSuccess, Notes, RawAnswer};
 pub use client::pooled_client;
 pub use error::UpstreamError;
 pub use registry::{UnknownUpstream, Upstreams};
@@ -80,49 +82,6 @@ impl ApiCall {
             post: true,
         }
     }
-}
-
-/// A successful Prometheus API answer.
-pub struct ApiSuccess<T> {
-    pub data: T,
-    pub notes: Notes,
-}
-
-/// What came with an answer besides its data.
-#[derive(Clone, Debug, Default)]
-pub struct Notes {
-    pub warnings: Vec<String>,
-    pub infos: Vec<String>,
-    /// What the truncate layer cut, when it ran.
-    pub truncation: Option<Truncation>,
-}
-
-impl Notes {
-    /// How many items the upstream's answer held, given the `returned`
-    /// ones: the truncate layer's count (kept and dropped) when it cut the
-    /// answer, else what came back.
-    pub fn items_total(&self, returned: usize) -> usize {
-        self.truncation
-            .as_ref()
-            .map_or(returned, |t| t.kept_items + t.dropped_items_at_least)
-    }
-
-    /// Folds another answer's notes into these (fan-out merges).
-    pub fn merge(&mut self, other: Notes) {
-        self.warnings.extend(other.warnings);
-        self.infos.extend(other.infos);
-        self.truncation = match (self.truncation.take(), other.truncation) {
-            (Some(a), Some(b)) => Some(a.merge(b)),
-            (a, b) => a.or(b),
-        };
-    }
-}
-
-/// A raw answer: status, body, and the truncate layer's record.
-pub struct RawAnswer {
-    pub status: StatusCode,
-    pub body: Bytes,
-    pub truncation: Option<Truncation>,
 }
 
 #[derive(Deserialize)]
