@@ -2,12 +2,15 @@
 //!
 //! One concern per file. Each layer has an `XLayer` (the [`tower::Layer`]),
 //! an `X<S>` service and, where it is configurable, an `XConfig` with the
-//! serde shape operators write in TOML. This crate knows HTTP, tower and the
+//! serde shape operators write in TOML and one builder,
+//! `XConfig::build(&BuildCtx) -> Result<Option<XLayer>, XConfigError>`.
+//! This crate knows HTTP, tower and the
 //! shared request-extension types; it knows nothing of MCP tools or OAuth.
 //!
 //! Layers (their order is decided once, in the server's `stack` module):
 //! - [`inbound`]: [`inbound::http_metrics`] (requests by route, MCP method,
 //!   tool), [`inbound::limits`] (body size, timeout, concurrency),
+//!   [`inbound::gate`] (the one service of the three gates below),
 //!   [`inbound::authn`] (bearer JWTs → a [`identity::Principal`]),
 //!   [`inbound::audience`] (trusted ID-token audiences), [`inbound::tenancy`]
 //!   (principal → the tenants it may read).
@@ -18,7 +21,8 @@
 //! - [`trace`]: W3C trace context, in (a span per request) and out
 //!   (`traceparent` propagated).
 //!
-//! Shared types: [`identity`] (principal, tenant set: what flows through
+//! Shared types: [`build`] (what builders get besides their table),
+//! [`identity`] (principal, tenant set: what flows through
 //! the extensions), [`call_scope`] (what one call carries from its inbound
 //! request to its upstream requests), [`tenant_id`] (Mimir tenant ID rules),
 //! [`body`] (request and response body types), [`endpoint`] (upstream
