@@ -106,6 +106,7 @@ impl App {
             ctx,
             &config.server.tool_prefix,
             metrics.tools.clone(),
+            inbound.panics(),
             CallScope::stdio(stdio_tenants),
             config.upstreams.iter().any(|u| {
                 matches!(

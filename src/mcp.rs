@@ -10,6 +10,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio::time::Instant;
 
+use crate::stack::panic::{Panics, guard};
 use crate::telemetry::metrics::ToolMetrics;
 use crate::tools::ToolContext;
 use crate::tools::registry::{self, tool_list};
@@ -28,6 +29,8 @@ pub struct PrometheusMcp {
     prefix: Arc<str>,
     tools: Arc<Vec<Tool>>,
     metrics: Arc<ToolMetrics>,
+    /// Panics caught in tool calls (shared with the inbound stacks).
+    panics: Panics,
     /// The scope of calls that arrive without an HTTP request (stdio).
     stdio_scope: CallScope,
     /// Whether calls must carry their inbound headers (an upstream
@@ -41,6 +44,7 @@ impl PrometheusMcp {
         ctx: ToolContext,
         prefix: &str,
         metrics: Arc<ToolMetrics>,
+        panics: Panics,
         stdio_scope: CallScope,
         keep_headers: bool,
     ) -> Self {
@@ -49,6 +53,7 @@ impl PrometheusMcp {
             prefix: prefix.into(),
             tools: Arc::new(tool_list(prefix)),
             metrics,
+            panics,
             stdio_scope,
             keep_headers,
         }
@@ -73,7 +78,19 @@ impl PrometheusMcp {
                 "unknown tool {name:?}; call tools/list for the available tools"
             ))]);
         };
-        let outcome = registry::call(self.ctx.with_scope(scope), tool, arguments).await;
+        // A panic in a tool is this call's failure, never a dropped answer
+        // (rmcp would leave the client waiting, holding a permit).
+        let call = registry::call(self.ctx.with_scope(scope), tool, arguments);
+        let outcome = match guard(call, &self.panics, "tool", tool).await {
+            Ok(outcome) => outcome,
+            Err(id) => {
+                self.metrics
+                    .record(tool, Some("internal"), started.elapsed());
+                return CallToolResult::error(vec![ContentBlock::text(format!(
+                    "internal error (correlation id {id}): this call failed inside the server, which keeps running; retry, or report the id"
+                ))]);
+            }
+        };
         match outcome {
             Some(Ok(output)) => {
                 self.metrics.record(tool, None, started.elapsed());

@@ -36,13 +36,20 @@ pub fn parse_time(input: &str, now: f64) -> Result<f64, TimeError> {
         if rest.is_empty() {
             return Ok(now);
         }
-        let (sign, amount) = match rest.split_at(1) {
-            ("-", amount) => (-1.0, amount),
-            ("+", amount) => (1.0, amount),
+        // Models print the minus sign (U+2212) and dashes for "-".
+        let mut chars = rest.chars();
+        let sign = match chars.next() {
+            Some('-' | '\u{2212}' | '\u{2013}' | '\u{2014}') => -1.0,
+            Some('+') => 1.0,
             _ => return Err(bad()),
         };
-        let offset = parse_duration(amount.trim()).map_err(|_| bad())?;
-        return Ok(now + sign * offset.as_secs_f64());
+        let offset = parse_duration(chars.as_str().trim()).map_err(|_| bad())?;
+        let time = now + sign * offset.as_secs_f64();
+        return if time.is_finite() && time >= 0.0 {
+            Ok(time)
+        } else {
+            Err(bad())
+        };
     }
     if let Ok(seconds) = text.parse::<f64>() {
         return if seconds.is_finite() && seconds >= 0.0 {
@@ -107,6 +114,43 @@ mod tests {
         ] {
             let err = parse_time(bad, NOW).expect_err(bad);
             assert!(err.to_string().contains("RFC 3339"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_minus_signs_models_print_are_minus() {
+        for minus in ["now\u{2212}1h", "now\u{2013}1h", "now \u{2014} 1h"] {
+            assert_eq!(parse_time(minus, NOW), Ok(NOW - 3600.0), "{minus}");
+        }
+        for bad in [
+            "now\u{2212}",
+            "now\u{1F600}1h",
+            "now\u{200F}-1h",
+            "now-99999999999999y",
+            "now\u{0}",
+        ] {
+            assert!(parse_time(bad, NOW).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+        /// Any text is a time or a typed error, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,40}", prefixed in "now\\PC{0,12}") {
+            for input in [&text, &prefixed] {
+                if let Ok(time) = parse_time(input, NOW) {
+                    proptest::prop_assert!(time.is_finite() && time >= 0.0);
+                }
+            }
+        }
+
+        /// Any text is a duration or a typed error, never a panic.
+        #[test]
+        fn any_text_is_a_duration_or_refused(text in "\\PC{0,40}", units in "[0-9]{1,25}(ms|s|m|h|d|w|y){0,3}") {
+            let _ = parse_duration(&text);
+            let _ = parse_duration(&units);
         }
     }
 

@@ -13,11 +13,15 @@ use mcp_prometheus_layers::trace::TraceLayer;
 use tower::ServiceBuilder;
 
 use super::StackError;
+use super::panic::{PanicResponder, Panics};
 use crate::config::Config;
+use tower_http::catch_panic::CatchPanicLayer;
 
 /// The inbound layers that are switched on.
 #[derive(Clone)]
 pub struct Inbound {
+    /// Always on, outermost: a panic is a 500 with a correlation id.
+    panics: Panics,
     trace: Option<TraceLayer>,
     /// Labelled with the MCP route; the other route families get their
     /// own label from the same families.
@@ -37,7 +41,16 @@ impl Inbound {
     /// config from `ctx`.
     pub fn from_config(config: &Config, ctx: &BuildCtx) -> Result<Self, StackError> {
         let layers = &config.layers;
+        let panics = Panics::default();
+        ctx.register(|registry| {
+            registry.register(
+                "mcp_prometheus_panics",
+                "Panics caught and answered, by place (http handler or tool call)",
+                panics.clone(),
+            )
+        });
         Ok(Self {
+            panics,
             trace: layers.trace.build(ctx)?,
             metrics: layers.metrics.build(ctx)?,
             limits: layers.limits.build(ctx)?,
@@ -47,11 +60,23 @@ impl Inbound {
         })
     }
 
-    /// The MCP route: trace → metrics → limits → authn → audience →
+    /// The panic counter tool calls share with the inbound stacks.
+    pub fn panics(&self) -> Panics {
+        self.panics.clone()
+    }
+
+    fn catch_panic(&self) -> CatchPanicLayer<PanicResponder> {
+        CatchPanicLayer::custom(PanicResponder {
+            panics: self.panics.clone(),
+        })
+    }
+
+    /// The MCP route: catch panic → trace → metrics → limits → authn → audience →
     /// tenancy → the MCP service.
     pub fn mcp(&self, routes: Router) -> Router {
         routes.layer(
             ServiceBuilder::new()
+                .layer(self.catch_panic())
                 .option_layer(self.trace.clone())
                 .option_layer(self.metrics.clone())
                 .option_layer(self.limits.clone())
@@ -61,21 +86,23 @@ impl Inbound {
         )
     }
 
-    /// The authorization server's routes: trace → metrics → limits, no
+    /// The authorization server's routes: catch panic → trace → metrics → limits, no
     /// authentication (they are how a client gets a token).
     pub fn oauth(&self, routes: Router) -> Router {
         routes.layer(
             ServiceBuilder::new()
+                .layer(self.catch_panic())
                 .option_layer(self.trace.clone())
                 .option_layer(self.metrics.as_ref().map(|m| m.for_route(OAUTH_ROUTE)))
                 .option_layer(self.limits.clone()),
         )
     }
 
-    /// The public metadata documents (RFC 9728): trace → metrics.
+    /// The public metadata documents (RFC 9728): catch panic → trace → metrics.
     pub fn well_known(&self, routes: Router) -> Router {
         routes.layer(
             ServiceBuilder::new()
+                .layer(self.catch_panic())
                 .option_layer(self.trace.clone())
                 .option_layer(self.metrics.as_ref().map(|m| m.for_route(WELL_KNOWN_ROUTE))),
         )

@@ -3,7 +3,7 @@
 //! by its own `XConfig::build(&BuildCtx)`, the same code `check-config` runs.
 //!
 //! ```text
-//!  MCP client ──HTTP──► INBOUND (one stack per route family, inbound.rs)
+//!  MCP client ──HTTP──► INBOUND (one stack per route family, inbound.rs; outermost: catch panic)
 //!    /mcp           trace → metrics{route="/mcp"} → limits → authn → audience → tenancy → MCP tools
 //!    /oauth/*       trace → metrics{route="/oauth"} → limits → authorization server
 //!    /.well-known/* trace → metrics{route="/.well-known"} → metadata documents
@@ -16,6 +16,7 @@
 
 mod inbound;
 mod outbound;
+pub mod panic;
 
 use std::future::Future;
 use std::pin::Pin;

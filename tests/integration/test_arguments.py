@@ -97,7 +97,12 @@ async def test_time_formats(target: Target, transport: TransportSpec, value: obj
         assert got == pytest.approx(expected), f"time={value!r} evaluated at {got}, expected {expected}"
 
 
-@pytest.mark.parametrize("value,offset", [("now", 0), ("now-5m", -300), ("now-1h", -3600)])
+@pytest.mark.parametrize("value,offset", [
+    ("now", 0), ("now-5m", -300), ("now-1h", -3600),
+    # The minus sign (U+2212) and dashes models print: this used to panic the
+    # call and leave the client hanging.
+    ("now\u22121h", -3600), ("now \u2014 5m", -300), ("now\u20131h", -3600),
+])
 async def test_relative_times(target: Target, value: str, offset: int) -> None:
     from mcpclient import HTTP_AUTO_JSON
 
@@ -106,6 +111,19 @@ async def test_relative_times(target: Target, value: str, offset: int) -> None:
         got = scalar_time(await c.call("execute_query", {"query": "time()", "time": value}))
         after = time.time()
         assert before + offset - 2 <= got <= after + offset + 2, f"time={value!r} evaluated at {got}"
+
+
+@pytest.mark.parametrize("value", ["now\u2212", "now\U0001F6001h", "now-1\u00e9", "\u200f" * 1000, "now-" + "9" * 400 + "y"])
+async def test_hostile_times_get_a_clear_error_at_once(target: Target, value: str) -> None:
+    """Odd text in a time is refused with what to send; nothing hangs or reaches Prometheus."""
+    from mcpclient import HTTP_AUTO_JSON
+
+    async with connect(target, HTTP_AUTO_JSON) as c:
+        started = time.monotonic()
+        r = await c.call("execute_query", {"query": "up", "time": value})
+        assert time.monotonic() - started < 5, "the call must answer at once"
+    assert r.is_error, r.describe()
+    assert "RFC 3339" in r.text, r.describe()
 
 
 async def test_query_now_minus_5m_returns_vector(target: Target, transport: TransportSpec) -> None:
