@@ -28,6 +28,9 @@ pub struct BuildCtx {
     /// The MCP route (`server.mcp_path`): the HTTP metrics' fixed `route`
     /// label of the authenticated stack.
     pub mcp_route: String,
+    /// The tool names we serve (with the configured prefix): the only
+    /// values a metric's `tool` label takes besides `unknown` and `other`.
+    pub tool_names: Vec<String>,
     /// Audiences that mean "a token for this server": `layers.authn.audiences`
     /// when set, else our resource and public URLs.
     pub token_audiences: Vec<String>,

@@ -85,6 +85,10 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
         .collect();
     BuildCtx {
         mcp_route: config.server.mcp_path.clone(),
+        tool_names: crate::tools::registry::TOOL_NAMES
+            .iter()
+            .map(|tool| format!("{}{tool}", config.server.tool_prefix))
+            .collect(),
         token_audiences: if layers.authn.audiences.is_empty() {
             resource_audiences
         } else {

@@ -2,6 +2,7 @@
 //! their duration. The MCP method and tool come from the 2026-07-28
 //! `Mcp-Method` / `Mcp-Name` headers when the client sends them.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,8 +39,8 @@ impl Default for MetricsConfig {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
-    mcp_method: String,
+    method: &'static str,
+    mcp_method: &'static str,
     tool: String,
     status: u16,
 }
@@ -48,7 +49,7 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DurationLabels {
     route: String,
-    mcp_method: String,
+    mcp_method: &'static str,
 }
 
 struct Families {
@@ -61,12 +62,20 @@ struct Families {
 pub struct HttpMetricsLayer {
     families: Arc<Families>,
     route: Arc<str>,
+    /// The tool names we serve: the only `tool` label values besides
+    /// `unknown` (no `Mcp-Name`) and `other`.
+    tools: Arc<HashSet<String>>,
 }
 
 impl HttpMetricsLayer {
     /// Registers the families; `route` names the route this layer wraps
-    /// (a fixed label, never the raw path, so cardinality stays bounded).
-    pub fn new(registry: &mut Registry, route: &str) -> Self {
+    /// (a fixed label, never the raw path, so cardinality stays bounded)
+    /// and `tools` the tool names that may label a `tools/call`.
+    pub fn new(
+        registry: &mut Registry,
+        route: &str,
+        tools: impl IntoIterator<Item = String>,
+    ) -> Self {
         let families = Families {
             requests: Family::default(),
             duration: Family::new_with_constructor(|| {
@@ -86,6 +95,7 @@ impl HttpMetricsLayer {
         Self {
             families: Arc::new(families),
             route: route.into(),
+            tools: Arc::new(tools.into_iter().collect()),
         }
     }
 }
@@ -94,9 +104,11 @@ impl MetricsConfig {
     /// The layer for the MCP route (`ctx.mcp_route`), or `None` when
     /// switched off; [`HttpMetricsLayer::for_route`] labels the others.
     pub fn build(&self, ctx: &BuildCtx) -> Result<Option<HttpMetricsLayer>, Infallible> {
-        Ok(self
-            .enabled
-            .then(|| ctx.register(|registry| HttpMetricsLayer::new(registry, &ctx.mcp_route))))
+        Ok(self.enabled.then(|| {
+            ctx.register(|registry| {
+                HttpMetricsLayer::new(registry, &ctx.mcp_route, ctx.tool_names.iter().cloned())
+            })
+        }))
     }
 }
 
@@ -107,6 +119,7 @@ impl HttpMetricsLayer {
         Self {
             families: self.families.clone(),
             route: route.into(),
+            tools: self.tools.clone(),
         }
     }
 }
@@ -128,21 +141,69 @@ pub struct HttpMetrics<S> {
     layer: HttpMetricsLayer,
 }
 
-/// Known MCP methods pass as labels; anything else is `other`, so a client
-/// cannot blow up the label set.
-fn mcp_method(value: Option<&str>) -> String {
+/// The MCP methods of the specification (2024-11-05 … 2026-07-28): the
+/// only values the `mcp_method` label takes besides `unknown` (no header)
+/// and `other`, so no caller can grow the label set.
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "roots/list",
+    "sampling/createMessage",
+    "elicitation/create",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tasks/cancel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/message",
+    "notifications/roots/list_changed",
+    "notifications/tools/list_changed",
+    "notifications/resources/list_changed",
+    "notifications/resources/updated",
+    "notifications/prompts/list_changed",
+];
+
+/// The `mcp_method` label of an `Mcp-Method` header value.
+fn mcp_method(value: Option<&str>) -> &'static str {
     match value {
-        None => "unknown".into(),
-        Some(method)
-            if method.len() <= 40
-                && method
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '_') =>
-        {
-            method.to_owned()
-        }
-        Some(_) => "other".into(),
+        None => "unknown",
+        Some(method) => MCP_METHODS
+            .iter()
+            .find(|known| **known == method)
+            .copied()
+            .unwrap_or("other"),
     }
+}
+
+/// The `method` label: the standard HTTP methods, else `other`.
+fn http_method(method: &http::Method) -> &'static str {
+    use http::Method;
+    [
+        Method::GET,
+        Method::POST,
+        Method::DELETE,
+        Method::PUT,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+    ]
+    .iter()
+    .find(|known| *known == method)
+    .map_or("other", Method::as_str)
 }
 
 impl<S, B, ResB> Service<Request<B>> for HttpMetrics<S>
@@ -161,19 +222,20 @@ where
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let mcp_method = mcp_method(header("mcp-method"));
         let tool = if mcp_method == "tools/call" {
-            header("mcp-name")
-                .filter(|n| {
-                    n.len() <= 64
-                        && n.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                })
-                .unwrap_or("unknown")
-                .to_owned()
+            match header("mcp-name") {
+                None => "unknown".to_owned(),
+                Some(name) => self
+                    .layer
+                    .tools
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "other".to_owned()),
+            }
         } else {
             String::new()
         };
         let request = RequestLabelsSoFar {
-            method: req.method().as_str().to_owned(),
+            method: http_method(req.method()),
             mcp_method,
             tool,
         };
@@ -190,8 +252,8 @@ where
 
 /// What is known of a request before its answer: the labels but the status.
 struct RequestLabelsSoFar {
-    method: String,
-    mcp_method: String,
+    method: &'static str,
+    mcp_method: &'static str,
     tool: String,
 }
 
@@ -215,7 +277,7 @@ impl Record {
             .duration
             .get_or_create(&DurationLabels {
                 route: route.clone(),
-                mcp_method: request.mcp_method.clone(),
+                mcp_method: request.mcp_method,
             })
             .observe(started.elapsed().as_secs_f64());
         layer
@@ -267,7 +329,7 @@ mod tests {
     #[tokio::test]
     async fn labels_come_from_the_mcp_headers() {
         let mut registry = Registry::default();
-        let layer = HttpMetricsLayer::new(&mut registry, "/mcp");
+        let layer = HttpMetricsLayer::new(&mut registry, "/mcp", ["execute_query".to_owned()]);
         let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
             Ok::<_, Infallible>(Response::new(()))
         }));
@@ -301,6 +363,49 @@ mod tests {
         assert!(
             text.contains(r#"mcp_prometheus_http_requests_total{route="/oauth",method="GET",mcp_method="unknown",tool="",status="200"} 1"#),
             "one family, its own route label: {text}"
+        );
+    }
+
+    /// Whatever a stranger sends in the method line and the MCP headers,
+    /// the series stay within the closed label sets.
+    #[tokio::test]
+    async fn random_headers_cannot_grow_the_series() {
+        let mut registry = Registry::default();
+        let layer = HttpMetricsLayer::new(&mut registry, "/mcp", ["execute_query".to_owned()]);
+        let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(()))
+        }));
+        for i in 0..1500 {
+            let req = Request::builder()
+                .method(format!("M{i}").as_str())
+                .uri("/mcp")
+                .header(
+                    "mcp-method",
+                    if i % 2 == 0 {
+                        "tools/call".to_owned()
+                    } else {
+                        format!("x/{i}")
+                    },
+                )
+                .header("mcp-name", format!("tool_{i}"))
+                .body(())
+                .expect("request");
+            svc.clone().oneshot(req).await.expect("infallible");
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("mcp_prometheus_http_requests_total{"))
+            .count();
+        assert_eq!(series, 2, "{text}");
+        assert!(
+            text.contains(r#"method="other",mcp_method="tools/call",tool="other""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"method="other",mcp_method="other",tool="""#),
+            "{text}"
         );
     }
 }

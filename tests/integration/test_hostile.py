@@ -1,0 +1,59 @@
+"""Hostile input from strangers and tired models (issue 11): nothing they
+send may crash, hang, leak a tenant or grow memory. Each test checks the
+answer and, where an upstream is involved, what the upstream saw."""
+
+from __future__ import annotations
+
+import http.client
+import secrets
+import urllib.parse
+
+from authstack import LayeredServer
+from promtext import parse_metrics
+
+HTTP_REQUESTS = "mcp_prometheus_http_requests_total"
+KNOWN_METHODS = {"GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "PATCH", "other"}
+
+
+def _send(url: str, method: str, headers: dict[str, str]) -> int:
+    """One request with any method line and headers; the status."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request(method, u.path, body=b"{}", headers={"Content-Type": "application/json", **headers})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def _request_series(server: LayeredServer) -> list[dict[str, str]]:
+    return [labels for name, labels, _ in parse_metrics(server.metrics()) if name == HTTP_REQUESTS]
+
+
+def _stranger_requests(server: LayeredServer, count: int) -> None:
+    for i in range(count):
+        method = ["POST", "GET", "BREW", "X" + secrets.token_hex(3).upper()][i % 4]
+        mcp_method = "tools/call" if i % 3 == 0 else secrets.token_hex(5) + "/" + secrets.token_hex(3)
+        status = _send(server.mcp_url, method, {"Mcp-Method": mcp_method, "Mcp-Name": "t_" + secrets.token_hex(5)})
+        assert status < 500, f"{method} answered {status}"
+
+
+def test_strangers_cannot_grow_the_metrics(authn_server: LayeredServer) -> None:
+    """Random methods and MCP headers before authn: the series of the HTTP
+    metrics stop growing after the first few hundred requests (they did grow
+    by one series per request: 30,005 series after 1,500 requests)."""
+    before = _request_series(authn_server)
+    _stranger_requests(authn_server, 300)
+    after_warmup = _request_series(authn_server)
+    _stranger_requests(authn_server, 1200)
+    after = _request_series(authn_server)
+    assert len(after) == len(after_warmup), (
+        f"{len(after_warmup)} series after 300 stranger requests, {len(after)} after 1,500")
+    assert {s["method"] for s in after} <= KNOWN_METHODS, after
+    # Only tools/call or random methods and random tool names were sent (other
+    # tests share this server, so compare with what was there before).
+    new = [s for s in after if s not in before]
+    assert {s["mcp_method"] for s in new} <= {"tools/call", "other"}, new
+    assert {s["tool"] for s in new} <= {"", "other"}, f"a caller's Mcp-Name became a label: {new}"
