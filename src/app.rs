@@ -107,7 +107,7 @@ impl App {
             &config.server.tool_prefix,
             metrics.tools.clone(),
             inbound.panics(),
-            CallScope::stdio(stdio_tenants),
+            CallScope::stdio(stdio_tenants, tenancy_on),
             config.upstreams.iter().any(|u| {
                 matches!(
                     u.auth,

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::identity::{InboundHeaders, TenancyEnforced, TenantSet};
+use crate::identity::{CallerChosenTenants, InboundHeaders, TenancyEnforced, TenantSet};
 use crate::outbound::truncate::TruncateBudget;
 use crate::tenant_id::{self, TenantIdError};
 use crate::trace::TraceContext;
@@ -20,6 +20,10 @@ pub enum NarrowError {
     Invalid(#[from] TenantIdError),
     #[error("org_id: tenant {denied:?} is not allowed for you; allowed tenants: {allowed}")]
     NotAllowed { denied: String, allowed: String },
+    #[error(
+        "org_id: tenancy is enforced but this call has no tenants (no caller identity); the operator must list the tenants for this transport"
+    )]
+    NoTenants,
 }
 
 /// Per-call request context; cheap to clone.
@@ -27,6 +31,10 @@ pub enum NarrowError {
 pub struct CallScope {
     /// The tenants this call may read; `None` when tenancy is off.
     pub tenants: Option<TenantSet>,
+    /// Tenancy is enforced on this call: without tenants it reads nothing.
+    pub enforced: bool,
+    /// `tenants` came from the caller's `org_id` with tenancy off.
+    pub caller_chosen: bool,
     pub inbound: Option<InboundHeaders>,
     pub trace: Option<TraceContext>,
     pub budget: Option<TruncateBudget>,
@@ -46,23 +54,28 @@ impl CallScope {
                 .get::<TenantSet>()
                 .cloned()
                 .filter(|_| enforced),
+            enforced,
+            caller_chosen: false,
             inbound: keep_headers.then(|| InboundHeaders(Arc::new(parts.headers.clone()))),
             trace: parts.extensions.get::<TraceContext>().copied(),
             budget: None,
         }
     }
 
-    /// The scope of a stdio call: the configured default tenants.
-    pub fn stdio(default_tenants: Option<TenantSet>) -> Self {
+    /// The scope of a stdio call: the configured tenants; `enforced` when
+    /// tenancy is on (then a call without tenants reads nothing).
+    pub fn stdio(default_tenants: Option<TenantSet>, enforced: bool) -> Self {
         Self {
             tenants: default_tenants,
+            enforced,
             ..Self::default()
         }
     }
 
     /// Narrows the tenants to `org_id` (`a|b`: split, trimmed,
     /// deduplicated; every one must be allowed). Without tenancy, `org_id`
-    /// selects the tenant as the Go server did, after validation.
+    /// is the caller's choice, marked so: the outbound tenant layer sends it
+    /// only to an upstream that allows that (`allow_org_id_override`).
     pub fn narrow(&self, org_id: Option<&str>) -> Result<Self, NarrowError> {
         let Some(org_id) = org_id else {
             return Ok(self.clone());
@@ -71,15 +84,20 @@ impl CallScope {
         for id in &requested {
             tenant_id::validate(id)?;
         }
-        if let Some(allowed) = &self.tenants
-            && let Some(denied) = requested.iter().find(|id| !allowed.contains(id))
-        {
-            return Err(NarrowError::NotAllowed {
-                denied: (*denied).to_owned(),
-                allowed: allowed.as_slice().join(", "),
-            });
+        match &self.tenants {
+            None if self.enforced => return Err(NarrowError::NoTenants),
+            Some(allowed) => {
+                if let Some(denied) = requested.iter().find(|id| !allowed.contains(id)) {
+                    return Err(NarrowError::NotAllowed {
+                        denied: (*denied).to_owned(),
+                        allowed: allowed.as_slice().join(", "),
+                    });
+                }
+            }
+            None => {}
         }
         Ok(Self {
+            caller_chosen: self.tenants.is_none(),
             tenants: Some(TenantSet::new(requested)),
             ..self.clone()
         })
@@ -112,6 +130,9 @@ impl CallScope {
         let extensions = request.extensions_mut();
         if let Some(tenants) = &self.tenants {
             extensions.insert(tenants.clone());
+        }
+        if self.caller_chosen {
+            extensions.insert(CallerChosenTenants);
         }
         if let Some(inbound) = &self.inbound {
             extensions.insert(inbound.clone());
@@ -160,18 +181,26 @@ mod tests {
     }
 
     #[test]
-    fn without_tenancy_org_id_is_validated_and_used() {
+    fn without_tenancy_org_id_is_validated_and_marked_as_the_callers() {
         let open = CallScope::default();
-        assert_eq!(
-            open.narrow(Some("team-a"))
-                .expect("valid")
-                .tenants
-                .expect("set")
-                .header_value(),
-            "team-a"
-        );
+        let chosen = open.narrow(Some("team-a")).expect("valid");
+        assert!(chosen.caller_chosen);
+        assert_eq!(chosen.tenants.expect("set").header_value(), "team-a");
         assert!(open.narrow(Some("a\nb")).is_err());
         assert!(open.narrow(None).expect("nothing").tenants.is_none());
+        assert!(
+            !scope(&["a"])
+                .narrow(Some("a"))
+                .expect("allowed")
+                .caller_chosen
+        );
+    }
+
+    #[test]
+    fn enforced_without_tenants_fails_closed() {
+        let stdio = CallScope::stdio(None, true);
+        let err = stdio.narrow(Some("any-tenant")).expect_err("no identity");
+        assert!(matches!(err, NarrowError::NoTenants), "{err}");
     }
 
     #[test]

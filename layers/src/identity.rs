@@ -62,6 +62,12 @@ impl TenantSet {
 #[derive(Clone, Copy, Debug)]
 pub struct TenancyEnforced;
 
+/// Marks a request whose tenants the caller chose with `org_id` while
+/// tenancy is off: the tenant layer sends them only to an upstream that
+/// allows it (`allow_org_id_override`), never over a fixed `org_id`.
+#[derive(Clone, Copy, Debug)]
+pub struct CallerChosenTenants;
+
 /// Marks an upstream readiness probe: it reads no tenant data and acts for
 /// no caller, so the tenant layer lets it through without a [`TenantSet`]
 /// and a forwarding upstream auth layer sends it without a credential.

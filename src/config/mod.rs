@@ -166,9 +166,15 @@ pub struct UpstreamConfig {
     pub auth: UpstreamAuthConfig,
     #[serde(default)]
     pub tls: TlsConfig,
-    /// Sent as `X-Scope-OrgID` on every request to this upstream.
+    /// Sent as `X-Scope-OrgID` on every request to this upstream (with
+    /// tenancy off; tenancy's tenants win).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
+    /// With tenancy off, lets a caller's `org_id` argument pick the tenant
+    /// (the Go server's per-call override, which it never authenticated).
+    /// Off: a caller's `org_id` is refused and `org_id` above is sent.
+    #[serde(default)]
+    pub allow_org_id_override: bool,
     /// Largest response body read from this upstream.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
@@ -196,6 +202,7 @@ impl UpstreamConfig {
             auth: UpstreamAuthConfig::None,
             tls: TlsConfig::default(),
             org_id: None,
+            allow_org_id_override: false,
             max_response_bytes: default_max_response_bytes(),
             allow_plain_http_credentials: false,
         }

@@ -81,7 +81,11 @@ impl Outbound {
         let service = ServiceBuilder::new()
             .option_layer(self.propagate_trace.then_some(PropagateLayer))
             .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
-            .layer(self.tenant.clone().with_fixed(upstream.org_id.as_deref()))
+            .layer(
+                self.tenant
+                    .clone()
+                    .for_upstream(upstream.org_id.as_deref(), upstream.allow_org_id_override),
+            )
             .layer(auth)
             .layer(self.truncate.clone())
             .layer(MapResponseLayer::new(|response: Response<_>| {

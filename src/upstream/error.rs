@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use mcp_prometheus_layers::outbound::tenant_header::TenantError;
 use mcp_prometheus_layers::outbound::timeout::TimeoutError;
+use mcp_prometheus_layers::outbound::upstream_auth::NothingToForward;
 use mcp_prometheus_layers::{BoxError, error_chain};
 
 /// A failed call to an upstream's HTTP API.
@@ -52,6 +54,10 @@ pub enum UpstreamError {
     },
     #[error("cannot build a request for upstream {upstream:?}: {detail}")]
     BadRequest { upstream: String, detail: String },
+    /// An outbound layer refused to send the request (tenant scope,
+    /// credentials to forward): nothing reached the upstream.
+    #[error("the request to upstream {upstream:?} was not sent: {detail}")]
+    Refused { upstream: String, detail: String },
 }
 
 impl UpstreamError {
@@ -62,6 +68,18 @@ impl UpstreamError {
                 upstream: upstream.to_owned(),
                 endpoint,
                 after: timeout.0,
+            };
+        }
+        if let Some(refusal) = error.downcast_ref::<TenantError>() {
+            return Self::Refused {
+                upstream: upstream.to_owned(),
+                detail: refusal.to_string(),
+            };
+        }
+        if let Some(refusal) = error.downcast_ref::<NothingToForward>() {
+            return Self::Refused {
+                upstream: upstream.to_owned(),
+                detail: refusal.to_string(),
             };
         }
         Self::Unreachable {

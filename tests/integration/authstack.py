@@ -207,6 +207,14 @@ def plain_router_server(pool: Any, tenant_stack: TenantStack) -> LayeredServer:
 
 
 @pytest.fixture(scope="session")
+def override_org_server(pool: Any, tenant_stack: TenantStack) -> LayeredServer:
+    """No tenancy layer; a static org_id the caller may override (allow_org_id_override)."""
+    return _layered(pool, "no-tenancy-override-org",
+                    lambda: layered_config(tenant_stack.url, tenancy=None,
+                                           upstream_extra={"org_id": "tenant-c", "allow_org_id_override": True}))
+
+
+@pytest.fixture(scope="session")
 def static_org_server(pool: Any, tenant_stack: TenantStack) -> LayeredServer:
     """No tenancy layer, but the upstream has a static org_id."""
     return _layered(pool, "no-tenancy-static-org",

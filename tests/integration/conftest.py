@@ -33,6 +33,7 @@ from serverconfig import ServerConfig, Upstream  # noqa: E402
 from authstack import (  # noqa: E402,F401
     authn_server,
     issuer,
+    override_org_server,
     plain_router_server,
     router,
     scope_server,

@@ -236,6 +236,34 @@ async def test_static_upstream_org_id_without_tenancy(static_org_server: Layered
     assert set(org_ids(router, mark)) == {"tenant-c"}, org_ids(router, mark)
 
 
+@pytest.mark.parametrize("org_id", ["tenant-b", "tenant-a|tenant-b", "tenant-c"])
+async def test_a_fixed_org_id_stays_fixed(static_org_server: LayeredServer, router: TenantRouter,
+                                          org_id: str) -> None:
+    """Tenancy off, upstream org_id = tenant-c: a caller's org_id is refused
+    before anything is sent (it used to replace the fixed tenant)."""
+    mark = router.mark()
+    async with authed(static_org_server.mcp_url, {}) as c:
+        e = (await c.call("execute_query", {**QUERY, "org_id": org_id})).error()
+    assert "allow_org_id_override" in e.text and "X-Scope-OrgID: tenant-c" in e.text, e.describe()
+    assert router.since(mark) == [], [(q.path, q.org_id) for q in router.since(mark)]
+
+
+async def test_a_caller_may_choose_only_where_the_operator_allows(
+        override_org_server: LayeredServer, plain_router_server: LayeredServer, router: TenantRouter) -> None:
+    mark = router.mark()
+    async with authed(override_org_server.mcp_url, {}) as c:
+        r = (await c.call("execute_query", {**QUERY, "org_id": "tenant-b"})).ok()
+        assert series_tenants(r) == {"tenant-b"}, r.describe()
+        r = (await c.call("execute_query", QUERY)).ok()
+        assert series_tenants(r) == {"tenant-c"}, r.describe()
+    assert org_ids(router, mark) == ["tenant-b", "tenant-c"], org_ids(router, mark)
+    mark = router.mark()
+    async with authed(plain_router_server.mcp_url, {}) as c:
+        e = (await c.call("execute_query", {**QUERY, "org_id": "tenant-a"})).error()
+    assert "sends no X-Scope-OrgID" in e.text, e.describe()
+    assert router.since(mark) == [], "nothing may reach the upstream"
+
+
 def test_tenancy_cache_metrics(authn_server: LayeredServer) -> None:
     name = "mcp_prometheus_tenancy_cache_requests_total"
     before = authn_server.metrics()

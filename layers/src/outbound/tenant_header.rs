@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
 use crate::BoxError;
-use crate::identity::{Probe, TenantSet};
+use crate::identity::{CallerChosenTenants, Probe, TenantSet};
 use crate::refuse::RefuseOr;
 use crate::tenant_id::{self, TenantIdError};
 
@@ -27,6 +27,10 @@ pub enum TenantError {
     Empty,
     #[error("{count} tenants in one request is more than the allowed {max}; narrow org_id")]
     TooMany { count: usize, max: usize },
+    #[error(
+        "org_id: this upstream does not let callers choose the tenant ({fixed}); the operator can allow it with allow_org_id_override = true on the upstream"
+    )]
+    NotChoosable { fixed: String },
     #[error(transparent)]
     Invalid(#[from] TenantIdError),
 }
@@ -39,6 +43,9 @@ pub struct TenantLayer {
     /// The upstream's own `org_id`, sent when a request names no tenants
     /// and tenancy is not enforced.
     fixed: Option<HeaderValue>,
+    /// Whether a caller's `org_id` may pick the tenant while tenancy is
+    /// off (the Go server always allowed it, unauthenticated).
+    allow_override: bool,
 }
 
 impl TenantLayer {
@@ -48,13 +55,15 @@ impl TenantLayer {
             enforce,
             max_tenants,
             fixed: None,
+            allow_override: false,
         }
     }
 
     /// This layer for an upstream with a fixed `org_id` (validated with
-    /// the config).
-    pub fn with_fixed(mut self, org_id: Option<&str>) -> Self {
+    /// the config) and its `allow_org_id_override`.
+    pub fn for_upstream(mut self, org_id: Option<&str>, allow_override: bool) -> Self {
         self.fixed = org_id.and_then(|id| HeaderValue::from_str(id).ok());
+        self.allow_override = allow_override;
         self
     }
 }
@@ -77,7 +86,11 @@ pub struct Tenant<S> {
 }
 
 impl TenantLayer {
-    fn header(&self, tenants: Option<&TenantSet>) -> Result<Option<HeaderValue>, TenantError> {
+    fn header(
+        &self,
+        tenants: Option<&TenantSet>,
+        caller_chosen: bool,
+    ) -> Result<Option<HeaderValue>, TenantError> {
         let Some(tenants) = tenants else {
             return if self.enforce {
                 Err(TenantError::Missing)
@@ -85,6 +98,17 @@ impl TenantLayer {
                 Ok(self.fixed.clone())
             };
         };
+        if caller_chosen && !self.enforce && !self.allow_override {
+            return Err(TenantError::NotChoosable {
+                fixed: match &self.fixed {
+                    Some(fixed) => format!(
+                        "it always sends X-Scope-OrgID: {}",
+                        fixed.to_str().unwrap_or_default()
+                    ),
+                    None => "it sends no X-Scope-OrgID".to_owned(),
+                },
+            });
+        }
         if tenants.is_empty() {
             return Err(TenantError::Empty);
         }
@@ -123,7 +147,11 @@ where
             req.headers_mut().remove(&SCOPE_ORG_ID);
             return RefuseOr::inner(self.inner.call(req));
         }
-        match self.layer.header(req.extensions().get::<TenantSet>()) {
+        let caller_chosen = req.extensions().get::<CallerChosenTenants>().is_some();
+        match self
+            .layer
+            .header(req.extensions().get::<TenantSet>(), caller_chosen)
+        {
             Ok(Some(value)) => {
                 req.headers_mut().insert(SCOPE_ORG_ID.clone(), value);
             }
@@ -184,7 +212,7 @@ mod tests {
             .await
             .expect_err("refused");
         assert!(err.contains("no tenant scope"), "{err}");
-        let fixed = TenantLayer::new(false, 16).with_fixed(Some("static"));
+        let fixed = TenantLayer::new(false, 16).for_upstream(Some("static"), false);
         let header = sent(fixed.clone(), None, None).await;
         assert_eq!(
             header,
@@ -194,7 +222,7 @@ mod tests {
         let header = sent(TenantLayer::new(false, 16), None, Some("smuggled")).await;
         assert_eq!(header, Ok(None), "only this layer writes the header");
         let err = sent(
-            TenantLayer::new(true, 16).with_fixed(Some("static")),
+            TenantLayer::new(true, 16).for_upstream(Some("static"), false),
             None,
             None,
         )
@@ -238,5 +266,32 @@ mod tests {
         .await
         .expect_err("too many");
         assert!(err.contains("more than the allowed 2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_callers_org_id_needs_the_upstreams_consent() {
+        let send = |layer: TenantLayer| async move {
+            let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
+                Ok::<_, Infallible>(
+                    req.headers()
+                        .get(&SCOPE_ORG_ID)
+                        .map(|v| v.to_str().expect("ascii").to_owned()),
+                )
+            }));
+            let mut req = Request::new(());
+            req.extensions_mut().insert(TenantSet::new(["team-b"]));
+            req.extensions_mut().insert(CallerChosenTenants);
+            svc.oneshot(req).await.map_err(|e| e.to_string())
+        };
+        let fixed = TenantLayer::new(false, 16).for_upstream(Some("platform"), false);
+        let err = send(fixed).await.expect_err("fixed stays fixed");
+        assert!(
+            err.contains("X-Scope-OrgID: platform") && err.contains("allow_org_id_override"),
+            "{err}"
+        );
+        let open = TenantLayer::new(false, 16).for_upstream(None, false);
+        assert!(send(open).await.is_err(), "no consent, no choice");
+        let allowed = TenantLayer::new(false, 16).for_upstream(Some("platform"), true);
+        assert_eq!(send(allowed).await, Ok(Some("team-b".into())));
     }
 }

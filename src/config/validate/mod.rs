@@ -8,7 +8,7 @@ use http::{HeaderName, HeaderValue};
 use mcp_prometheus_layers::fetch::is_loopback_url;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 
-use super::Config;
+use super::{Config, TenancyMode, Transport};
 
 /// A config that cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,7 @@ impl Config {
     /// (`crate::stack::check`). Run once at start-up and by `check-config`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
+        self.validate_stdio_tenancy()?;
         self.validate_upstreams()?;
         self.validate_oauth()?;
         let tools = &self.tools;
@@ -56,6 +57,26 @@ impl Config {
         }
         if tools.max_query_timeout.0.is_zero() {
             return Err(invalid("tools.max_query_timeout", "must be more than 0s"));
+        }
+        Ok(())
+    }
+
+    /// Under stdio there is no caller identity, so group-based tenancy
+    /// would have no tenants: the operator lists them for this transport.
+    fn validate_stdio_tenancy(&self) -> Result<(), ConfigError> {
+        let tenancy = &self.layers.tenancy;
+        if self.server.transport == Transport::Stdio
+            && tenancy.enabled
+            && matches!(
+                tenancy.mode,
+                TenancyMode::GroupMap | TenancyMode::GrafanaOrganization
+            )
+            && tenancy.tenants.is_empty()
+        {
+            return Err(invalid(
+                "layers.tenancy.mode",
+                "under stdio there is no caller identity to map groups from: list the tenants stdio may read in layers.tenancy.tenants = [\"…\"], or use mode = \"static\"",
+            ));
         }
         Ok(())
     }

@@ -114,6 +114,33 @@ fn unsafe_combinations_are_refused_with_a_fix() {
 }
 
 #[test]
+fn stdio_has_no_identity_for_group_tenancy() {
+    let group_map = "[layers.authn]\nenabled = true\n[[layers.authn.issuers]]\nissuer = \"https://dex.example\"\n[layers.tenancy]\nenabled = true\nmode = \"group-map\"\n[layers.tenancy.groups]\na = [\"t\"]\n";
+    let stdio = format!("{STANDALONE_TOML}\n{group_map}")
+        .replacen(
+            "transport = \"streamable-http\"",
+            "transport = \"stdio\"",
+            1,
+        )
+        .replacen(
+            "[server]\n",
+            "[server]\npublic_url = \"https://mcp.example\"\n",
+            1,
+        );
+    let err = check(&stdio).expect_err("no identity under stdio");
+    assert!(
+        err.contains("layers.tenancy.mode") && err.contains("stdio"),
+        "{err}"
+    );
+    let listed = stdio.replacen(
+        "mode = \"group-map\"\n",
+        "mode = \"group-map\"\ntenants = [\"t\"]\n",
+        1,
+    );
+    assert!(check(&listed).is_ok(), "stdio tenants listed");
+}
+
+#[test]
 fn authn_issuers_must_be_fetchable_safely() {
     let base = "[server]\npublic_url = \"https://mcp.example\"\n";
     let text = |issuer: &str| {
