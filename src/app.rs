@@ -93,7 +93,7 @@ impl App {
         ctx.span_hook = span_hook;
         let inbound = Inbound::from_config(&config, &ctx)?;
         let outbound = Outbound::from_config(&config, &ctx)?;
-        let upstreams = Upstreams::new(&config.upstreams, &outbound)?;
+        let upstreams = Upstreams::new(&config.upstreams, &outbound, &ctx)?;
         metrics.registry = ctx.into_registry();
         let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
             .then(|| TenantSet::new(layers.tenancy.tenants.clone()));

@@ -40,6 +40,10 @@ pub struct BuildCtx {
     /// RFC 9728 metadata URL sent in every authn challenge; `None` when
     /// `server.public_url` is unset.
     pub resource_metadata_url: Option<String>,
+    /// The headers authn verifies a token in (empty when it is off): the
+    /// only ones a `forward` upstream may pass on without
+    /// `forward_unverified`.
+    pub verified_headers: Vec<http::HeaderName>,
     /// Whether `[layers.authn]` is on (audience and group-based tenancy
     /// need a verified caller).
     pub authn_enabled: bool,

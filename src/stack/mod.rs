@@ -22,6 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use http::HeaderName;
 use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::identity::TenantSet;
 use mcp_prometheus_layers::inbound::audience::AudienceConfigError;
@@ -101,9 +102,31 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
         },
         resource_metadata_url: config.resource_metadata_url(),
         authn_enabled: layers.authn.enabled,
+        verified_headers: verified_headers(config),
         own_issuer: config.oauth.enabled.then(|| config.oauth_issuer()),
         ..BuildCtx::new(registry)
     }
+}
+
+/// The headers authn verifies a token in: each issuer's `header`, and
+/// `Authorization` for our own authorization server's tokens.
+fn verified_headers(config: &Config) -> Vec<HeaderName> {
+    let authn = &config.layers.authn;
+    if !authn.enabled {
+        return Vec::new();
+    }
+    let own = config.oauth.enabled.then_some(http::header::AUTHORIZATION);
+    let mut headers: Vec<HeaderName> = Vec::new();
+    let named = authn
+        .issuers
+        .iter()
+        .filter_map(|issuer| HeaderName::try_from(issuer.header.as_str()).ok());
+    for header in named.chain(own) {
+        if !headers.contains(&header) {
+            headers.push(header);
+        }
+    }
+    headers
 }
 
 /// Builds every stack the server would, without serving and without
@@ -117,7 +140,7 @@ pub fn check(config: &Config) -> Result<(), StackError> {
     Inbound::from_config(config, &ctx)?;
     let outbound = Outbound::from_config(config, &ctx)?;
     for (index, upstream) in config.upstreams.iter().enumerate() {
-        outbound.stack(index, upstream)?;
+        outbound.stack(&ctx, index, upstream)?;
     }
     Ok(())
 }

@@ -70,12 +70,13 @@ impl Outbound {
     /// `index` is the upstream's place in `[[upstreams]]`, for errors.
     pub fn stack(
         &self,
+        ctx: &BuildCtx,
         index: usize,
         upstream: &UpstreamConfig,
     ) -> Result<OutboundService, StackError> {
         let auth = upstream
             .auth
-            .build()
+            .build(ctx)
             .map_err(|source| StackError::Auth { index, source })?;
         let client = pooled_client(upstream).map_err(|source| StackError::Tls { index, source })?;
         let service = ServiceBuilder::new()

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use mcp_prometheus_layers::build::BuildCtx;
+
 use super::Upstream;
 use crate::config::UpstreamConfig;
 use crate::stack::{Outbound, StackError};
@@ -22,11 +24,15 @@ pub struct UnknownUpstream {
 
 impl Upstreams {
     /// Every configured upstream with its outbound stack.
-    pub fn new(configs: &[UpstreamConfig], outbound: &Outbound) -> Result<Self, StackError> {
+    pub fn new(
+        configs: &[UpstreamConfig],
+        outbound: &Outbound,
+        ctx: &BuildCtx,
+    ) -> Result<Self, StackError> {
         let list = configs
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok(Arc::new(Upstream::new(c, outbound.stack(i, c)?))))
+            .map(|(i, c)| Ok(Arc::new(Upstream::new(c, outbound.stack(ctx, i, c)?))))
             .collect::<Result<Vec<_>, StackError>>()?;
         Ok(Self { list: list.into() })
     }

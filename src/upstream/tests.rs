@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::{ApiCall, Upstream, UpstreamError};
 use crate::config::{ConfigDuration, UpstreamConfig};
 use crate::stack::Outbound;
+use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
 use mcp_prometheus_layers::outbound::truncate::{TruncateConfig, TruncateLayer};
@@ -88,7 +89,12 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
         truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
         propagate_trace: true,
     };
-    Upstream::new(&config, outbound.stack(0, &config).expect("builds"))
+    Upstream::new(
+        &config,
+        outbound
+            .stack(&BuildCtx::default(), 0, &config)
+            .expect("builds"),
+    )
 }
 
 #[tokio::test]

@@ -7,9 +7,15 @@ from __future__ import annotations
 import http.client
 import secrets
 import urllib.parse
+from pathlib import Path
 
-from authstack import LayeredServer
+import pytest
+
+from authstack import LayeredServer, issuer_entry, layered_config
+from jwt_issuer import JwtIssuer
+from mcpserver import run_cli
 from promtext import parse_metrics
+from serverconfig import ServerConfig
 
 HTTP_REQUESTS = "mcp_prometheus_http_requests_total"
 KNOWN_METHODS = {"GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "PATCH", "other"}
@@ -57,3 +63,38 @@ def test_strangers_cannot_grow_the_metrics(authn_server: LayeredServer) -> None:
     new = [s for s in after if s not in before]
     assert {s["mcp_method"] for s in new} <= {"tools/call", "other"}, new
     assert {s["tool"] for s in new} <= {"", "other"}, f"a caller's Mcp-Name became a label: {new}"
+
+
+# --------------------------------------------------------------------------
+# credential forwarding is narrow (check-config and serve refuse)
+# --------------------------------------------------------------------------
+
+def _check(workdir: Path, name: str, cfg: ServerConfig) -> tuple[int, str]:
+    p = run_cli(["check-config", "--config", cfg.write(workdir / "servers" / f"{name}.toml")])
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("target", ["X-Scope-OrgID", "Host", "Content-Length", "Transfer-Encoding", "Connection"])
+def test_forward_cannot_write_framing_or_tenant_headers(workdir: Path, issuer: JwtIssuer, target: str) -> None:
+    cfg = layered_config("https://mimir.example/prometheus", issuers=[issuer_entry(issuer)],
+                         upstream_extra={"auth": {"kind": "forward", "header": "Authorization", "to": target}})
+    rc, out = _check(workdir, f"forward-to-{target.lower()}", cfg)
+    assert rc != 0, f"accepted forwarding into {target}:\n{out}"
+    assert "auth.to" in out and target.lower() in out, out
+
+
+def test_forwarding_an_unverified_header_needs_consent(workdir: Path, issuer: JwtIssuer) -> None:
+    unverified = {"kind": "forward", "header": "X-Grafana-Token"}
+    cfg = layered_config("https://grafana.example/api/datasources/proxy/uid/x", issuers=[issuer_entry(issuer)],
+                         upstream_extra={"auth": unverified})
+    rc, out = _check(workdir, "forward-unverified", cfg)
+    assert rc != 0 and "forward_unverified" in out and "authorization" in out, out
+    cfg = layered_config("https://grafana.example/api/datasources/proxy/uid/x", issuers=[issuer_entry(issuer)],
+                         upstream_extra={"auth": {**unverified, "forward_unverified": True}})
+    rc, out = _check(workdir, "forward-unverified-ok", cfg)
+    assert rc == 0, out
+    verified = layered_config("https://mimir.example/prometheus",
+                              issuers=[issuer_entry(issuer, header="Teleport-Jwt-Assertion")],
+                              upstream_extra={"auth": {"kind": "forward", "header": "Teleport-Jwt-Assertion"}})
+    rc, out = _check(workdir, "forward-verified", verified)
+    assert rc == 0, out

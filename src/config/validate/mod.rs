@@ -224,11 +224,6 @@ impl Config {
                     "forwarding callers' credentials over plain http is refused: use an https url, or set allow_plain_http_credentials = true if the network is trusted",
                 ));
             }
-            if matches!(upstream.auth, UpstreamAuthConfig::Forward { .. })
-                && !self.layers.authn.enabled
-            {
-                tracing::warn!(upstream = %name, "forwarding a caller credential without [layers.authn]: the upstream alone decides who gets in");
-            }
             let sends_credentials = !matches!(upstream.auth, UpstreamAuthConfig::None);
             if sends_credentials && plain && !upstream.allow_plain_http_credentials {
                 tracing::warn!(

@@ -16,7 +16,10 @@ use http::{HeaderName, HeaderValue, Request};
 use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 
+mod forward;
+
 use crate::BoxError;
+use crate::build::BuildCtx;
 use crate::identity::{InboundHeaders, Probe};
 use crate::refuse::RefuseOr;
 use crate::secret::Secret;
@@ -49,13 +52,17 @@ pub enum UpstreamAuthConfig {
     },
     /// The caller's own credential: the inbound header `header` (e.g.
     /// `Teleport-Jwt-Assertion`) sent upstream as `to` (default: the same
-    /// name) with an optional `prefix` (e.g. `"Bearer "`).
+    /// name) with an optional `prefix` (e.g. `"Bearer "`). `header` must be
+    /// one authn verifies, unless `forward_unverified` (the upstream then
+    /// alone decides who gets in).
     Forward {
         header: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix: Option<String>,
+        #[serde(default)]
+        forward_unverified: bool,
     },
 }
 
@@ -76,6 +83,14 @@ pub enum UpstreamAuthConfigError {
     NotAHeaderValue,
     #[error("{0:?} is not a header name")]
     NotAHeaderName(String),
+    #[error(
+        "auth.{key}: {name} cannot carry a forwarded credential (request framing, hop-by-hop, routing or the tenant header); forward into Authorization or a header of your own"
+    )]
+    ForbiddenHeader { key: &'static str, name: String },
+    #[error(
+        "auth.header: {name} is not verified by [layers.authn] (verified: {verified}), so a caller could send anything in it; verify it with an issuer's `header`, or set forward_unverified = true if the upstream checks it itself"
+    )]
+    Unverified { name: String, verified: String },
 }
 
 /// The request had no credential to forward.
@@ -86,7 +101,8 @@ pub struct NothingToForward(pub HeaderName);
 impl UpstreamAuthConfig {
     /// Checks the config and reads any credential files once, so a missing
     /// file is reported at start-up rather than at the first tool call.
-    pub fn build(&self) -> Result<UpstreamAuthLayer, UpstreamAuthConfigError> {
+    /// Always a layer: `none` strips a caller's `Authorization`.
+    pub fn build(&self, ctx: &BuildCtx) -> Result<UpstreamAuthLayer, UpstreamAuthConfigError> {
         let source = match self {
             Self::None => None,
             Self::Basic {
@@ -130,7 +146,12 @@ impl UpstreamAuthConfig {
                     });
                 }
             },
-            Self::Forward { header, to, prefix } => {
+            Self::Forward {
+                header,
+                to,
+                prefix,
+                forward_unverified,
+            } => {
                 let name = |n: &str| {
                     HeaderName::try_from(n)
                         .map_err(|_| UpstreamAuthConfigError::NotAHeaderName(n.to_owned()))
@@ -140,6 +161,7 @@ impl UpstreamAuthConfig {
                     Some(to) => name(to)?,
                     None => from.clone(),
                 };
+                forward::check(&from, &to, *forward_unverified, ctx)?;
                 Some(CredentialSource::Forward {
                     from,
                     to,

@@ -2,18 +2,25 @@ use super::*;
 use std::convert::Infallible;
 use tower::ServiceExt;
 
+/// A build context whose authn verifies `Teleport-Jwt-Assertion`.
+fn verifying_teleport() -> BuildCtx {
+    BuildCtx {
+        verified_headers: vec![HeaderName::from_static("teleport-jwt-assertion")],
+        ..BuildCtx::default()
+    }
+}
+
 async fn authorization_sent(config: UpstreamAuthConfig, incoming: Option<&str>) -> Option<String> {
-    let svc =
-        config
-            .build()
-            .expect("valid")
-            .layer(tower::service_fn(|req: Request<()>| async move {
-                Ok::<_, Infallible>(
-                    req.headers()
-                        .get(AUTHORIZATION)
-                        .map(|v| v.to_str().expect("ascii").to_owned()),
-                )
-            }));
+    let svc = config
+        .build(&verifying_teleport())
+        .expect("valid")
+        .layer(tower::service_fn(|req: Request<()>| async move {
+            Ok::<_, Infallible>(
+                req.headers()
+                    .get(AUTHORIZATION)
+                    .map(|v| v.to_str().expect("ascii").to_owned()),
+            )
+        }));
     let mut req = Request::new(());
     if let Some(value) = incoming {
         req.headers_mut()
@@ -70,14 +77,14 @@ async fn forward_copies_only_the_named_header() {
         header: "teleport-jwt-assertion".into(),
         to: Some("x-grafana-jwt".into()),
         prefix: None,
+        forward_unverified: false,
     };
-    let svc =
-        config
-            .build()
-            .expect("valid")
-            .layer(tower::service_fn(|req: Request<()>| async move {
-                Ok::<_, Infallible>(req.headers().clone())
-            }));
+    let svc = config
+        .build(&verifying_teleport())
+        .expect("valid")
+        .layer(tower::service_fn(|req: Request<()>| async move {
+            Ok::<_, Infallible>(req.headers().clone())
+        }));
     let mut inbound = http::HeaderMap::new();
     inbound.insert("teleport-jwt-assertion", HeaderValue::from_static("jwt"));
     inbound.insert("cookie", HeaderValue::from_static("session=1"));
@@ -101,14 +108,14 @@ fn bearer_needs_exactly_one_source() {
         token_file: Some("/nonexistent".into()),
     };
     assert!(matches!(
-        both.build(),
+        both.build(&verifying_teleport()),
         Err(UpstreamAuthConfigError::Ambiguous { .. })
     ));
     let neither = UpstreamAuthConfig::Bearer {
         token: None,
         token_file: None,
     };
-    assert!(neither.build().is_err());
+    assert!(neither.build(&verifying_teleport()).is_err());
 }
 
 #[test]
@@ -117,7 +124,7 @@ fn missing_file_is_reported_at_build() {
         token: None,
         token_file: Some("/nonexistent/token".into()),
     };
-    let err = config.build().expect_err("unreadable");
+    let err = config.build(&verifying_teleport()).expect_err("unreadable");
     assert!(err.to_string().contains("/nonexistent/token"), "{err}");
 }
 
@@ -128,7 +135,7 @@ fn header_injection_is_refused() {
         token_file: None,
     };
     assert!(matches!(
-        config.build(),
+        config.build(&verifying_teleport()),
         Err(UpstreamAuthConfigError::NotAHeaderValue)
     ));
 }
