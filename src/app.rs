@@ -101,6 +101,7 @@ impl App {
             upstreams.clone(),
             config.tools.clone(),
             layers.truncate.enabled && layers.truncate.allow_unlimited,
+            layers.tenancy.max_tenants_per_request,
         );
         let mcp = PrometheusMcp::new(
             ctx,

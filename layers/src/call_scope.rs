@@ -24,6 +24,10 @@ pub enum NarrowError {
         "org_id: tenancy is enforced but this call has no tenants (no caller identity); the operator must list the tenants for this transport"
     )]
     NoTenants,
+    #[error(
+        "org_id: this call would ask {count} tenants one by one, more than max_tenants_per_request ({max}); narrow org_id to at most {max} tenants (a|b)"
+    )]
+    TooManyTenants { count: usize, max: usize },
 }
 
 /// Per-call request context; cheap to clone.
@@ -104,9 +108,14 @@ impl CallScope {
     }
 
     /// One scope per tenant, for endpoints that refuse several tenants at
-    /// once (Mimir's ruler); a single scope when there is at most one.
-    pub fn per_tenant(&self) -> Vec<(Option<String>, Self)> {
-        match &self.tenants {
+    /// once (Mimir's ruler); a single scope when there is at most one. More
+    /// than `max` tenants is refused, as it is for one request.
+    pub fn per_tenant(&self, max: usize) -> Result<Vec<(Option<String>, Self)>, NarrowError> {
+        let count = self.tenants.as_ref().map_or(0, |set| set.as_slice().len());
+        if count > max {
+            return Err(NarrowError::TooManyTenants { count, max });
+        }
+        Ok(match &self.tenants {
             Some(set) if set.as_slice().len() > 1 => set
                 .as_slice()
                 .iter()
@@ -122,7 +131,7 @@ impl CallScope {
                 .collect(),
             Some(set) => vec![(set.as_slice().first().cloned(), self.clone())],
             None => vec![(None, self.clone())],
-        }
+        })
     }
 
     /// Attaches this scope to an upstream request.
@@ -205,12 +214,17 @@ mod tests {
 
     #[test]
     fn fan_out_splits_several_tenants() {
-        let parts = scope(&["a", "b"]).per_tenant();
+        let parts = scope(&["a", "b"]).per_tenant(16).expect("within the limit");
         let tenants: Vec<_> = parts
             .iter()
             .map(|(t, _)| t.clone().expect("named"))
             .collect();
         assert_eq!(tenants, ["a", "b"]);
-        assert_eq!(scope(&["a"]).per_tenant().len(), 1);
+        assert_eq!(scope(&["a"]).per_tenant(16).expect("one").len(), 1);
+        let err = scope(&["a", "b", "c"]).per_tenant(2).expect_err("too many");
+        assert!(
+            matches!(err, NarrowError::TooManyTenants { count: 3, max: 2 }),
+            "{err}"
+        );
     }
 }

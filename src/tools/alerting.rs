@@ -1,9 +1,9 @@
 //! Alerting tools: active alerts and the rules that produce them.
 
+use futures_util::{StreamExt, stream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tokio::task::JoinSet;
 
 use super::render::{count, series_at, str_field};
 use super::{Family, Target, ToolContext, ToolError, ToolOutput};
@@ -68,7 +68,13 @@ pub async fn alerts(ctx: ToolContext, args: AlertsArgs) -> Result<ToolOutput, To
     let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
     let upstream = upstream.with_budget(limit, false);
-    let (mut alerts, notes) = fan_out(&upstream, ApiCall::get("/api/v1/alerts"), "alerts").await?;
+    let (mut alerts, notes) = fan_out(
+        &upstream,
+        ApiCall::get("/api/v1/alerts"),
+        "alerts",
+        ctx.max_tenants(),
+    )
+    .await?;
     let wanted = args.state.map(|s| match s {
         AlertState::Firing => "firing",
         AlertState::Pending => "pending",
@@ -126,7 +132,7 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     params.extend(args.rule_group.iter().map(|g| ("rule_group[]", g.clone())));
     params.extend(args.file.iter().map(|f| ("file[]", f.clone())));
     let call = ApiCall::get_with("/api/v1/rules", params);
-    let (mut groups, notes) = fan_out(&upstream, call, "groups").await?;
+    let (mut groups, notes) = fan_out(&upstream, call, "groups", ctx.max_tenants()).await?;
     // Filter here too: older Prometheus versions ignore some parameters.
     let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|x| x == value);
     groups.retain(|g| {
@@ -170,28 +176,33 @@ pub async fn rules(ctx: ToolContext, args: RulesArgs) -> Result<ToolOutput, Tool
     )
 }
 
-/// Calls `call` once per tenant (Mimir's ruler refuses `a|b`), concurrently,
-/// and concatenates the lists found under `data[key]`, marking each item
-/// with its tenant. Tenants that fail become warnings as long as one
-/// answers; if none does, the first error is returned.
+/// Upstream requests one fan-out keeps in flight at once.
+const FAN_OUT_CONCURRENCY: usize = 4;
+
+/// Calls `call` once per tenant (Mimir's ruler refuses `a|b`), at most
+/// `max_tenants` of them and [`FAN_OUT_CONCURRENCY`] at a time, and
+/// concatenates the lists found under `data[key]`, marking each item with
+/// its tenant. Tenants that fail become warnings as long as one answers; if
+/// none does, the first error is returned.
 async fn fan_out(
     upstream: &Target,
     call: ApiCall,
     key: &'static str,
+    max_tenants: usize,
 ) -> Result<(Vec<Value>, Notes), ToolError> {
-    let mut calls = JoinSet::new();
-    for (index, (tenant, target)) in upstream.per_tenant().into_iter().enumerate() {
-        let call = call.clone();
-        calls.spawn(async move {
-            let answer = target.api::<Map<String, Value>>(call).await;
-            (index, tenant, answer)
-        });
-    }
-    let mut answers = calls.join_all().await;
-    answers.sort_by_key(|(index, ..)| *index);
+    let targets = upstream.per_tenant(max_tenants)?;
+    let asked = targets.len();
+    let answers: Vec<_> = stream::iter(targets)
+        .map(|(tenant, target)| {
+            let call = call.clone();
+            async move { (tenant, target.api::<Map<String, Value>>(call).await) }
+        })
+        .buffered(FAN_OUT_CONCURRENCY)
+        .collect()
+        .await;
     let (mut items, mut notes, mut failures) = (Vec::new(), Notes::default(), Vec::new());
-    let several = answers.len() > 1;
-    for (_, tenant, answer) in answers {
+    let several = asked > 1;
+    for (tenant, answer) in answers {
         match answer {
             Ok(mut answer) => {
                 if let Some(Value::Array(list)) = answer.data.remove(key) {
@@ -207,7 +218,7 @@ async fn fan_out(
             Err(error) => failures.push((tenant, error)),
         }
     }
-    if !several || failures.len() == upstream.per_tenant().len() {
+    if !several || failures.len() == asked {
         if let Some((_, error)) = failures.into_iter().next() {
             return Err(error.into());
         }

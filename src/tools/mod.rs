@@ -38,6 +38,9 @@ struct ContextInner {
     upstreams: Upstreams,
     limits: ToolsConfig,
     allow_unlimited: bool,
+    /// `layers.tenancy.max_tenants_per_request`, also the most tenants a
+    /// per-tenant fan-out may ask.
+    max_tenants: usize,
 }
 
 /// An upstream bound to one call's scope: what tools send requests through.
@@ -66,10 +69,12 @@ impl Target {
         self.upstream.readiness().await
     }
 
-    /// One target per tenant (for endpoints that take a single tenant).
-    pub fn per_tenant(&self) -> Vec<(Option<String>, Target)> {
-        self.scope
-            .per_tenant()
+    /// One target per tenant (for endpoints that take a single tenant), at
+    /// most `max` of them.
+    pub fn per_tenant(&self, max: usize) -> Result<Vec<(Option<String>, Target)>, NarrowError> {
+        Ok(self
+            .scope
+            .per_tenant(max)?
             .into_iter()
             .map(|(tenant, scope)| {
                 (
@@ -80,7 +85,7 @@ impl Target {
                     },
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// Streams at most `items` items of the answer (the truncate layer
@@ -97,12 +102,18 @@ impl Target {
 
 impl ToolContext {
     /// A context over the configured upstreams, with an empty scope.
-    pub fn new(upstreams: Upstreams, limits: ToolsConfig, allow_unlimited: bool) -> Self {
+    pub fn new(
+        upstreams: Upstreams,
+        limits: ToolsConfig,
+        allow_unlimited: bool,
+        max_tenants: usize,
+    ) -> Self {
         Self {
             inner: Arc::new(ContextInner {
                 upstreams,
                 limits,
                 allow_unlimited,
+                max_tenants,
             }),
             scope: CallScope::default(),
         }
@@ -124,6 +135,11 @@ impl ToolContext {
             upstream,
             scope: self.scope.narrow(org_id)?,
         })
+    }
+
+    /// The most tenants one call may ask, together or one by one.
+    pub fn max_tenants(&self) -> usize {
+        self.inner.max_tenants
     }
 
     /// Checks a query's `unlimited` argument against the config.

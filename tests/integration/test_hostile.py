@@ -8,14 +8,19 @@ import http.client
 import secrets
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from authstack import LayeredServer, issuer_entry, layered_config
+from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layered_config
 from jwt_issuer import JwtIssuer
 from mcpserver import run_cli
 from promtext import parse_metrics
+from rawmcp import authed, bearer
 from serverconfig import ServerConfig
+from tenant_router import TenantRouter
+
+pytestmark = pytest.mark.anyio
 
 HTTP_REQUESTS = "mcp_prometheus_http_requests_total"
 KNOWN_METHODS = {"GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS", "PATCH", "other"}
@@ -98,3 +103,34 @@ def test_forwarding_an_unverified_header_needs_consent(workdir: Path, issuer: Jw
                               upstream_extra={"auth": {"kind": "forward", "header": "Teleport-Jwt-Assertion"}})
     rc, out = _check(workdir, "forward-verified", verified)
     assert rc == 0, out
+
+
+# --------------------------------------------------------------------------
+# fan-out is bounded
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_tenant_server(pool: Any, tenant_stack: TenantStack, issuer: JwtIssuer) -> LayeredServer:
+    """Group-map tenancy allowing at most 2 tenants per request."""
+    return _layered(pool, "max-two-tenants", lambda: layered_config(
+        tenant_stack.url, issuers=[issuer_entry(issuer)],
+        layers={"tenancy": {"max_tenants_per_request": 2}}), issuer)
+
+
+@pytest.mark.parametrize("tool", ["get_rules", "get_alerts", "execute_query"])
+async def test_more_tenants_than_allowed_are_refused_before_any_request(
+        two_tenant_server: LayeredServer, router: TenantRouter, tool: str) -> None:
+    """team-a + team-b map to 3 tenants; with max_tenants_per_request = 2
+    neither one request (execute_query) nor a per-tenant fan-out (rules,
+    alerts) is sent, and the error gives the count and what to do."""
+    token = bearer(two_tenant_server.token(["team-a", "team-b"], sub="many-tenants"))
+    mark = router.mark()
+    args = {"query": "up"} if tool == "execute_query" else {}
+    async with authed(two_tenant_server.mcp_url, token) as c:
+        e = (await c.call(tool, args)).error()
+    assert "3" in e.text and "2" in e.text and "org_id" in e.text, e.describe()
+    assert router.since(mark) == [], [(q.path, q.org_id) for q in router.since(mark)]
+    async with authed(two_tenant_server.mcp_url, token) as c:
+        r = (await c.call(tool, {**args, "org_id": "tenant-b|tenant-c"})).ok()
+    assert r.structured["upstream"] == "mimir", r.describe()
+    assert {q.org_id for q in router.since(mark)} <= {"tenant-b", "tenant-c", "tenant-b|tenant-c"}
