@@ -98,6 +98,9 @@ pub struct ServerConfig {
     pub tool_prefix: String,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: ConfigDuration,
+    /// How long a client may take to send a request's headers (a slow
+    /// client holds a connection no longer than this).
+    pub header_read_timeout: ConfigDuration,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             stateful_sessions: true,
             tool_prefix: String::new(),
             shutdown_grace: ConfigDuration::secs(10),
+            header_read_timeout: ConfigDuration::secs(10),
         }
     }
 }

@@ -9,6 +9,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use super::listener::{ListenerSettings, serve_connections};
 use super::{ServeError, well_known};
 use crate::app::App;
 use crate::config::ServerConfig;
@@ -68,25 +69,18 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
         path = %app.config.server.mcp_path,
         "serving MCP over streamable HTTP"
     );
-    let grace = app.config.server.shutdown_grace.0;
-    let service = router(app, shutdown.child_token())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Without TCP_NODELAY each small SSE answer waits for the client's
-    // delayed ACK (Nagle): 40 ms per legacy-session call.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let server =
-        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        result = server => result.map_err(ServeError::Io),
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(?grace, "in-flight requests did not finish in time; closing them");
-            Ok(())
-        }
-    }
+    let settings = ListenerSettings {
+        header_read_timeout: app.config.server.header_read_timeout.0,
+        shutdown_grace: app.config.server.shutdown_grace.0,
+    };
+    serve_connections(
+        listener,
+        router(app, shutdown.child_token()),
+        settings,
+        shutdown,
+    )
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

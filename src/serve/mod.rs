@@ -1,6 +1,7 @@
 //! `serve`: the transports, the observability listener and shutdown.
 
 mod http;
+mod listener;
 mod observability;
 mod shutdown;
 mod stdio;

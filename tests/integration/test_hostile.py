@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import http.client
 import secrets
+import socket
+import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -16,7 +18,7 @@ from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layere
 from jwt_issuer import JwtIssuer
 from mcpserver import run_cli
 from promtext import parse_metrics
-from rawmcp import authed, bearer
+from rawmcp import authed, bearer, raw_call, raw_tool_result
 from serverconfig import ServerConfig
 from tenant_router import TenantRouter
 
@@ -110,11 +112,19 @@ def test_forwarding_an_unverified_header_needs_consent(workdir: Path, issuer: Jw
 # --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def two_tenant_server(pool: Any, tenant_stack: TenantStack, issuer: JwtIssuer) -> LayeredServer:
+def own_issuer() -> Iterator[JwtIssuer]:
+    """This module's issuer: other modules rotate the shared one's keys."""
+    i = JwtIssuer("hostile")
+    yield i
+    i.close()
+
+
+@pytest.fixture(scope="module")
+def two_tenant_server(pool: Any, tenant_stack: TenantStack, own_issuer: JwtIssuer) -> LayeredServer:
     """Group-map tenancy allowing at most 2 tenants per request."""
     return _layered(pool, "max-two-tenants", lambda: layered_config(
-        tenant_stack.url, issuers=[issuer_entry(issuer)],
-        layers={"tenancy": {"max_tenants_per_request": 2}}), issuer)
+        tenant_stack.url, issuers=[issuer_entry(own_issuer)],
+        layers={"tenancy": {"max_tenants_per_request": 2}}), own_issuer)
 
 
 @pytest.mark.parametrize("tool", ["get_rules", "get_alerts", "execute_query"])
@@ -134,3 +144,89 @@ async def test_more_tenants_than_allowed_are_refused_before_any_request(
         r = (await c.call(tool, {**args, "org_id": "tenant-b|tenant-c"})).ok()
     assert r.structured["upstream"] == "mimir", r.describe()
     assert {q.org_id for q in router.since(mark)} <= {"tenant-b", "tenant-c", "tenant-b|tenant-c"}
+
+
+# --------------------------------------------------------------------------
+# slow and oversized requests
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tight_server(pool: Any, tenant_stack: TenantStack, own_issuer: JwtIssuer) -> LayeredServer:
+    """1 s for headers, 2 s per POST, 2 requests at once, 64 KiB bodies."""
+    def make() -> ServerConfig:
+        cfg = layered_config(tenant_stack.url, issuers=[issuer_entry(own_issuer)], layers={"limits": {
+            "request_timeout": "2s", "max_concurrent_requests": 2, "max_body_bytes": 65536}})
+        cfg.server_extra["header_read_timeout"] = "1s"
+        return cfg
+    return _layered(pool, "tight-limits", make, own_issuer)
+
+
+def _connect(url: str) -> socket.socket:
+    u = urllib.parse.urlsplit(url)
+    return socket.create_connection((u.hostname, u.port), timeout=10)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_slow_headers_are_cut_off(tight_server: LayeredServer) -> None:
+    """A client dribbling its headers loses the connection after
+    header_read_timeout (1 s), instead of holding it forever."""
+    sock = _connect(tight_server.mcp_url)
+    try:
+        sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        started = time.monotonic()
+        answer = _read_all(sock)
+        waited = time.monotonic() - started
+    finally:
+        sock.close()
+    assert waited < 5, f"the connection stayed open {waited:.1f} s"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
+def test_an_oversized_body_is_refused_from_its_length_unread(tight_server: LayeredServer) -> None:
+    """Content-Length over max_body_bytes: 413 at once, before authn, and
+    without waiting for (or reading) the 100 MB that never comes."""
+    sock = _connect(tight_server.mcp_url)
+    try:
+        sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000000\r\n\r\n{")
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"65536 bytes" in answer, answer[:300]
+    assert waited < 2, f"took {waited:.1f} s"
+
+
+def test_a_slow_body_cannot_hold_a_permit(tight_server: LayeredServer, router: TenantRouter) -> None:
+    """Two authenticated POSTs whose bodies never finish take both permits;
+    after request_timeout (2 s) they get 504 and a third caller is served."""
+    token = tight_server.token(["team-a"], sub="slow-body")
+    slow = []
+    for _ in range(2):
+        sock = _connect(tight_server.mcp_url)
+        sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\"")
+        slow.append(sock)
+    try:
+        started = time.monotonic()
+        for sock in slow:
+            head = sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 504"), head[:300]
+        assert time.monotonic() - started < 6
+        mark = router.mark()
+        res = raw_tool_result(raw_call(tight_server.mcp_url, "execute_query", {"query": "up"},
+                                       {"Authorization": f"Bearer {token}"}))
+        assert not res.get("isError"), res
+        assert {q.org_id for q in router.since(mark)} == {"tenant-a"}
+    finally:
+        for sock in slow:
+            sock.close()

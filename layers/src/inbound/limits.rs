@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
@@ -141,12 +140,8 @@ where
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|n| n > layer.max_body_bytes as u64) {
-                // Read a moderately oversized body so the client sees the
-                // 413 rather than a reset; a huge one is cut off.
-                if declared.is_some_and(|n| n <= 4 * layer.max_body_bytes as u64) {
-                    let mut body = req.into_body();
-                    while let Some(Ok(_)) = body.frame().await {}
-                }
+                // Refused from the declared length: not one byte of the
+                // body is read (hyper closes the connection after this).
                 return Ok(refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(

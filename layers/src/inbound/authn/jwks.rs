@@ -103,7 +103,10 @@ impl JwksCache {
             return Ok(found);
         }
         if !may_refetch {
-            return Ok(Vec::new());
+            // Another request may be fetching the new keys right now (it
+            // set `attempted`): wait for it rather than refuse a good token.
+            drop(self.single_flight.lock().await);
+            return Ok(self.lookup(kid).0);
         }
         self.refetch(true).await?;
         Ok(self.lookup(kid).0)

@@ -37,3 +37,18 @@ async fn rotation_picks_up_the_new_key_and_keeps_the_old() {
         "the retired key stays through the rotation"
     );
 }
+
+/// Two first requests at once: the second waits for the first's key fetch
+/// instead of refusing a good token (it did: "no signing key matches").
+#[tokio::test]
+async fn concurrent_first_requests_share_one_fetch() {
+    let key = es256_key("k1");
+    let h = harness(&[&key], |_| {});
+    let bearer = format!("Bearer {}", sign(&key, &claims()));
+    let (first, second) = tokio::join!(
+        send(&h, "authorization", &bearer),
+        send(&h, "authorization", &bearer),
+    );
+    assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(h.jwks.fetches.load(Ordering::SeqCst), 1);
+}

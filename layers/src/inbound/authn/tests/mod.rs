@@ -62,7 +62,11 @@ impl Fetch for MemoryJwks {
     ) -> Pin<Box<dyn Future<Output = Result<Bytes, BoxError>> + Send + 'a>> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         let keys = self.keys.lock().expect("lock").clone();
-        Box::pin(async move { Ok(Bytes::from(json!({ "keys": keys }).to_string())) })
+        Box::pin(async move {
+            // A network's worth of delay, so concurrent requests overlap.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Bytes::from(json!({ "keys": keys }).to_string()))
+        })
     }
 }
 
