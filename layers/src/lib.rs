@@ -22,7 +22,7 @@
 //!   (`traceparent` propagated).
 //!
 //! Shared types: [`build`] (what builders get besides their table),
-//! [`identity`] (principal, tenant set: what flows through
+//! [`correlation`] (ids tying a caller's error to the log), [`identity`] (principal, tenant set: what flows through
 //! the extensions), [`call_scope`] (what one call carries from its inbound
 //! request to its upstream requests), [`tenant_id`] (Mimir tenant ID rules),
 //! [`body`] (request and response body types), [`endpoint`] (upstream
@@ -34,6 +34,7 @@
 pub mod body;
 pub mod build;
 pub mod call_scope;
+pub mod correlation;
 pub mod duration;
 pub mod endpoint;
 pub mod fetch;

@@ -16,19 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tower_http::catch_panic::ResponseForPanic;
 
-/// A short random id that ties what a caller is told to the log line.
-pub fn correlation_id() -> String {
-    let mut bytes = [0u8; 8];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        // No randomness: still unique enough to find the log line by time.
-        bytes = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default()
-            .to_be_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use mcp_prometheus_layers::correlation::correlation_id;
 
 /// The text of a panic payload (`panic!` with a literal or a format).
 pub fn panic_text(payload: &(dyn Any + Send)) -> &str {
@@ -150,11 +138,9 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_distinct_hex() {
-        let (a, b) = (correlation_id(), correlation_id());
-        assert_eq!(a.len(), 16);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
+    fn panic_texts() {
         assert_eq!(panic_text(&"x"), "x");
+        assert_eq!(panic_text(&String::from("y")), "y");
+        assert_eq!(panic_text(&7), "(no message)");
     }
 }

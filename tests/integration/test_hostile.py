@@ -5,6 +5,7 @@ answer and, where an upstream is involved, what the upstream saw."""
 from __future__ import annotations
 
 import http.client
+import re
 import secrets
 import socket
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layered_config
 from jwt_issuer import JwtIssuer
+from httputil import closed_port
 from mcpserver import run_cli
 from promtext import parse_metrics
 from rawmcp import authed, bearer, raw_call, raw_tool_result
@@ -230,3 +232,27 @@ def test_a_slow_body_cannot_hold_a_permit(tight_server: LayeredServer, router: T
     finally:
         for sock in slow:
             sock.close()
+
+
+# --------------------------------------------------------------------------
+# errors tell callers what they can act on, not our internals
+# --------------------------------------------------------------------------
+
+def test_unavailable_keys_do_not_leak_where_we_fetch_them(pool: Any, tenant_stack: TenantStack,
+                                                          own_issuer: JwtIssuer, router: TenantRouter) -> None:
+    """The issuer's JWKS is on a closed port: an unauthenticated caller gets
+    401 "signing keys unavailable" with a correlation id; the URL, address
+    and port are only in the log, next to that id."""
+    port = closed_port()
+    srv = _layered(pool, "keys-unreachable", lambda: layered_config(
+        tenant_stack.url, issuers=[issuer_entry(own_issuer, jwks_url=f"http://127.0.0.1:{port}/jwks")]), own_issuer)
+    mark = router.mark()
+    r = raw_call(srv.mcp_url, "execute_query", {"query": "up"}, bearer(srv.token(["team-a"])))
+    told = r.text + " " + r.headers.get("www-authenticate", "")
+    assert r.status == 401, told
+    assert f":{port}" not in told and "jwks" not in told.lower() and "refused" not in told.lower(), told
+    match = re.search(r"correlation id ([0-9a-f]{16})", told)
+    assert match and "signing keys are unavailable" in told, told
+    assert router.since(mark) == []
+    log = srv.proc.tail(200)
+    assert any(match.group(1) in line and f":{port}/jwks" in line for line in log.splitlines()), log[-2000:]

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::jwks::JwksCache;
+use crate::correlation::correlation_id;
 use crate::identity::Principal;
 
 /// Why a token was refused; the text goes to the client in
@@ -26,7 +27,9 @@ pub enum AuthError {
     Algorithm(String),
     #[error("no signing key matches the token's key id")]
     UnknownKey,
-    #[error("cannot check the token: {0}")]
+    /// The detail (URLs, addresses) is logged with the id, never told to
+    /// an unauthenticated caller.
+    #[error("the signing keys are unavailable right now; try again shortly (correlation id {0})")]
     KeysUnavailable(String),
     #[error("the token's signature is invalid")]
     Signature,
@@ -176,7 +179,11 @@ impl Verifier {
                 .jwks
                 .keys_for(jwt_header.kid.as_deref())
                 .await
-                .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?
+                .map_err(|error| {
+                    let id = correlation_id();
+                    tracing::warn!(correlation_id = %id, issuer = %trusted.issuer, %error, "cannot get the issuer's signing keys");
+                    AuthError::KeysUnavailable(id)
+                })?
                 .into_iter()
                 .filter(|k| k.family() == alg.family())
                 .collect()
