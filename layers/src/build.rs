@@ -44,6 +44,10 @@ pub struct BuildCtx {
     /// only ones a `forward` upstream may pass on without
     /// `forward_unverified`.
     pub verified_headers: Vec<http::HeaderName>,
+    /// Issuers whose groups tenancy also matches by their bare names
+    /// (`groups_for_tenancy`; the only issuer by default). Every issuer's
+    /// groups match as `<issuer>#<group>`.
+    pub bare_group_issuers: Vec<String>,
     /// Whether `[layers.authn]` is on (audience and group-based tenancy
     /// need a verified caller).
     pub authn_enabled: bool,

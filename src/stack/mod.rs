@@ -103,9 +103,25 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
         resource_metadata_url: config.resource_metadata_url(),
         authn_enabled: layers.authn.enabled,
         verified_headers: verified_headers(config),
+        bare_group_issuers: bare_group_issuers(config),
         own_issuer: config.oauth.enabled.then(|| config.oauth_issuer()),
         ..BuildCtx::new(registry)
     }
+}
+
+/// Issuers whose bare group names tenancy matches: those that say so, or
+/// the only issuer when it does not say otherwise.
+fn bare_group_issuers(config: &Config) -> Vec<String> {
+    let configured = &config.layers.authn.issuers;
+    let own = config.oauth.enabled.then(|| config.oauth_issuer());
+    let total = configured.len() + usize::from(own.is_some());
+    let mut bare: Vec<String> = configured
+        .iter()
+        .filter(|i| i.groups_for_tenancy.unwrap_or(total == 1))
+        .map(|i| i.issuer.clone())
+        .collect();
+    bare.extend(own.filter(|_| total == 1));
+    bare
 }
 
 /// The headers authn verifies a token in: each issuer's `header`, and

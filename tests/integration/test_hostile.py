@@ -256,3 +256,37 @@ def test_unavailable_keys_do_not_leak_where_we_fetch_them(pool: Any, tenant_stac
     assert router.since(mark) == []
     log = srv.proc.tail(200)
     assert any(match.group(1) in line and f":{port}/jwks" in line for line in log.splitlines()), log[-2000:]
+
+
+# --------------------------------------------------------------------------
+# groups are bound to their issuer
+# --------------------------------------------------------------------------
+
+async def test_the_same_group_from_another_issuer_reads_nothing(
+        pool: Any, tenant_stack: TenantStack, issuer: JwtIssuer, own_issuer: JwtIssuer, router: TenantRouter) -> None:
+    """Two issuers both issue `team-a`; the bare `team-a` of the map belongs
+    to the first (groups_for_tenancy). The second's `team-a` gets 403 and no
+    request; its qualified `<issuer>#team-b` works."""
+    groups = {"team-a": ["tenant-a"], f"{own_issuer.issuer}#team-b": ["tenant-b"]}
+    srv = _layered(pool, "two-issuers-bound", lambda: layered_config(
+        tenant_stack.url, groups=groups,
+        issuers=[issuer_entry(issuer, groups_for_tenancy=True), issuer_entry(own_issuer)]), issuer)
+    mark = router.mark()
+    stranger = own_issuer.mint(sub="other-idp-user", groups=["team-a"], aud=srv.resource)
+    r = raw_call(srv.mcp_url, "execute_query", {"query": "up"}, bearer(stranger))
+    assert r.status == 403 and "no access to any tenant" in r.text, r.text
+    assert router.since(mark) == []
+    async with authed(srv.mcp_url, bearer(srv.token(["team-a"]))) as c:
+        ok = (await c.call("execute_query", {"query": "up"})).ok()
+    assert {s["metric"]["tenant"] for s in ok.data["result"]} == {"tenant-a"}, ok.describe()
+    qualified = own_issuer.mint(sub="other-idp-user", groups=["team-b"], aud=srv.resource)
+    async with authed(srv.mcp_url, bearer(qualified)) as c:
+        ok = (await c.call("execute_query", {"query": "up"})).ok()
+    assert {s["metric"]["tenant"] for s in ok.data["result"]} == {"tenant-b"}, ok.describe()
+
+
+def test_unbound_group_names_with_several_issuers_are_refused(workdir: Path, issuer: JwtIssuer,
+                                                              own_issuer: JwtIssuer) -> None:
+    cfg = layered_config("https://mimir.example/prometheus", issuers=[issuer_entry(issuer), issuer_entry(own_issuer)])
+    rc, out = _check(workdir, "two-issuers-unbound", cfg)
+    assert rc != 0 and "groups_for_tenancy" in out and "#team-a" in out, out

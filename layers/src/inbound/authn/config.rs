@@ -75,6 +75,11 @@ pub struct IssuerConfig {
     /// An unknown `kid` triggers a refetch at most this often.
     #[serde(default = "default_min_refetch")]
     pub jwks_min_refetch_interval: ConfigDuration,
+    /// Whether tenancy matches this issuer's groups by their bare names
+    /// (`team-a`) as well as qualified (`<issuer>#team-a`). Default: true
+    /// when it is the only issuer, else false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_for_tenancy: Option<bool>,
 }
 
 fn asymmetric_algorithms() -> Vec<Algorithm> {
@@ -114,6 +119,7 @@ impl IssuerConfig {
             hmac_secret_file: None,
             jwks_refresh_interval: default_refresh(),
             jwks_min_refetch_interval: default_min_refetch(),
+            groups_for_tenancy: None,
         }
     }
 }

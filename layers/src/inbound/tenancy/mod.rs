@@ -2,7 +2,7 @@
 //! may read, through a [`TenantResolver`], cached per group set. A caller
 //! with no tenants gets 403 here, before any tool runs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -164,6 +164,7 @@ impl TenancyConfig {
         if self.max_tenants_per_request == 0 {
             return Err(invalid("max_tenants_per_request", "must be at least 1"));
         }
+        groups::check(self, ctx)?;
         match self.mode {
             TenancyMode::Static if self.tenants.is_empty() => {
                 Err(invalid("tenants", "static mode needs tenants = [\"…\"]"))
@@ -209,6 +210,7 @@ impl TenancyConfig {
         Ok(Some(GateLayer::new(TenantLookup {
             resolver,
             needs_principal: self.mode != TenancyMode::Static,
+            bare_group_issuers: ctx.bare_group_issuers.iter().cloned().collect(),
             ttl: self.cache_ttl.0,
             cache: Mutex::new(HashMap::new()),
             lookups,
@@ -229,6 +231,8 @@ const CACHE_CAPACITY: usize = 10_000;
 pub struct TenantLookup {
     resolver: Arc<dyn TenantResolver>,
     needs_principal: bool,
+    /// Issuers whose groups also count by their bare names.
+    bare_group_issuers: HashSet<String>,
     ttl: Duration,
     cache: Mutex<HashMap<Vec<String>, (Instant, TenantSet)>>,
     lookups: Family<CacheLabels, Counter>,
@@ -281,7 +285,10 @@ impl Gate for TenantLookup {
             ));
         }
         let groups = principal.map(|p| p.groups.clone()).unwrap_or_default();
-        let tenants = match self.tenants(&groups).await {
+        let names = principal
+            .map(|p| groups::lookup_names(p, &self.bare_group_issuers))
+            .unwrap_or_default();
+        let tenants = match self.tenants(&names).await {
             Ok(tenants) => tenants,
             Err(error) => return Err(forbidden(format!("cannot resolve tenants: {error}"))),
         };
@@ -304,6 +311,10 @@ impl Gate for TenantLookup {
         Ok(())
     }
 }
+
+mod groups;
+
+pub use groups::QUALIFIER;
 
 #[cfg(test)]
 mod tests;

@@ -28,10 +28,12 @@ fn group_map() -> TenancyConfig {
     }
 }
 
-/// A build context as the server makes it with authn on.
+/// A build context as the server makes it with authn on and one issuer
+/// (`i`, the test principals').
 fn with_authn() -> BuildCtx {
     BuildCtx {
         authn_enabled: true,
+        bare_group_issuers: vec!["i".into()],
         ..BuildCtx::default()
     }
 }
@@ -123,6 +125,61 @@ fn bad_tenant_ids_in_config_are_refused() {
         ..TenancyConfig::default()
     };
     assert!(none.build(&with_authn()).expect("valid").is_none());
+}
+
+/// Dex and Teleport both have a `team-a`: with only Dex opted in, a
+/// Teleport `team-a` reads nothing, unless the map names it qualified.
+#[tokio::test]
+async fn groups_are_bound_to_their_issuer() {
+    let two_issuers = BuildCtx {
+        authn_enabled: true,
+        bare_group_issuers: vec!["https://dex".into()],
+        ..BuildCtx::default()
+    };
+    let mut config = group_map();
+    config
+        .groups
+        .insert("https://teleport#ops".into(), vec!["tenant-ops".into()]);
+    let layer = config.build(&two_issuers).expect("valid").expect("layer");
+    let call = |issuer: &'static str, groups: &'static [&'static str]| {
+        let layer = layer.clone();
+        async move {
+            let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
+                let tenants = req
+                    .extensions()
+                    .get::<TenantSet>()
+                    .map(TenantSet::header_value);
+                Ok::<_, Infallible>(Response::new(tenants.unwrap_or_default()))
+            }));
+            let mut req = Request::new(());
+            req.extensions_mut().insert(Principal {
+                issuer: issuer.into(),
+                ..principal(groups)
+            });
+            let response = svc.oneshot(req).await.expect("infallible");
+            (response.status(), response.into_body())
+        }
+    };
+    assert_eq!(
+        call("https://dex", &["team-a"]).await,
+        (StatusCode::OK, "tenant-a".into())
+    );
+    assert_eq!(
+        call("https://teleport", &["team-a"]).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call("https://teleport", &["ops", "team-a"]).await,
+        (StatusCode::OK, "tenant-ops".into())
+    );
+    let nobody_opted_in = BuildCtx {
+        authn_enabled: true,
+        ..BuildCtx::default()
+    };
+    let err = group_map()
+        .build(&nobody_opted_in)
+        .expect_err("unbound names");
+    assert!(err.to_string().contains("groups_for_tenancy"), "{err}");
 }
 
 #[test]
