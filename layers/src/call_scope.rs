@@ -227,4 +227,29 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(1000))]
+
+        /// Any `org_id` narrows to valid tenant IDs within the allowed
+        /// ones, or is refused; never a panic, never an ID that could
+        /// smuggle a header or a second tenant.
+        #[test]
+        fn any_org_id_narrows_safely_or_is_refused(org_id in "\\PC{0,60}|[a-c|]{0,9}") {
+            let bob = scope(&["a", "b"]);
+            if let Ok(narrowed) = bob.narrow(Some(&org_id)) {
+                let tenants = narrowed.tenants.expect("narrowed");
+                proptest::prop_assert!(!tenants.is_empty());
+                for tenant in tenants.as_slice() {
+                    proptest::prop_assert!(["a", "b"].contains(&tenant.as_str()));
+                }
+            }
+            if let Ok(open) = CallScope::default().narrow(Some(&org_id)) {
+                for tenant in open.tenants.expect("chosen").as_slice() {
+                    proptest::prop_assert!(tenant_id::validate(tenant).is_ok());
+                    proptest::prop_assert!(!tenant.contains(['|', '\r', '\n']));
+                }
+            }
+        }
+    }
 }

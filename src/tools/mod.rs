@@ -7,6 +7,8 @@
 mod alerting;
 pub mod args;
 mod discovery;
+#[cfg(test)]
+mod hostile_args;
 mod output;
 mod query;
 pub mod registry;

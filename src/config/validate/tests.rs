@@ -1,4 +1,5 @@
 use super::super::{Config, STANDALONE_TOML};
+use proptest::strategy::Strategy;
 
 /// What `check-config` says: the config's own checks, then the stacks'
 /// builders.
@@ -206,4 +207,34 @@ fn storage_passwords_inside_the_url_are_redacted() {
         printed.contains("redis://:%3Credacted%3E@valkey:6379/0") || printed.contains("<redacted>"),
         "{printed}"
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+    /// Any text is a config or a typed error.
+    #[test]
+    fn any_text_is_a_config_or_an_error(text in "\\PC{0,200}") {
+        let _ = check(&text);
+    }
+
+    /// The shipped config with one line's value replaced by anything: the
+    /// checks and the stack builders answer, never panic.
+    #[test]
+    fn any_value_in_any_line_is_checked(
+        line in 0usize..200,
+        value in proptest::prop_oneof![
+            "\\PC{0,40}".prop_map(|t| format!("{t:?}")),
+            proptest::num::i64::ANY.prop_map(|n| n.to_string()),
+            "[0-9]{1,30}(ms|s|m|h|d)?".prop_map(|t| format!("{t:?}")),
+            proptest::prelude::Just("[\"a|b\", \"\\u0000\"]".to_owned()),
+        ],
+    ) {
+        let mut lines: Vec<String> = STANDALONE_TOML.lines().map(str::to_owned).collect();
+        let index = line % lines.len();
+        if let Some((key, _)) = lines[index].split_once(" = ") {
+            lines[index] = format!("{key} = {value}");
+        }
+        let _ = check(&lines.join("\n"));
+    }
 }

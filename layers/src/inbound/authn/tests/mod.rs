@@ -363,3 +363,36 @@ async fn verified_tokens_are_reused_but_only_in_their_header() {
 
 mod keys;
 mod revocation;
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+
+    /// Any token text, and JWT-shaped junk with arbitrary JSON header and
+    /// payload, is refused with 401; never a panic, never a principal.
+    #[test]
+    fn junk_tokens_are_refused(
+        raw in "\\PC{0,300}",
+        header in "\\PC{0,80}",
+        payload in "\\PC{0,200}",
+        alg in proptest::sample::select(vec!["none", "HS256", "RS256", "ES256", "EdDSA", "x"]),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let key = es256_key("k1");
+        let h = harness(&[&key], |_| {});
+        let shaped = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"k1",{header}}}"#)),
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(raw.as_bytes()),
+        );
+        for token in [raw.as_str(), shaped.as_str()] {
+            let (status, _, principal) =
+                runtime.block_on(send(&h, "authorization", &format!("Bearer {token}")));
+            proptest::prop_assert_eq!(status, StatusCode::UNAUTHORIZED);
+            proptest::prop_assert!(principal.is_none());
+        }
+    }
+}

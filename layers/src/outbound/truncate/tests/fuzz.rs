@@ -96,3 +96,26 @@ fn random_documents_always_give_valid_json() {
         assert_eq!(truncation.bytes_seen, input.len() as u64);
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(500))]
+
+    /// Arbitrary bytes (not JSON at all, or almost): the scanner keeps at
+    /// most the budget plus the tail, and never panics.
+    #[test]
+    fn arbitrary_bytes_are_cut_within_the_budget(
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4096),
+        prefix in proptest::prop_oneof![
+            proptest::prelude::Just(&b""[..]),
+            proptest::prelude::Just(&br#"{"status":"success","data":{"result":["#[..]),
+            proptest::prelude::Just(&br#"{"data":"#[..]),
+        ],
+        max_bytes in 1024usize..3000,
+        max_items in 1usize..50,
+        chunk in 1usize..700,
+    ) {
+        let input: Vec<u8> = prefix.iter().copied().chain(bytes).collect();
+        let (out, _) = scan(&input, max_bytes, max_items, chunk);
+        proptest::prop_assert!(out.len() <= max_bytes + TAIL_BYTES);
+    }
+}
