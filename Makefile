@@ -34,6 +34,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS (default 60) each.
+.PHONY: fuzz
+fuzz:
+	scripts/fuzz.sh
+
 # Benchmarks (not part of `make test`): see README "Performance".
 #   make bench        full run (~8 min plus the build): target/bench/results.{json,md} + README section
 #   make bench-smoke  the same harness with tiny sizes and the debug build (< 60 s)
@@ -47,3 +52,14 @@ bench-smoke:
 	scripts/install-prometheus.sh
 	$(CARGO) build -p mcp-prometheus -p loadgen
 	python3 bench/bench.py --smoke --profile debug
+
+# Soak and fault injection (not part of `make test`): see README "Reliability".
+#   make soak                  200 clients for SOAK_MINUTES (10) + faults: target/soak/results.{json,md} + README section
+#   make soak SOAK_MINUTES=1   a short run (the README is only rewritten by runs of 10 minutes or more)
+SOAK_MINUTES ?= 10
+.PHONY: soak
+soak:
+	scripts/install-prometheus.sh
+	scripts/setup-test-env.sh
+	$(CARGO) build --release -p mcp-prometheus -p loadgen
+	.venv/bin/python bench/soak.py --minutes $(SOAK_MINUTES)
