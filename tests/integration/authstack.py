@@ -32,6 +32,17 @@ from tenant_router import TENANTS, TenantPrometheus, TenantRouter, start_tenant_
 # server configs
 # --------------------------------------------------------------------------
 
+def issuer_fixture(name: str) -> Any:
+    """A module-scoped fixture: a test issuer of the module's own (other
+    modules rotate the shared issuer's keys)."""
+    @pytest.fixture(scope="module")
+    def fixture() -> Iterator[JwtIssuer]:
+        i = JwtIssuer(name)
+        yield i
+        i.close()
+    return fixture
+
+
 def issuer_entry(iss: JwtIssuer | str, **over: Any) -> dict[str, Any]:
     """One `[[layers.authn.issuers]]` entry for the test issuer (loopback)."""
     if isinstance(iss, JwtIssuer):

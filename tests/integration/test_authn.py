@@ -11,12 +11,12 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from authasserts import assert_no_upstream, assert_refused, assert_tenants_within
-from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layered_config
+from authstack import LayeredServer, TenantStack, _layered, issuer_entry, issuer_fixture, layered_config
 from constants import ALICE_TENANTS, BOB_TENANTS, PRM_PATH
 from httputil import http_get
 from jwt_issuer import JwtIssuer
@@ -214,11 +214,7 @@ def test_unknown_kids_do_not_cause_a_fetch_storm(pool: Any, tenant_stack: Tenant
 # Teleport style: raw JWT in Teleport-Jwt-Assertion, groups in traits.groups
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def teleport_issuer() -> Iterator[JwtIssuer]:
-    i = JwtIssuer("teleport")
-    yield i
-    i.close()
+teleport_issuer = issuer_fixture("teleport")
 
 
 @pytest.fixture(scope="module")

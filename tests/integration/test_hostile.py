@@ -11,11 +11,11 @@ import socket
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from authstack import LayeredServer, TenantStack, _layered, issuer_entry, layered_config
+from authstack import LayeredServer, TenantStack, _layered, issuer_entry, issuer_fixture, layered_config
 from jwt_issuer import JwtIssuer
 from httputil import closed_port
 from mcpserver import run_cli
@@ -113,12 +113,7 @@ def test_forwarding_an_unverified_header_needs_consent(workdir: Path, issuer: Jw
 # fan-out is bounded
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def own_issuer() -> Iterator[JwtIssuer]:
-    """This module's issuer: other modules rotate the shared one's keys."""
-    i = JwtIssuer("hostile")
-    yield i
-    i.close()
+own_issuer = issuer_fixture("hostile")
 
 
 @pytest.fixture(scope="module")

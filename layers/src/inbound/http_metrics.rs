@@ -326,13 +326,33 @@ mod tests {
     use std::convert::Infallible;
     use tower::ServiceExt;
 
-    #[tokio::test]
-    async fn labels_come_from_the_mcp_headers() {
-        let mut registry = Registry::default();
-        let layer = HttpMetricsLayer::new(&mut registry, "/mcp", ["execute_query".to_owned()]);
+    /// The text exposition of `registry`.
+    fn exposition(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+        text
+    }
+
+    /// The layer on `/mcp`, serving `execute_query`, around an empty answer.
+    fn measured(
+        registry: &mut Registry,
+    ) -> (
+        HttpMetricsLayer,
+        HttpMetrics<
+            impl Service<Request<()>, Response = Response<()>, Error = Infallible> + Clone + use<>,
+        >,
+    ) {
+        let layer = HttpMetricsLayer::new(registry, "/mcp", ["execute_query".to_owned()]);
         let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
             Ok::<_, Infallible>(Response::new(()))
         }));
+        (layer, svc)
+    }
+
+    #[tokio::test]
+    async fn labels_come_from_the_mcp_headers() {
+        let mut registry = Registry::default();
+        let (layer, svc) = measured(&mut registry);
         let req = Request::post("/mcp")
             .header("mcp-method", "tools/call")
             .header("mcp-name", "execute_query")
@@ -344,8 +364,7 @@ mod tests {
             .body(())
             .expect("request");
         svc.oneshot(req).await.expect("infallible");
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        let text = exposition(&registry);
         assert!(
             text.contains(r#"mcp_prometheus_http_requests_total{route="/mcp",method="POST",mcp_method="tools/call",tool="execute_query",status="200"} 1"#),
             "{text}"
@@ -358,8 +377,7 @@ mod tests {
             }));
         let req = Request::get("/oauth/authorize").body(()).expect("request");
         oauth.oneshot(req).await.expect("infallible");
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        let text = exposition(&registry);
         assert!(
             text.contains(r#"mcp_prometheus_http_requests_total{route="/oauth",method="GET",mcp_method="unknown",tool="",status="200"} 1"#),
             "one family, its own route label: {text}"
@@ -371,10 +389,7 @@ mod tests {
     #[tokio::test]
     async fn random_headers_cannot_grow_the_series() {
         let mut registry = Registry::default();
-        let layer = HttpMetricsLayer::new(&mut registry, "/mcp", ["execute_query".to_owned()]);
-        let svc = layer.layer(tower::service_fn(|_req: Request<()>| async {
-            Ok::<_, Infallible>(Response::new(()))
-        }));
+        let (_, svc) = measured(&mut registry);
         for i in 0..1500 {
             let req = Request::builder()
                 .method(format!("M{i}").as_str())
@@ -392,8 +407,7 @@ mod tests {
                 .expect("request");
             svc.clone().oneshot(req).await.expect("infallible");
         }
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        let text = exposition(&registry);
         let series = text
             .lines()
             .filter(|l| l.starts_with("mcp_prometheus_http_requests_total{"))

@@ -175,6 +175,17 @@ mod tests {
         tenants: Option<TenantSet>,
         preset: Option<&str>,
     ) -> Result<Option<String>, String> {
+        sent_marked(layer, tenants, preset, false).await
+    }
+
+    /// What the layer writes; `caller_chosen` marks the tenants as the
+    /// caller's `org_id` with tenancy off.
+    async fn sent_marked(
+        layer: TenantLayer,
+        tenants: Option<TenantSet>,
+        preset: Option<&str>,
+        caller_chosen: bool,
+    ) -> Result<Option<String>, String> {
         let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
             Ok::<_, Infallible>(
                 req.headers()
@@ -185,6 +196,9 @@ mod tests {
         let mut req = Request::new(());
         if let Some(tenants) = tenants {
             req.extensions_mut().insert(tenants);
+        }
+        if caller_chosen {
+            req.extensions_mut().insert(CallerChosenTenants);
         }
         if let Some(preset) = preset {
             req.headers_mut().insert(
@@ -270,19 +284,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_callers_org_id_needs_the_upstreams_consent() {
-        let send = |layer: TenantLayer| async move {
-            let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
-                Ok::<_, Infallible>(
-                    req.headers()
-                        .get(&SCOPE_ORG_ID)
-                        .map(|v| v.to_str().expect("ascii").to_owned()),
-                )
-            }));
-            let mut req = Request::new(());
-            req.extensions_mut().insert(TenantSet::new(["team-b"]));
-            req.extensions_mut().insert(CallerChosenTenants);
-            svc.oneshot(req).await.map_err(|e| e.to_string())
-        };
+        let send =
+            |layer: TenantLayer| sent_marked(layer, Some(TenantSet::new(["team-b"])), None, true);
         let fixed = TenantLayer::new(false, 16).for_upstream(Some("platform"), false);
         let err = send(fixed).await.expect_err("fixed stays fixed");
         assert!(

@@ -43,6 +43,11 @@ async fn run(config: &TenancyConfig, principal: Option<Principal>) -> (StatusCod
         .build(&with_authn())
         .expect("valid")
         .expect("a layer");
+    through(&layer, principal).await
+}
+
+/// The status and the tenants `layer` gives `principal`.
+async fn through(layer: &TenancyLayer, principal: Option<Principal>) -> (StatusCode, String) {
     let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
         let tenants = req
             .extensions()
@@ -142,23 +147,12 @@ async fn groups_are_bound_to_their_issuer() {
         .insert("https://teleport#ops".into(), vec!["tenant-ops".into()]);
     let layer = config.build(&two_issuers).expect("valid").expect("layer");
     let call = |issuer: &'static str, groups: &'static [&'static str]| {
+        let principal = Principal {
+            issuer: issuer.into(),
+            ..principal(groups)
+        };
         let layer = layer.clone();
-        async move {
-            let svc = layer.layer(tower::service_fn(|req: Request<()>| async move {
-                let tenants = req
-                    .extensions()
-                    .get::<TenantSet>()
-                    .map(TenantSet::header_value);
-                Ok::<_, Infallible>(Response::new(tenants.unwrap_or_default()))
-            }));
-            let mut req = Request::new(());
-            req.extensions_mut().insert(Principal {
-                issuer: issuer.into(),
-                ..principal(groups)
-            });
-            let response = svc.oneshot(req).await.expect("infallible");
-            (response.status(), response.into_body())
-        }
+        async move { through(&layer, Some(principal)).await }
     };
     assert_eq!(
         call("https://dex", &["team-a"]).await,
