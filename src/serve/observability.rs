@@ -12,6 +12,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::listener::{ListenerSettings, serve_connections};
 use crate::app::App;
 
 /// A readiness probe answers within this, whatever the upstream does.
@@ -22,17 +23,17 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     }
+    let settings = ListenerSettings {
+        header_read_timeout: app.config.server.header_read_timeout.0,
+        shutdown_grace: app.config.server.shutdown_grace.0,
+    };
     let router = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .layer(app.inbound.catch_panic())
         .with_state(app);
-    if let Err(error) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(%error, "observability listener failed");
-    }
+    serve_connections(listener, router, settings, shutdown).await;
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {

@@ -65,7 +65,8 @@ impl Inbound {
         self.panics.clone()
     }
 
-    fn catch_panic(&self) -> CatchPanicLayer<PanicResponder> {
+    /// The panic guard every listener's routes sit behind.
+    pub fn catch_panic(&self) -> CatchPanicLayer<PanicResponder> {
         CatchPanicLayer::custom(PanicResponder {
             panics: self.panics.clone(),
         })
