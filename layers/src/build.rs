@@ -44,6 +44,8 @@ pub struct BuildCtx {
     /// only ones a `forward` upstream may pass on without
     /// `forward_unverified`.
     pub verified_headers: Vec<http::HeaderName>,
+    /// Every issuer authn accepts tokens from (ours included), as in `iss`.
+    pub issuers: Vec<String>,
     /// Issuers whose groups tenancy also matches by their bare names
     /// (`groups_for_tenancy`; the only issuer by default). Every issuer's
     /// groups match as `<issuer>#<group>`.

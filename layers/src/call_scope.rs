@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::identity::{CallerChosenTenants, InboundHeaders, TenancyEnforced, TenantSet};
+use crate::identity::{
+    CallerChosenTenants, InboundHeaders, TenancyEnforced, TenantSet, VerifiedCredential,
+};
 use crate::outbound::truncate::TruncateBudget;
 use crate::tenant_id::{self, TenantIdError};
 use crate::trace::TraceContext;
@@ -60,7 +62,13 @@ impl CallScope {
                 .filter(|_| enforced),
             enforced,
             caller_chosen: false,
-            inbound: keep_headers.then(|| InboundHeaders(Arc::new(parts.headers.clone()))),
+            inbound: keep_headers.then(|| InboundHeaders {
+                headers: Arc::new(parts.headers.clone()),
+                verified: parts
+                    .extensions
+                    .get::<VerifiedCredential>()
+                    .map(|v| v.0.clone()),
+            }),
             trace: parts.extensions.get::<TraceContext>().copied(),
             budget: None,
         }

@@ -75,11 +75,20 @@ pub struct CallerChosenTenants;
 #[derive(Clone, Copy, Debug)]
 pub struct Probe;
 
+/// The header whose token authn verified on this request (set by authn
+/// only): a `forward` upstream passes on only that one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCredential(pub http::HeaderName);
+
 /// The inbound request's headers, attached to upstream requests so the
 /// upstream auth layer's `forward` mode can pass the caller's credential on.
 /// Only the header the operator named is ever copied out of it.
 #[derive(Clone, Debug, Default)]
-pub struct InboundHeaders(pub Arc<http::HeaderMap>);
+pub struct InboundHeaders {
+    pub headers: Arc<http::HeaderMap>,
+    /// The header authn verified the caller's token in, if it did.
+    pub verified: Option<http::HeaderName>,
+}
 
 #[cfg(test)]
 mod tests {

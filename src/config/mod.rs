@@ -101,6 +101,8 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers (a slow
     /// client holds a connection no longer than this).
     pub header_read_timeout: ConfigDuration,
+    /// Connections open at once on each listener; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +119,7 @@ impl Default for ServerConfig {
             tool_prefix: String::new(),
             shutdown_grace: ConfigDuration::secs(10),
             header_read_timeout: ConfigDuration::secs(10),
+            max_connections: 4096,
         }
     }
 }

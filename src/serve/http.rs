@@ -72,6 +72,7 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
     let settings = ListenerSettings {
         header_read_timeout: app.config.server.header_read_timeout.0,
         shutdown_grace: app.config.server.shutdown_grace.0,
+        max_connections: app.config.server.max_connections,
     };
     serve_connections(
         listener,

@@ -1,22 +1,26 @@
-//! The MCP listener's connections: hyper's server with the settings axum's
-//! `serve` does not expose. A client gets `server.header_read_timeout` to
-//! send a request's headers (hyper's timer must be set for that), every
-//! connection has TCP_NODELAY (each small SSE answer would otherwise wait
-//! for the client's delayed ACK), and shutdown is graceful within
-//! `server.shutdown_grace`.
+//! The listeners' connections: hyper's HTTP/1.1 server with the settings
+//! axum's `serve` does not expose. A client gets `server.header_read_timeout`
+//! to send each request's headers, from its first byte on (hyper's timer
+//! must be set for that); HTTP/1.1 only, because telling HTTP/2 apart first
+//! reads bytes with no deadline at all. At most `server.max_connections` are
+//! open (more wait in the kernel's backlog). Every connection has
+//! TCP_NODELAY (each small SSE answer would otherwise wait for the client's
+//! delayed ACK), and shutdown is graceful within `server.shutdown_grace`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -24,6 +28,7 @@ use tower::ServiceExt;
 pub struct ListenerSettings {
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    pub max_connections: usize,
 }
 
 /// Accepts connections until `shutdown`, then lets in-flight requests
@@ -34,17 +39,20 @@ pub async fn serve_connections(
     settings: ListenerSettings,
     shutdown: CancellationToken,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = shutdown.cancelled() => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -63,13 +71,14 @@ pub async fn serve_connections(
         let service = router
             .clone()
             .map_request(move |request: http::Request<Incoming>| with_peer(request, peer));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection.into_owned());
+        let connection =
+            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

@@ -26,6 +26,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     let settings = ListenerSettings {
         header_read_timeout: app.config.server.header_read_timeout.0,
         shutdown_grace: app.config.server.shutdown_grace.0,
+        max_connections: app.config.server.max_connections,
     };
     let router = Router::new()
         .route("/metrics", get(metrics))

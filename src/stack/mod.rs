@@ -104,6 +104,13 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
         authn_enabled: layers.authn.enabled,
         verified_headers: verified_headers(config),
         bare_group_issuers: bare_group_issuers(config),
+        issuers: layers
+            .authn
+            .issuers
+            .iter()
+            .map(|issuer| issuer.issuer.clone())
+            .chain(config.oauth.enabled.then(|| config.oauth_issuer()))
+            .collect(),
         own_issuer: config.oauth.enabled.then(|| config.oauth_issuer()),
         ..BuildCtx::new(registry)
     }

@@ -285,3 +285,44 @@ def test_unbound_group_names_with_several_issuers_are_refused(workdir: Path, iss
     cfg = layered_config("https://mimir.example/prometheus", issuers=[issuer_entry(issuer), issuer_entry(own_issuer)])
     rc, out = _check(workdir, "two-issuers-unbound", cfg)
     assert rc != 0 and "groups_for_tenancy" in out and "#team-a" in out, out
+
+
+@pytest.mark.parametrize("first_bytes", [b"", b"PRI * HTTP/2.0"])
+def test_silent_connections_are_closed(tight_server: LayeredServer, first_bytes: bytes) -> None:
+    """A connection that sends nothing (or a partial HTTP/2 preface) is
+    closed after header_read_timeout: the listener speaks HTTP/1.1 only, so
+    no protocol sniffing waits without a deadline."""
+    for url in (tight_server.mcp_url, tight_server.obs_url + "/metrics"):
+        sock = _connect(url)
+        try:
+            sock.sendall(first_bytes)
+            started = time.monotonic()
+            _read_all(sock)
+            waited = time.monotonic() - started
+        finally:
+            sock.close()
+        assert waited < 5, f"{url}: a silent connection stayed open {waited:.1f} s"
+
+
+async def test_only_the_verified_credential_is_forwarded(pool: Any, tenant_stack: TenantStack, issuer: JwtIssuer,
+                                                         own_issuer: JwtIssuer, router: TenantRouter) -> None:
+    """Authn checks Teleport-Jwt-Assertion first; the upstream forwards
+    Authorization. A valid Teleport token plus an unchecked
+    `Authorization: Bearer junk` must not carry the junk upstream."""
+    groups = {f"{own_issuer.issuer}#team-a": ["tenant-a"], f"{issuer.issuer}#team-a": ["tenant-a"]}
+    srv = _layered(pool, "forward-verified-only", lambda: layered_config(
+        tenant_stack.url, groups=groups,
+        issuers=[issuer_entry(own_issuer, header="Teleport-Jwt-Assertion"), issuer_entry(issuer)],
+        upstream_extra={"auth": {"kind": "forward", "header": "Authorization", "to": "X-Forwarded-Credential"}}),
+        own_issuer)
+    teleport = own_issuer.mint(sub="teleport-user", groups=["team-a"], aud=srv.resource)
+    mark = router.mark()
+    async with authed(srv.mcp_url, {"Teleport-Jwt-Assertion": teleport, "Authorization": "Bearer junk"}) as c:
+        e = (await c.call("execute_query", {"query": "up"})).error()
+    assert "not sent" in e.text and "verified" in e.text, e.describe()
+    assert router.since(mark) == [], [(q.path, q.headers.get("x-forwarded-credential")) for q in router.since(mark)]
+    good = issuer.mint(sub="oidc-user", groups=["team-a"], aud=srv.resource)
+    async with authed(srv.mcp_url, bearer(good)) as c:
+        (await c.call("execute_query", {"query": "up"})).ok()
+    sent = {q.headers.get("x-forwarded-credential") for q in router.since(mark)}
+    assert sent == {f"Bearer {good}"}, sent

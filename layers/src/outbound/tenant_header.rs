@@ -101,12 +101,10 @@ impl TenantLayer {
         if caller_chosen && !self.enforce && !self.allow_override {
             return Err(TenantError::NotChoosable {
                 fixed: match &self.fixed {
-                    Some(fixed) => format!(
-                        "it always sends X-Scope-OrgID: {}",
-                        fixed.to_str().unwrap_or_default()
-                    ),
-                    None => "it sends no X-Scope-OrgID".to_owned(),
-                },
+                    Some(_) => "it always sends its own X-Scope-OrgID",
+                    None => "it sends no X-Scope-OrgID",
+                }
+                .to_owned(),
             });
         }
         if tenants.is_empty() {
@@ -289,8 +287,12 @@ mod tests {
         let fixed = TenantLayer::new(false, 16).for_upstream(Some("platform"), false);
         let err = send(fixed).await.expect_err("fixed stays fixed");
         assert!(
-            err.contains("X-Scope-OrgID: platform") && err.contains("allow_org_id_override"),
+            err.contains("its own X-Scope-OrgID") && err.contains("allow_org_id_override"),
             "{err}"
+        );
+        assert!(
+            !err.contains("platform"),
+            "the fixed tenant stays private: {err}"
         );
         let open = TenantLayer::new(false, 16).for_upstream(None, false);
         assert!(send(open).await.is_err(), "no consent, no choice");

@@ -89,6 +89,17 @@ impl Config {
                 "must be an absolute path other than \"/\", such as \"/mcp\"",
             ));
         }
+        let header_timeout = server.header_read_timeout.0;
+        if header_timeout < Duration::from_millis(100) || header_timeout > Duration::from_secs(600)
+        {
+            return Err(invalid(
+                "server.header_read_timeout",
+                "must be between 100ms and 10m (e.g. \"10s\")",
+            ));
+        }
+        if server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
         if server.allowed_hosts.is_empty() {
             return Err(invalid(
                 "server.allowed_hosts",
@@ -201,6 +212,12 @@ impl Config {
                         format!("the value of {header} is not a valid header value"),
                     )
                 })?;
+            }
+            if upstream.org_id.is_some()
+                && self.layers.tenancy.enabled
+                && self.layers.tenancy.mode != TenancyMode::None
+            {
+                tracing::warn!(upstream = %name, "org_id is not sent while tenancy is on: the caller's tenants are");
             }
             if let Some(org_id) = &upstream.org_id {
                 mcp_prometheus_layers::tenant_id::validate(org_id)

@@ -23,7 +23,7 @@ pub use jwks::{JwksCache, JwksError, JwksSource};
 pub use revocation::RevocationCheck;
 pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_scopes};
 
-use crate::identity::Principal;
+use crate::identity::{Principal, VerifiedCredential};
 use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
 
@@ -61,7 +61,11 @@ impl Authenticator {
         })
     }
 
-    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Refusal> {
+    /// The verified principal and the header its token came in.
+    async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<(Principal, HeaderName), Refusal> {
         let Some((header, token)) = self.token(headers) else {
             return Err(Refusal::Unauthorized(AuthError::Missing));
         };
@@ -84,7 +88,7 @@ impl Authenticator {
         if !missing.is_empty() {
             return Err(Refusal::Scope(missing.join(" ")));
         }
-        Ok(principal)
+        Ok((principal, header.clone()))
     }
 
     fn refuse(&self, refusal: Refusal) -> Response<String> {
@@ -168,9 +172,10 @@ pub type Authn<S> = GateService<Authenticator, S>;
 impl Gate for Authenticator {
     async fn admit(&self, parts: &mut Parts) -> Result<(), Response<String>> {
         match self.authenticate(&parts.headers).await {
-            Ok(principal) => {
+            Ok((principal, header)) => {
                 tracing::debug!(subject = %principal.subject, issuer = %principal.issuer, "authenticated");
                 parts.extensions.insert(principal);
+                parts.extensions.insert(VerifiedCredential(header));
                 Ok(())
             }
             Err(refusal) => Err(self.refuse(refusal)),

@@ -21,7 +21,10 @@ pub(super) fn lookup_names(principal: &Principal, bare_issuers: &HashSet<String>
         .iter()
         .flat_map(|group| {
             let qualified = format!("{}{QUALIFIER}{group}", principal.issuer);
-            [Some(qualified), bare.then(|| group.clone())]
+            // A group named like a qualified one ("https://other#admins")
+            // must not pass for another issuer's group.
+            let unqualified = bare && !group.contains(QUALIFIER);
+            [Some(qualified), unqualified.then(|| group.clone())]
         })
         .flatten()
         .collect()
@@ -30,6 +33,21 @@ pub(super) fn lookup_names(principal: &Principal, bare_issuers: &HashSet<String>
 /// Refuses unqualified group names that no issuer's groups could reach:
 /// several issuers and none opted in.
 pub(super) fn check(config: &TenancyConfig, ctx: &BuildCtx) -> Result<(), TenancyConfigError> {
+    if ctx.authn_enabled {
+        for key in config.groups.keys() {
+            if let Some((issuer, _)) = key.rsplit_once(QUALIFIER)
+                && !ctx.issuers.iter().any(|known| known == issuer)
+            {
+                return Err(invalid(
+                    format!("groups.{key}"),
+                    format!(
+                        "{issuer:?} is not a configured issuer (issuers: {}); qualify a group with the issuer exactly as its tokens' iss",
+                        ctx.issuers.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     if !ctx.bare_group_issuers.is_empty() {
         return Ok(());
     }
@@ -75,6 +93,11 @@ mod tests {
         assert_eq!(
             lookup_names(&principal("https://teleport", &["ops"]), &bare),
             ["https://teleport#ops"]
+        );
+        assert_eq!(
+            lookup_names(&principal("https://dex", &["https://teleport#ops"]), &bare),
+            ["https://dex#https://teleport#ops"],
+            "a group named like another issuer's is only ever its own"
         );
     }
 }

@@ -234,17 +234,18 @@ pub struct TenantLookup {
     /// Issuers whose groups also count by their bare names.
     bare_group_issuers: HashSet<String>,
     ttl: Duration,
-    cache: Mutex<HashMap<Vec<String>, (Instant, TenantSet)>>,
+    cache: Mutex<HashMap<[u8; 32], (Instant, TenantSet)>>,
     lookups: Family<CacheLabels, Counter>,
 }
 
 impl TenantLookup {
     async fn tenants(&self, groups: &[String]) -> Result<TenantSet, ResolveError> {
+        let key = cache_key(groups);
         let cached = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(groups)
+            .get(&key)
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, set)| set.clone());
         if let Some(set) = cached {
@@ -261,9 +262,22 @@ impl TenantLookup {
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
         }
-        cache.insert(groups.to_vec(), (Instant::now(), set.clone()));
+        cache.insert(key, (Instant::now(), set.clone()));
         Ok(set)
     }
+}
+
+/// The cache key of a group list: its SHA-256, so an entry costs the same
+/// however many (and however long) groups a token carries.
+fn cache_key(groups: &[String]) -> [u8; 32] {
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for group in groups {
+        digest.update(&(group.len() as u64).to_be_bytes());
+        digest.update(group.as_bytes());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.finish().as_ref());
+    key
 }
 
 fn forbidden(description: String) -> Response<String> {

@@ -139,6 +139,7 @@ async fn groups_are_bound_to_their_issuer() {
     let two_issuers = BuildCtx {
         authn_enabled: true,
         bare_group_issuers: vec!["https://dex".into()],
+        issuers: vec!["https://dex".into(), "https://teleport".into()],
         ..BuildCtx::default()
     };
     let mut config = group_map();
@@ -174,6 +175,12 @@ async fn groups_are_bound_to_their_issuer() {
         .build(&nobody_opted_in)
         .expect_err("unbound names");
     assert!(err.to_string().contains("groups_for_tenancy"), "{err}");
+    let mut stranger = group_map();
+    stranger
+        .groups
+        .insert("https://elsewhere#ops".into(), vec!["t".into()]);
+    let err = stranger.build(&two_issuers).expect_err("unknown issuer");
+    assert!(err.to_string().contains("not a configured issuer"), "{err}");
 }
 
 #[test]

@@ -95,7 +95,9 @@ pub enum UpstreamAuthConfigError {
 
 /// The request had no credential to forward.
 #[derive(Debug, thiserror::Error)]
-#[error("the request carries no {0} header to forward to the upstream")]
+#[error(
+    "the request carries no {0} header that authn verified, so there is no credential to forward to the upstream"
+)]
 pub struct NothingToForward(pub HeaderName);
 
 impl UpstreamAuthConfig {
@@ -166,6 +168,7 @@ impl UpstreamAuthConfig {
                     from,
                     to,
                     prefix: prefix.clone().unwrap_or_default(),
+                    unverified: *forward_unverified,
                 })
             }
         };
@@ -232,6 +235,8 @@ enum CredentialSource {
         from: HeaderName,
         to: HeaderName,
         prefix: String,
+        /// Forward `from` even when authn did not verify it on the request.
+        unverified: bool,
     },
 }
 
@@ -273,11 +278,20 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let forwarded = match &self.source {
-            Some(CredentialSource::Forward { from, to, prefix }) => {
-                let value = req
-                    .extensions()
-                    .get::<InboundHeaders>()
-                    .and_then(|h| h.0.get(from))
+            Some(CredentialSource::Forward {
+                from,
+                to,
+                prefix,
+                unverified,
+            }) => {
+                let inbound = req.extensions().get::<InboundHeaders>();
+                // Only the credential authn verified on this request: a
+                // second, unchecked header would otherwise ride along.
+                let trusted =
+                    *unverified || inbound.and_then(|h| h.verified.as_ref()) == Some(from);
+                let value = inbound
+                    .filter(|_| trusted)
+                    .and_then(|h| h.headers.get(from))
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| sensitive(&format!("{prefix}{v}")).ok());
                 match value {

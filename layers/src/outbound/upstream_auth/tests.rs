@@ -88,12 +88,28 @@ async fn forward_copies_only_the_named_header() {
     let mut inbound = http::HeaderMap::new();
     inbound.insert("teleport-jwt-assertion", HeaderValue::from_static("jwt"));
     inbound.insert("cookie", HeaderValue::from_static("session=1"));
-    let mut req = Request::new(());
-    req.extensions_mut()
-        .insert(InboundHeaders(Arc::new(inbound)));
-    let sent = svc.clone().oneshot(req).await.expect("forwarded");
+    let inbound = Arc::new(inbound);
+    let with = |verified: &'static str| {
+        let mut req = Request::new(());
+        req.extensions_mut().insert(InboundHeaders {
+            headers: inbound.clone(),
+            verified: Some(HeaderName::from_static(verified)),
+        });
+        req
+    };
+    let sent = svc
+        .clone()
+        .oneshot(with("teleport-jwt-assertion"))
+        .await
+        .expect("forwarded");
     assert_eq!(sent["x-grafana-jwt"], "jwt");
     assert!(sent.get("cookie").is_none() && sent.get("teleport-jwt-assertion").is_none());
+    let err = svc
+        .clone()
+        .oneshot(with("authorization"))
+        .await
+        .expect_err("authn verified another header");
+    assert!(err.to_string().contains("verified"), "{err}");
     let err = svc
         .oneshot(Request::new(()))
         .await
