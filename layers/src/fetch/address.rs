@@ -27,6 +27,7 @@ const V4_REFUSED: &[([u8; 4], u8)] = &[
 /// IPv6 ranges refused outright, as (network, prefix length).
 const V6_REFUSED: &[(u128, u8)] = &[
     (0, 96), // ::/96: unspecified, loopback, IPv4-compatible
+    (0x0000_0000_0000_0000_ffff_0000_0000_0000, 96), // IPv4-translated (SIIT)
     (0x0064_ff9b_0001_0000_0000_0000_0000_0000, 48), // local-use NAT64
     (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // discard-only
     (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // IETF protocol assignments (Teredo, ORCHID…)
@@ -135,6 +136,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
+            "::ffff:0:7f00:1",
+            "::ffff:0:808:808",
             "64:ff9b::7f00:1",
             "64:ff9b::a9fe:a9fe",
             "64:ff9b:1::1",
