@@ -116,18 +116,39 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
     }
 }
 
-/// Issuers whose bare group names tenancy matches: those that say so, or
-/// the only issuer when it does not say otherwise.
+/// Issuers whose bare group names tenancy matches. Groups come from
+/// identity providers: each configured issuer is one, and our own
+/// authorization server relays its provider's groups. With one provider
+/// every issuer's bare names count (unless it says otherwise); with several,
+/// only those that say `groups_for_tenancy = true`, and our own issuer when
+/// its provider is such an issuer.
 fn bare_group_issuers(config: &Config) -> Vec<String> {
     let configured = &config.layers.authn.issuers;
-    let own = config.oauth.enabled.then(|| config.oauth_issuer());
-    let total = configured.len() + usize::from(own.is_some());
+    let own = config.oauth.enabled.then(|| {
+        let provider = config.oauth.provider.issuer_url.trim_end_matches('/');
+        (config.oauth_issuer(), provider.to_owned())
+    });
+    let mut providers: Vec<&str> = configured
+        .iter()
+        .map(|i| i.issuer.trim_end_matches('/'))
+        .collect();
+    if let Some((_, provider)) = &own
+        && !providers.contains(&provider.as_str())
+    {
+        providers.push(provider);
+    }
+    let one_provider = providers.len() == 1;
     let mut bare: Vec<String> = configured
         .iter()
-        .filter(|i| i.groups_for_tenancy.unwrap_or(total == 1))
+        .filter(|i| i.groups_for_tenancy.unwrap_or(one_provider))
         .map(|i| i.issuer.clone())
         .collect();
-    bare.extend(own.filter(|_| total == 1));
+    if let Some((issuer, provider)) = own {
+        let relays_a_bare_provider = bare.iter().any(|b| b.trim_end_matches('/') == provider);
+        if one_provider || relays_a_bare_provider {
+            bare.push(issuer);
+        }
+    }
     bare
 }
 
@@ -180,5 +201,47 @@ impl TenantResolver for NotConnected {
         Box::pin(std::future::ready(Err(ResolveError(
             "check-config does not contact Kubernetes".into(),
         ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::STANDALONE_TOML;
+    use mcp_prometheus_layers::inbound::authn::IssuerConfig;
+
+    fn config(issuers: &[&str], oauth_provider: Option<&str>) -> Config {
+        let mut config = Config::parse(STANDALONE_TOML).expect("parses");
+        config.server.public_url = Some("https://mcp.example".into());
+        config.layers.authn.enabled = true;
+        config.layers.authn.issuers = issuers.iter().map(|i| IssuerConfig::new(i)).collect();
+        if let Some(provider) = oauth_provider {
+            config.oauth.enabled = true;
+            config.oauth.provider.issuer_url = provider.into();
+        }
+        config
+    }
+
+    #[test]
+    fn bare_group_names_belong_to_the_one_provider() {
+        assert_eq!(
+            bare_group_issuers(&config(&["https://dex"], None)),
+            ["https://dex"]
+        );
+        assert_eq!(
+            bare_group_issuers(&config(&["https://dex"], Some("https://dex/"))),
+            ["https://dex", "https://mcp.example"],
+            "our tokens relay the same provider's groups"
+        );
+        assert!(
+            bare_group_issuers(&config(&["https://teleport"], Some("https://dex"))).is_empty(),
+            "two providers: nobody's bare names count unless they say so"
+        );
+        let mut opted = config(&["https://teleport", "https://dex"], Some("https://dex"));
+        opted.layers.authn.issuers[1].groups_for_tenancy = Some(true);
+        assert_eq!(
+            bare_group_issuers(&opted),
+            ["https://dex", "https://mcp.example"]
+        );
     }
 }
