@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import secrets
@@ -278,5 +280,35 @@ def test_go_compatible_env(workdir: Path, valkey_store: KvServer, tenant_stack: 
         tok = client.tokens("bob")
         tenants_of(srv, router, tok["access_token"], BOB_TENANTS, "bob (env-configured server)")
         assert valkey_store.keys(prefix), f"nothing under VALKEY_KEY_PREFIX {prefix!r}"
+    finally:
+        srv.proc.stop()
+
+
+# --------------------------------------------------------------------------
+# the store unreachable
+# --------------------------------------------------------------------------
+
+def test_an_unreachable_store_is_a_503_not_a_bad_client(workdir: Path, valkey_store: KvServer,
+                                                        tenant_stack: TenantStack,
+                                                        oauth_provider: OidcProvider) -> None:
+    """Valkey frozen: a valid client's refresh gets 503 temporarily_unavailable
+    with Retry-After and nothing of the store's error (it got 401
+    invalid_client with "Connection refused (os error 111)"); once Valkey
+    is back the same refresh works, without restarting the server."""
+    prefix = f"mcp-it-{secrets.token_hex(4)}:"
+    cfg = oauth_config(tenant_stack.url, oauth_provider, storage=valkey_store.storage(prefix))
+    srv = start_oauth_server(workdir, "oauth-store-frozen", cfg, oauth_provider)
+    try:
+        client = DirectClient.register(srv)
+        tok = client.tokens("alice")
+        os.kill(valkey_store.proc.pid, signal.SIGSTOP)
+        try:
+            r = client.refresh(tok["refresh_token"])
+        finally:
+            os.kill(valkey_store.proc.pid, signal.SIGCONT)
+        oauth_error(r, 503, "temporarily_unavailable", "refresh with the store frozen")
+        assert r.headers.get("retry-after") == "5", r.headers
+        assert "refused" not in r.text.lower() and "os error" not in r.text and str(valkey_store.port) not in r.text
+        assert_token_response(client.refresh(tok["refresh_token"]))
     finally:
         srv.proc.stop()

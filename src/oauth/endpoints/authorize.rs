@@ -123,7 +123,10 @@ pub async fn authorize(
     };
     let client = match server.clients.get(client_id).await {
         Ok(client) => client,
-        Err(error) => return OAuthError::bad("invalid_client", error.to_string()).into_response(),
+        Err(error) => {
+            return OAuthError::from_client_lookup(error, |e| OAuthError::bad("invalid_client", e))
+                .into_response();
+        }
     };
     // Until the redirect URI is verified, errors are shown, never redirected.
     let redirect_uri = match (&query.redirect_uri, client.redirect_uris.as_slice()) {

@@ -63,7 +63,7 @@ pub(super) async fn authenticate(
         .clients
         .get(&client_id)
         .await
-        .map_err(|e| OAuthError::client(e.to_string()))?;
+        .map_err(|e| OAuthError::from_client_lookup(e, OAuthError::client))?;
     match (&client.secret_hash, secret) {
         (Some(expected), Some(secret)) if constant_time_eq(expected, &hash(&secret)) => Ok(client),
         (Some(_), _) => Err(OAuthError::client("client authentication failed")),
