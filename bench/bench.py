@@ -713,10 +713,13 @@ def render_markdown(res: dict[str, Any], sz: Sizes) -> str:
 def write_readme(results_md: str) -> None:
     readme = REPO / "README.md"
     text = readme.read_text()
-    head = text.split("\n## Performance\n", 1)[0].rstrip("\n")
+    head, _, rest = text.partition("\n## Performance\n")
+    # Keep the sections after Performance (Reliability, written by soak.py).
+    _, next_heading, tail = rest.partition("\n## ")
     intro = (BENCH / "performance.md").read_text().rstrip("\n")
     section = intro.replace("<!-- results -->", results_md.rstrip("\n"))
-    readme.write_text(head + "\n\n## Performance\n\n" + section + "\n")
+    after = f"\n## {tail.rstrip()}\n" if next_heading else ""
+    readme.write_text(head.rstrip("\n") + "\n\n## Performance\n\n" + section + "\n" + after)
 
 
 def main() -> int:
