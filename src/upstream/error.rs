@@ -15,6 +15,16 @@ pub enum UpstreamError {
         "upstream {upstream:?} is unreachable ({detail}); it may be down or its url misconfigured"
     )]
     Unreachable { upstream: String, detail: String },
+    /// The answer started and then broke off (connection closed or reset
+    /// mid-body): the upstream is there, the answer is not.
+    #[error(
+        "upstream {upstream:?} broke off its answer to {endpoint} ({detail}); try again, and narrow the request if it keeps happening"
+    )]
+    BrokenAnswer {
+        upstream: String,
+        endpoint: &'static str,
+        detail: String,
+    },
     #[error(
         "upstream {upstream:?} timed out: no complete answer from {endpoint} within {after:?}; narrow the request (shorter range, larger step, fewer series) or try again"
     )]

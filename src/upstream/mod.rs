@@ -242,8 +242,9 @@ impl Upstream {
                     endpoint,
                     after: timeout.0,
                 },
-                None => UpstreamError::Unreachable {
+                None => UpstreamError::BrokenAnswer {
                     upstream: self.name.to_string(),
+                    endpoint,
                     detail: error_chain(error.as_ref()),
                 },
             })?;
