@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use mcp_prometheus_layers::outbound::tenant_header::TenantError;
 use mcp_prometheus_layers::outbound::timeout::TimeoutError;
+use mcp_prometheus_layers::outbound::truncate::BrokenBody;
 use mcp_prometheus_layers::outbound::upstream_auth::NothingToForward;
 use mcp_prometheus_layers::{BoxError, error_chain};
 
@@ -80,6 +81,13 @@ impl UpstreamError {
                 after: timeout.0,
             };
         }
+        if find::<BrokenBody>(error.as_ref()).is_some() {
+            return Self::BrokenAnswer {
+                upstream: upstream.to_owned(),
+                endpoint,
+                detail: error_chain(error.as_ref()),
+            };
+        }
         if let Some(refusal) = error.downcast_ref::<TenantError>() {
             return Self::Refused {
                 upstream: upstream.to_owned(),
@@ -103,10 +111,17 @@ impl UpstreamError {
 pub(crate) fn find_timeout<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a TimeoutError> {
+    find::<TimeoutError>(error)
+}
+
+/// Finds an error of type `T` anywhere in an error's source chain.
+fn find<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut current = Some(error);
     while let Some(error) = current {
-        if let Some(timeout) = error.downcast_ref::<TimeoutError>() {
-            return Some(timeout);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
         current = error.source();
     }

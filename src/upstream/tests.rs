@@ -64,6 +64,27 @@ async fn serve_fake() -> (String, Seen) {
         )
         .route("/prefix/api/v1/big", get(|| async { "x".repeat(10_000) }))
         .route(
+            "/prefix/api/v1/cut",
+            get(|| async {
+                // Headers and a start, then the connection breaks.
+                let pieces: Vec<Result<&'static str, std::io::Error>> = vec![
+                    Ok(r#"{"status":"success","data":["#),
+                    Err(std::io::Error::other("cut")),
+                ];
+                let paced = futures_util::StreamExt::then(
+                    futures_util::stream::iter(pieces),
+                    |piece| async move {
+                        if piece.is_err() {
+                            // Let the start reach the client first.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        piece
+                    },
+                );
+                axum::body::Body::from_stream(paced)
+            }),
+        )
+        .route(
             "/prefix/api/v1/slow",
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -142,6 +163,16 @@ async fn error_of(path: &'static str) -> UpstreamError {
         .await
         .err()
         .expect("must fail")
+}
+
+#[tokio::test]
+async fn an_answer_that_breaks_off_says_so() {
+    let error = error_of("/api/v1/cut").await;
+    assert!(
+        matches!(error, UpstreamError::BrokenAnswer { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("broke off"), "{error}");
 }
 
 #[tokio::test]

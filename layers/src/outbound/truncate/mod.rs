@@ -156,6 +156,12 @@ pub struct TruncateBudget {
     pub unlimited: bool,
 }
 
+/// The upstream's answer broke off while the layer read it (the connection
+/// closed or reset mid-body, or the body timed out: the source says which).
+#[derive(Debug, thiserror::Error)]
+#[error("the answer broke off")]
+pub struct BrokenBody(#[source] pub BoxError);
+
 /// Applies [`Truncate`] to a service; built by [`TruncateConfig::build`].
 #[derive(Clone, Debug)]
 pub struct TruncateLayer {
@@ -322,7 +328,7 @@ impl Reading {
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(Ok(true)),
-                Poll::Ready(Some(frame)) => frame?,
+                Poll::Ready(Some(frame)) => frame.map_err(BrokenBody)?,
             };
             let Ok(data) = frame.into_data() else {
                 continue;

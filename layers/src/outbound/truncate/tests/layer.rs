@@ -261,7 +261,10 @@ async fn body_error_fails_the_call() {
     let err = call(&TruncateConfig::default(), None, StatusCode::OK, None, body)
         .await
         .expect_err("error must propagate");
-    assert_eq!(err.to_string(), "upstream reset");
+    assert_eq!(
+        crate::error_chain(err.as_ref()),
+        "the answer broke off: upstream reset"
+    );
 }
 
 #[tokio::test]
