@@ -69,11 +69,7 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
         path = %app.config.server.mcp_path,
         "serving MCP over streamable HTTP"
     );
-    let settings = ListenerSettings {
-        header_read_timeout: app.config.server.header_read_timeout.0,
-        shutdown_grace: app.config.server.shutdown_grace.0,
-        max_connections: app.config.server.max_connections,
-    };
+    let settings = ListenerSettings::from_server(&app.config.server);
     serve_connections(
         listener,
         router(app, shutdown.child_token()),

@@ -31,6 +31,17 @@ pub struct ListenerSettings {
     pub max_connections: usize,
 }
 
+impl ListenerSettings {
+    /// The settings `[server]` gives every listener.
+    pub fn from_server(server: &crate::config::ServerConfig) -> Self {
+        Self {
+            header_read_timeout: server.header_read_timeout.0,
+            shutdown_grace: server.shutdown_grace.0,
+            max_connections: server.max_connections,
+        }
+    }
+}
+
 /// Accepts connections until `shutdown`, then lets in-flight requests
 /// finish for at most the grace period.
 pub async fn serve_connections(

@@ -23,11 +23,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     }
-    let settings = ListenerSettings {
-        header_read_timeout: app.config.server.header_read_timeout.0,
-        shutdown_grace: app.config.server.shutdown_grace.0,
-        max_connections: app.config.server.max_connections,
-    };
+    let settings = ListenerSettings::from_server(&app.config.server);
     let router = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

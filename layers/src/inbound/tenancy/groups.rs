@@ -11,7 +11,7 @@ use crate::build::BuildCtx;
 use crate::identity::Principal;
 
 /// Separates an issuer from a group in a qualified group name.
-pub const QUALIFIER: char = '#';
+pub(super) const QUALIFIER: char = '#';
 
 /// The names a principal's groups are looked up by.
 pub(super) fn lookup_names(principal: &Principal, bare_issuers: &HashSet<String>) -> Vec<String> {

@@ -328,7 +328,5 @@ impl Gate for TenantLookup {
 
 mod groups;
 
-pub use groups::QUALIFIER;
-
 #[cfg(test)]
 mod tests;
