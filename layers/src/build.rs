@@ -19,6 +19,15 @@ use crate::inbound::authn::RevocationCheck;
 use crate::inbound::tenancy::TenantResolver;
 use crate::trace::SpanHook;
 
+/// One tool of the catalogue policy rules are written against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolEntry {
+    /// The name without the configured prefix (`get_config`).
+    pub name: String,
+    /// Its family, a shorthand rules may use (`status`).
+    pub family: String,
+}
+
 /// The server-wide facts layer builders read; see the module docs.
 #[derive(Default)]
 pub struct BuildCtx {
@@ -31,6 +40,9 @@ pub struct BuildCtx {
     /// The tool names we serve (with the configured prefix): the only
     /// values a metric's `tool` label takes besides `unknown` and `other`.
     pub tool_names: Vec<String>,
+    /// Every tool we serve, unprefixed, with its family (`query`,
+    /// `discovery`, `status`, `alerting`): what policy rules name.
+    pub tool_catalogue: Vec<ToolEntry>,
     /// Audiences that mean "a token for this server": `layers.authn.audiences`
     /// when set, else our resource and public URLs.
     pub token_audiences: Vec<String>,

@@ -75,6 +75,11 @@ pub struct CallerChosenTenants;
 #[derive(Clone, Copy, Debug)]
 pub struct Probe;
 
+/// The TCP peer of the connection a request came on (inserted by the
+/// listener): what per-address limits count against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// The header whose token authn verified on this request (set by authn
 /// only): a `forward` upstream passes on only that one.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,6 +31,7 @@
 //! [`response`] (JSON error answers), [`refuse`] (the one future type of
 //! layers that refuse at once or pass on).
 
+pub mod audit;
 pub mod body;
 pub mod build;
 pub mod call_scope;

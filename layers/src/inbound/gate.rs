@@ -42,8 +42,13 @@ use http::request::Parts;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
+use crate::audit::{AuditEvent, AuditLog, EventKind};
+
 /// A decision about each request, made before the inner service sees it.
 pub trait Gate: Send + Sync + 'static {
+    /// What the audit log calls this gate's refusals.
+    const AUDIT_AS: EventKind = EventKind::Authz;
+
     /// `Ok`: pass the request on (the gate may have added its decision to
     /// `parts.extensions`); `Err`: answer with this refusal instead.
     fn admit(&self, parts: &mut Parts)
@@ -53,6 +58,7 @@ pub trait Gate: Send + Sync + 'static {
 /// Puts a [`Gate`] in front of a service.
 pub struct GateLayer<G> {
     gate: Arc<G>,
+    audit: Option<AuditLog>,
 }
 
 impl<G> GateLayer<G> {
@@ -60,7 +66,13 @@ impl<G> GateLayer<G> {
     pub fn new(gate: G) -> Self {
         Self {
             gate: Arc::new(gate),
+            audit: None,
         }
+    }
+
+    /// The same gate, writing each refusal to `audit` (when on).
+    pub fn audited(self, audit: Option<AuditLog>) -> Self {
+        Self { audit, ..self }
     }
 
     /// The gate's decision logic.
@@ -73,6 +85,7 @@ impl<G> Clone for GateLayer<G> {
     fn clone(&self) -> Self {
         Self {
             gate: self.gate.clone(),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -90,6 +103,7 @@ impl<G, S> Layer<S> for GateLayer<G> {
     fn layer(&self, inner: S) -> Self::Service {
         GateService {
             gate: self.gate.clone(),
+            audit: self.audit.clone(),
             inner,
         }
     }
@@ -98,6 +112,7 @@ impl<G, S> Layer<S> for GateLayer<G> {
 /// Service of [`GateLayer`].
 pub struct GateService<G, S> {
     gate: Arc<G>,
+    audit: Option<AuditLog>,
     inner: S,
 }
 
@@ -105,6 +120,7 @@ impl<G, S: Clone> Clone for GateService<G, S> {
     fn clone(&self) -> Self {
         Self {
             gate: self.gate.clone(),
+            audit: self.audit.clone(),
             inner: self.inner.clone(),
         }
     }
@@ -136,14 +152,37 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = self.gate.clone();
+        let audit = self.audit.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             match gate.admit(&mut parts).await {
                 Ok(()) => inner.call(Request::from_parts(parts, body)).await,
-                Err(refusal) => Ok(refusal.map(ResB::from)),
+                Err(refusal) => {
+                    if let Some(audit) = audit {
+                        audit.record(&refusal_event(G::AUDIT_AS, &parts, &refusal));
+                    }
+                    Ok(refusal.map(ResB::from))
+                }
             }
         })
     }
+}
+
+/// The audit line of a refusal: `limited` for a 429, else `denied`, with
+/// the reason the caller was told (`error_description` of our JSON
+/// refusals, else the body).
+fn refusal_event(kind: EventKind, parts: &Parts, refusal: &Response<String>) -> AuditEvent {
+    let outcome = if refusal.status() == http::StatusCode::TOO_MANY_REQUESTS {
+        "limited"
+    } else {
+        "denied"
+    };
+    let mut event = AuditEvent::new(kind, outcome, &parts.extensions);
+    let described = serde_json::from_str::<serde_json::Value>(refusal.body())
+        .ok()
+        .and_then(|v| v.get("error_description")?.as_str().map(str::to_owned));
+    event.reason = Some(described.unwrap_or_else(|| refusal.body().clone()));
+    event
 }
 
 #[cfg(test)]

@@ -7,4 +7,7 @@ pub mod authn;
 pub mod gate;
 pub mod http_metrics;
 pub mod limits;
+pub mod policy;
+pub mod ratelimit;
+pub mod selector;
 pub mod tenancy;

@@ -24,6 +24,7 @@ pub use revocation::RevocationCheck;
 pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_scopes};
 
 use crate::identity::{Principal, VerifiedCredential};
+use crate::audit::EventKind;
 use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
 
@@ -170,6 +171,8 @@ pub type AuthnLayer = GateLayer<Authenticator>;
 pub type Authn<S> = GateService<Authenticator, S>;
 
 impl Gate for Authenticator {
+    const AUDIT_AS: EventKind = EventKind::Authn;
+
     async fn admit(&self, parts: &mut Parts) -> Result<(), Response<String>> {
         match self.authenticate(&parts.headers).await {
             Ok((principal, header)) => {

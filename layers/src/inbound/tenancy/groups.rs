@@ -11,10 +11,10 @@ use crate::build::BuildCtx;
 use crate::identity::Principal;
 
 /// Separates an issuer from a group in a qualified group name.
-pub(super) const QUALIFIER: char = '#';
+pub(crate) const QUALIFIER: char = '#';
 
 /// The names a principal's groups are looked up by.
-pub(super) fn lookup_names(principal: &Principal, bare_issuers: &HashSet<String>) -> Vec<String> {
+pub(crate) fn lookup_names(principal: &Principal, bare_issuers: &HashSet<String>) -> Vec<String> {
     let bare = bare_issuers.contains(&principal.issuer);
     principal
         .groups

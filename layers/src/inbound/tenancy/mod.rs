@@ -326,7 +326,7 @@ impl Gate for TenantLookup {
     }
 }
 
-mod groups;
+pub(crate) mod groups;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,200 @@
+//! The per-caller limit on the HTTP path: a POST is read (its size is
+//! already bounded by the limits layer), the tool calls in it counted
+//! (one message or a batch), and that many tokens taken from the caller's
+//! bucket. Over the limit: `429`, `Retry-After`, and a JSON-RPC error the
+//! client's SDK shows. Nothing else is refused; `every_request` (the
+//! passthrough route, where each request is one API call) counts every
+//! request instead.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::{Layer, Service};
+
+use super::{Limited, RateLimits};
+use crate::audit::{AuditEvent, AuditLog, EventKind};
+use crate::identity::{Principal, TenantSet};
+use crate::response::json_error;
+
+/// Applies the per-caller limits of [`super::RateLimitConfig`].
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    limits: Arc<RateLimits>,
+    every_request: bool,
+    audit: Option<AuditLog>,
+}
+
+impl RateLimitLayer {
+    pub(super) fn new(limits: Arc<RateLimits>) -> Self {
+        Self {
+            limits,
+            every_request: false,
+            audit: None,
+        }
+    }
+
+    /// The same limits, counting every request (one API call each).
+    pub fn every_request(&self) -> Self {
+        Self {
+            every_request: true,
+            ..self.clone()
+        }
+    }
+
+    /// The same limits, writing refusals to `audit`.
+    pub fn audited(self, audit: Option<AuditLog>) -> Self {
+        Self { audit, ..self }
+    }
+
+    /// The limits, for calls that have no HTTP request (stdio).
+    pub fn limits(&self) -> Arc<RateLimits> {
+        self.limits.clone()
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Service of [`RateLimitLayer`].
+#[derive(Clone, Debug)]
+pub struct RateLimit<S> {
+    inner: S,
+    layer: RateLimitLayer,
+}
+
+/// The number of tool calls in a POST body (one message or a batch) and
+/// the first one's id. Read as a generic value, so a duplicated key counts
+/// as the MCP service would read it (the last one), never less.
+fn tool_calls(body: &[u8]) -> (u32, Value) {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        // Not JSON: the MCP service refuses it, and it calls nothing.
+        return (0, Value::Null);
+    };
+    let messages = match value {
+        Value::Array(batch) => batch,
+        one => vec![one],
+    };
+    let mut calls = messages
+        .iter()
+        .filter(|m| m.get("method").and_then(Value::as_str) == Some("tools/call"));
+    let Some(first) = calls.next() else {
+        return (0, Value::Null);
+    };
+    let count = 1 + calls.count();
+    (
+        u32::try_from(count).unwrap_or(u32::MAX),
+        first.get("id").cloned().unwrap_or(Value::Null),
+    )
+}
+
+/// The refusal: `429`, `Retry-After`, a JSON-RPC error naming the limit.
+fn too_many<B: From<String>>(limited: &Limited, id: Value) -> Response<B> {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": -32000,
+            "message": limited.to_string(),
+            "data": {"rule": limited.rule, "retry_after_seconds": limited.retry_after_secs},
+        },
+    });
+    let mut response = Response::new(B::from(body.to_string()));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+    response
+}
+
+impl<S, B, ResB> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: http_body::Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+    ResB: From<String> + Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResB>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let (calls, id, body) = if layer.every_request {
+                (1, Value::Null, body)
+            } else if parts.method != Method::POST {
+                (0, Value::Null, body)
+            } else {
+                let bytes = match body.collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(error) => {
+                        return Ok(json_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_request",
+                            &format!("the request body could not be read: {error}"),
+                        ));
+                    }
+                };
+                let (calls, id) = tool_calls(&bytes);
+                (calls, id, B::from(bytes))
+            };
+            if calls > 0 {
+                let principal = parts.extensions.get::<Principal>();
+                let tenants = parts.extensions.get::<TenantSet>();
+                if let Err(limited) = layer.limits.check(principal, tenants, calls) {
+                    if let Some(audit) = &layer.audit {
+                        let mut event =
+                            AuditEvent::new(EventKind::RateLimit, "limited", &parts.extensions);
+                        event.reason = Some(limited.to_string());
+                        audit.record(&event);
+                    }
+                    return Ok(too_many(&limited, id));
+                }
+            }
+            inner.call(Request::from_parts(parts, body)).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_tool_calls_in_messages_and_batches() {
+        let one = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#;
+        assert_eq!(tool_calls(one), (1, json!(7)));
+        let batch = br#"[{"jsonrpc":"2.0","id":"a","method":"tools/call"},
+            {"jsonrpc":"2.0","id":2,"method":"tools/list"},
+            {"jsonrpc":"2.0","id":3,"method":"tools/call"}]"#;
+        assert_eq!(tool_calls(batch), (2, json!("a")));
+        assert_eq!(tool_calls(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).0, 0);
+        assert_eq!(tool_calls(b"not json").0, 0);
+        assert_eq!(tool_calls(br#"{"result":{}}"#).0, 0, "a response");
+        let duplicated = br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#;
+        assert_eq!(tool_calls(duplicated).0, 1, "the last key counts");
+    }
+}
