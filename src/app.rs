@@ -91,7 +91,8 @@ impl App {
         }
         ctx.tenant_resolver = resolver;
         ctx.span_hook = span_hook;
-        let inbound = Inbound::from_config(&config, &ctx)?;
+        let audit = config.audit.build().map_err(crate::stack::StackError::from)?;
+        let inbound = Inbound::from_config(&config, &ctx, audit)?;
         let outbound = Outbound::from_config(&config, &ctx)?;
         let upstreams = Upstreams::new(&config.upstreams, &outbound, &ctx)?;
         metrics.registry = ctx.into_registry();
@@ -115,6 +116,13 @@ impl App {
                     mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig::Forward { .. }
                 )
             }),
+            inbound.call_guards(
+                config
+                    .server
+                    .local_principal
+                    .as_ref()
+                    .map(crate::config::LocalPrincipal::principal),
+            ),
         );
         Ok(Self {
             config,

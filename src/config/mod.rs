@@ -13,6 +13,8 @@ pub use mcp_prometheus_layers::inbound::audience::AudienceConfig;
 pub use mcp_prometheus_layers::inbound::authn::AuthnConfig;
 pub use mcp_prometheus_layers::inbound::http_metrics::MetricsConfig;
 pub use mcp_prometheus_layers::inbound::limits::LimitsConfig;
+pub use mcp_prometheus_layers::inbound::policy::PolicyConfig;
+pub use mcp_prometheus_layers::inbound::ratelimit::RateLimitConfig;
 pub use mcp_prometheus_layers::inbound::tenancy::{TenancyConfig, TenancyMode};
 pub use mcp_prometheus_layers::outbound::truncate::TruncateConfig;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
@@ -22,6 +24,7 @@ pub use mcp_prometheus_layers::trace::TraceConfig;
 use serde::{Deserialize, Serialize};
 
 pub use env::apply_env_overrides;
+pub use mcp_prometheus_layers::audit::AuditConfig;
 pub use mcp_prometheus_layers::duration::ConfigDuration;
 pub use validate::ConfigError;
 
@@ -42,6 +45,8 @@ pub struct Config {
     pub layers: LayersConfig,
     /// The OAuth 2.1 authorization server (off unless enabled).
     pub oauth: crate::oauth::OAuthConfig,
+    /// The audit log of tool calls and refusals (off unless enabled).
+    pub audit: AuditConfig,
 }
 
 /// `[layers.*]`: one table per layer.
@@ -54,6 +59,8 @@ pub struct LayersConfig {
     pub authn: AuthnConfig,
     pub audience: AudienceConfig,
     pub tenancy: TenancyConfig,
+    pub ratelimit: RateLimitConfig,
+    pub policy: PolicyConfig,
     pub truncate: TruncateConfig,
 }
 
@@ -103,6 +110,40 @@ pub struct ServerConfig {
     pub header_read_timeout: ConfigDuration,
     /// Connections open at once on each listener; more wait to be accepted.
     pub max_connections: usize,
+    /// Who stdio calls are made by: the principal the tool policy, rate
+    /// limits and audit log see when there is no token (desktop clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_principal: Option<LocalPrincipal>,
+}
+
+/// `[server.local_principal]`: the identity of stdio calls.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalPrincipal {
+    pub subject: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// The issuer stdio's local principal carries (it has no token).
+pub const LOCAL_ISSUER: &str = "local";
+
+impl LocalPrincipal {
+    /// The principal the layers' rules match.
+    pub fn principal(&self) -> mcp_prometheus_layers::identity::Principal {
+        let mut groups = self.groups.clone();
+        groups.sort();
+        groups.dedup();
+        mcp_prometheus_layers::identity::Principal {
+            subject: self.subject.clone(),
+            groups,
+            scopes: Vec::new(),
+            issuer: LOCAL_ISSUER.into(),
+            client: None,
+            audiences: Vec::new(),
+            session: None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -120,6 +161,7 @@ impl Default for ServerConfig {
             shutdown_grace: ConfigDuration::secs(10),
             header_read_timeout: ConfigDuration::secs(10),
             max_connections: 4096,
+            local_principal: None,
         }
     }
 }

@@ -41,7 +41,7 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let server = &app.config.server;
     let handler = app.mcp.clone();
     let mcp = StreamableHttpService::new(
-        move || Ok(handler.clone()),
+        move || Ok(handler.for_session()),
         Arc::new(LocalSessionManager::default()),
         transport_config(server, app.config.layers.limits.max_body_bytes, shutdown),
     );

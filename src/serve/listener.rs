@@ -107,4 +107,7 @@ fn with_peer(request: http::Request<Incoming>, peer: SocketAddr) -> http::Reques
     let mut request = request.map(Body::new);
     request.extensions_mut().insert(ConnectInfo(peer));
     request
+        .extensions_mut()
+        .insert(mcp_prometheus_layers::identity::PeerAddr(peer));
+    request
 }

@@ -7,7 +7,10 @@ use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::inbound::audience::AudienceLayer;
 use mcp_prometheus_layers::inbound::authn::AuthnLayer;
 use mcp_prometheus_layers::inbound::http_metrics::HttpMetricsLayer;
+use mcp_prometheus_layers::audit::AuditLog;
 use mcp_prometheus_layers::inbound::limits::LimitsLayer;
+use mcp_prometheus_layers::inbound::policy::PolicyLayer;
+use mcp_prometheus_layers::inbound::ratelimit::{AddressLimitLayer, RateLimitLayer};
 use mcp_prometheus_layers::inbound::tenancy::TenancyLayer;
 use mcp_prometheus_layers::trace::TraceLayer;
 use tower::ServiceBuilder;
@@ -27,9 +30,15 @@ pub struct Inbound {
     /// own label from the same families.
     metrics: Option<HttpMetricsLayer>,
     limits: Option<LimitsLayer>,
+    /// Requests without a credential, per address, before authn.
+    address_limit: Option<AddressLimitLayer>,
     authn: Option<AuthnLayer>,
     audience: Option<AudienceLayer>,
     tenancy: Option<TenancyLayer>,
+    /// Tool calls per caller.
+    ratelimit: Option<RateLimitLayer>,
+    policy: Option<PolicyLayer>,
+    audit: Option<AuditLog>,
 }
 
 /// Route labels of the route families besides MCP.
@@ -38,8 +47,13 @@ const WELL_KNOWN_ROUTE: &str = "/.well-known";
 
 impl Inbound {
     /// The inbound layers `[layers.*]` switch on, each built by its own
-    /// config from `ctx`.
-    pub fn from_config(config: &Config, ctx: &BuildCtx) -> Result<Self, StackError> {
+    /// config from `ctx`; the deciding ones write their refusals to
+    /// `audit` (`None` under `check-config`, which opens no file).
+    pub fn from_config(
+        config: &Config,
+        ctx: &BuildCtx,
+        audit: Option<AuditLog>,
+    ) -> Result<Self, StackError> {
         let layers = &config.layers;
         let panics = Panics::default();
         ctx.register(|registry| {
@@ -49,20 +63,42 @@ impl Inbound {
                 panics.clone(),
             )
         });
+        let ratelimit = layers.ratelimit.build(ctx)?;
         Ok(Self {
             panics,
             trace: layers.trace.build(ctx)?,
             metrics: layers.metrics.build(ctx)?,
             limits: layers.limits.build(ctx)?,
-            authn: layers.authn.build(ctx)?,
-            audience: layers.audience.build(ctx)?,
-            tenancy: layers.tenancy.build(ctx)?,
+            address_limit: ratelimit
+                .as_ref()
+                .and_then(|r| r.by_address.clone())
+                .map(|l| l.audited(audit.clone())),
+            authn: layers.authn.build(ctx)?.map(|l| l.audited(audit.clone())),
+            audience: layers.audience.build(ctx)?.map(|l| l.audited(audit.clone())),
+            tenancy: layers.tenancy.build(ctx)?.map(|l| l.audited(audit.clone())),
+            ratelimit: ratelimit.map(|r| r.by_caller.audited(audit.clone())),
+            policy: layers.policy.build(ctx)?,
+            audit,
         })
     }
 
     /// The panic counter tool calls share with the inbound stacks.
     pub fn panics(&self) -> Panics {
         self.panics.clone()
+    }
+
+    /// What tool calls need of the deciding layers: the policy (for stdio
+    /// callers), the limits (likewise) and the audit log.
+    pub fn call_guards(
+        &self,
+        stdio_principal: Option<mcp_prometheus_layers::identity::Principal>,
+    ) -> crate::mcp::CallGuards {
+        crate::mcp::CallGuards::new(
+            self.policy.as_ref(),
+            self.ratelimit.as_ref().map(RateLimitLayer::limits),
+            self.audit.clone(),
+            stdio_principal,
+        )
     }
 
     /// The panic guard every listener's routes sit behind.
@@ -72,18 +108,32 @@ impl Inbound {
         })
     }
 
-    /// The MCP route: catch panic → trace → metrics → limits → authn → audience →
-    /// tenancy → the MCP service.
+    /// The MCP route: catch panic → trace → metrics → limits → address
+    /// limit → authn → audience → tenancy → rate limit → policy → the MCP
+    /// service (which applies the policy's decision and audits each call).
     pub fn mcp(&self, routes: Router) -> Router {
+        self.authenticated(routes, self.ratelimit.clone())
+    }
+
+    /// The Prometheus API passthrough: the MCP route's stack, each request
+    /// counted as one call by the rate limit.
+    pub fn passthrough(&self, routes: Router) -> Router {
+        self.authenticated(routes, self.ratelimit.as_ref().map(RateLimitLayer::every_request))
+    }
+
+    fn authenticated(&self, routes: Router, ratelimit: Option<RateLimitLayer>) -> Router {
         routes.layer(
             ServiceBuilder::new()
                 .layer(self.catch_panic())
                 .option_layer(self.trace.clone())
                 .option_layer(self.metrics.clone())
                 .option_layer(self.limits.clone())
+                .option_layer(self.address_limit.clone())
                 .option_layer(self.authn.clone())
                 .option_layer(self.audience.clone())
-                .option_layer(self.tenancy.clone()),
+                .option_layer(self.tenancy.clone())
+                .option_layer(ratelimit)
+                .option_layer(self.policy.clone()),
         )
     }
 

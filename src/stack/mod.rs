@@ -37,7 +37,11 @@ use prometheus_client::registry::Registry;
 pub use inbound::Inbound;
 pub use outbound::{Outbound, OutboundService};
 
-use crate::config::{Config, TenancyMode};
+use crate::config::{Config, LOCAL_ISSUER, TenancyMode, Transport};
+use mcp_prometheus_layers::audit::AuditConfigError;
+use mcp_prometheus_layers::build::ToolEntry;
+use mcp_prometheus_layers::inbound::policy::PolicyConfigError;
+use mcp_prometheus_layers::inbound::ratelimit::RateLimitConfigError;
 
 /// Why a stack could not be built: a layer's config (each names its key)
 /// or an upstream's TLS or credentials.
@@ -51,6 +55,12 @@ pub enum StackError {
     Audience(#[from] AudienceConfigError),
     #[error("invalid config: {0}")]
     Tenancy(#[from] TenancyConfigError),
+    #[error("invalid config: {0}")]
+    Policy(#[from] PolicyConfigError),
+    #[error("invalid config: {0}")]
+    RateLimit(#[from] RateLimitConfigError),
+    #[error("invalid config: {0}")]
+    Audit(#[from] AuditConfigError),
     #[error("invalid config: layers.truncate: {0}")]
     Truncate(#[from] TruncateConfigError),
     #[error("invalid config: upstreams[{index}].tls: {source}")]
@@ -90,6 +100,13 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
             .iter()
             .map(|tool| format!("{}{tool}", config.server.tool_prefix))
             .collect(),
+        tool_catalogue: crate::tools::registry::TOOL_NAMES
+            .iter()
+            .map(|tool| ToolEntry {
+                name: (*tool).to_owned(),
+                family: crate::tools::registry::family(tool).to_owned(),
+            })
+            .collect(),
         token_audiences: if layers.authn.audiences.is_empty() {
             resource_audiences
         } else {
@@ -103,17 +120,28 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
         resource_metadata_url: config.resource_metadata_url(),
         authn_enabled: layers.authn.enabled,
         verified_headers: verified_headers(config),
-        bare_group_issuers: bare_group_issuers(config),
+        bare_group_issuers: bare_group_issuers(config)
+            .into_iter()
+            .chain(local_issuer(config))
+            .collect(),
         issuers: layers
             .authn
             .issuers
             .iter()
             .map(|issuer| issuer.issuer.clone())
             .chain(config.oauth.enabled.then(|| config.oauth_issuer()))
+            .chain(local_issuer(config))
             .collect(),
         own_issuer: config.oauth.enabled.then(|| config.oauth_issuer()),
         ..BuildCtx::new(registry)
     }
+}
+
+/// Under stdio with a local principal, its issuer: rules may name its
+/// groups bare.
+fn local_issuer(config: &Config) -> Option<String> {
+    (config.server.transport == Transport::Stdio && config.server.local_principal.is_some())
+        .then(|| LOCAL_ISSUER.to_owned())
 }
 
 /// Issuers whose bare group names tenancy matches. Groups come from
@@ -181,7 +209,8 @@ pub fn check(config: &Config) -> Result<(), StackError> {
     if config.layers.tenancy.mode == TenancyMode::GrafanaOrganization {
         ctx.tenant_resolver = Some(Arc::new(NotConnected));
     }
-    Inbound::from_config(config, &ctx)?;
+    config.audit.check()?;
+    Inbound::from_config(config, &ctx, None)?;
     let outbound = Outbound::from_config(config, &ctx)?;
     for (index, upstream) in config.upstreams.iter().enumerate() {
         outbound.stack(&ctx, index, upstream)?;

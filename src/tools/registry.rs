@@ -35,6 +35,18 @@ where
     tool(ctx, args).await
 }
 
+/// The family of a tool (policy rules name families as shorthands):
+/// `query`, `discovery`, `status` or `alerting`.
+pub fn family(tool: &str) -> &'static str {
+    match tool {
+        "execute_query" | "execute_range_query" | "query_exemplars" => "query",
+        "list_metrics" | "get_metric_metadata" | "list_label_names" | "list_label_values"
+        | "find_series" | "get_targets_metadata" => "discovery",
+        "get_alerts" | "get_alertmanagers" | "get_rules" => "alerting",
+        _ => "status",
+    }
+}
+
 macro_rules! tools {
     ($( $name:literal => $func:path, $args:ty, $title:literal, $description:literal; )*) => {
         /// Built-in tool names, unprefixed, in `tools/list` order.

@@ -1,0 +1,188 @@
+//! What stands between a tool call and its tool besides the tool's own
+//! argument checks: the policy's decision (made by the policy layer and
+//! read from the request, or, under stdio, made once for the configured
+//! local principal), the stdio rate limit, and the audit line every call
+//! leaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_prometheus_layers::audit::{AuditEvent, AuditLog, EventKind, redact};
+use mcp_prometheus_layers::call_scope::CallScope;
+use mcp_prometheus_layers::identity::Principal;
+use mcp_prometheus_layers::inbound::policy::{PolicyLayer, ToolPermissions};
+use mcp_prometheus_layers::inbound::ratelimit::{Limited, RateLimits};
+use rmcp::model::JsonObject;
+
+/// The guards of every call, decided at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct CallGuards {
+    /// Whether `[layers.policy]` is on: a call without a decision is then
+    /// refused (fail closed).
+    pub policy_on: bool,
+    /// Under stdio: the local principal's permissions.
+    pub stdio_permissions: Option<ToolPermissions>,
+    /// Under stdio: the per-caller limits (an HTTP request is limited by
+    /// the rate-limit layer before it gets here).
+    pub stdio_limits: Option<Arc<RateLimits>>,
+    /// Under stdio: who the calls are made by (`server.local_principal`).
+    pub stdio_principal: Option<Principal>,
+    pub audit: Option<AuditLog>,
+}
+
+impl CallGuards {
+    /// The guards from the built layers and the local principal.
+    pub fn new(
+        policy: Option<&PolicyLayer>,
+        limits: Option<Arc<RateLimits>>,
+        audit: Option<AuditLog>,
+        stdio_principal: Option<Principal>,
+    ) -> Self {
+        Self {
+            policy_on: policy.is_some(),
+            stdio_permissions: policy.map(|p| p.gate().permissions(stdio_principal.as_ref())),
+            stdio_limits: limits,
+            stdio_principal,
+            audit,
+        }
+    }
+
+    /// The caller of one call: from its HTTP request, or the local one.
+    pub fn caller(&self, parts: Option<&http::request::Parts>) -> Caller {
+        match parts {
+            Some(parts) => Caller {
+                permissions: parts.extensions.get::<ToolPermissions>().cloned(),
+                extensions: parts.extensions.clone(),
+                stdio: false,
+            },
+            None => {
+                let mut extensions = http::Extensions::new();
+                if let Some(principal) = &self.stdio_principal {
+                    extensions.insert(principal.clone());
+                }
+                Caller {
+                    permissions: self.stdio_permissions.clone(),
+                    extensions,
+                    stdio: true,
+                }
+            }
+        }
+    }
+
+    /// Whether `caller` may see and call `tool` (unprefixed).
+    pub fn allows(&self, caller: &Caller, tool: &str) -> bool {
+        !self.policy_on || caller.permissions.as_ref().is_some_and(|p| p.allows(tool))
+    }
+
+    /// Admits a call of `tool` or says why not, in words for the model.
+    pub fn admit(&self, caller: &Caller, tool: &str, called_as: &str) -> Result<(), Refusal> {
+        if self.policy_on {
+            let permitted = caller
+                .permissions
+                .as_ref()
+                .is_some_and(|p| p.permit(tool).is_ok());
+            if !permitted {
+                return Err(Refusal::Denied(format!(
+                    "tool {called_as:?} is not allowed for you; call tools/list for the tools you may use"
+                )));
+            }
+        }
+        if caller.stdio
+            && let Some(limits) = &self.stdio_limits
+        {
+            limits
+                .check(self.stdio_principal.as_ref(), None, 1)
+                .map_err(Refusal::Limited)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the audit line of one call (when the audit log is on).
+    pub fn audit(&self, caller: &Caller, call: &AuditedCall<'_>) {
+        let Some(audit) = &self.audit else { return };
+        let mut event = AuditEvent::new(EventKind::ToolCall, call.outcome, &caller.extensions);
+        let scope = call.scope.narrow(call.org_id()).unwrap_or_else(|_| call.scope.clone());
+        event.tenants = scope
+            .tenants
+            .map(|t| t.as_slice().to_vec())
+            .unwrap_or_default();
+        event.tool = Some(call.tool.to_owned());
+        event.arguments = Some(redact(
+            &serde_json::Value::Object(call.arguments.clone()),
+            audit.max_argument_bytes(),
+        ));
+        event.upstream = call.upstream.map(str::to_owned).or_else(|| {
+            call.arguments
+                .get("upstream")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        });
+        event.reason = call.reason.map(|r| truncate(r, 1024));
+        event.items = call.items;
+        event.bytes = call.bytes;
+        event.duration_ms = Some(u64::try_from(call.duration.as_millis()).unwrap_or(u64::MAX));
+        audit.record(&event);
+    }
+}
+
+/// A reason, cut on a character boundary.
+fn truncate(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default().to_owned()
+}
+
+/// One call's caller, as the guards see it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    permissions: Option<ToolPermissions>,
+    /// Identity, tenants and trace id, for the audit line.
+    extensions: http::Extensions,
+    stdio: bool,
+}
+
+/// Why a call was refused before its tool ran.
+#[derive(Debug)]
+pub enum Refusal {
+    Denied(String),
+    Limited(Limited),
+}
+
+impl Refusal {
+    /// The audit outcome.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Denied(_) => "denied",
+            Self::Limited(_) => "limited",
+        }
+    }
+
+    /// What the model reads.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Denied(message) => message.clone(),
+            Self::Limited(limited) => limited.to_string(),
+        }
+    }
+}
+
+/// What the audit line of one call says.
+pub struct AuditedCall<'a> {
+    pub tool: &'a str,
+    pub arguments: &'a JsonObject,
+    pub scope: &'a CallScope,
+    pub outcome: &'a str,
+    pub reason: Option<&'a str>,
+    pub upstream: Option<&'a str>,
+    pub items: Option<u64>,
+    pub bytes: Option<u64>,
+    pub duration: Duration,
+}
+
+impl AuditedCall<'_> {
+    fn org_id(&self) -> Option<&str> {
+        self.arguments.get("org_id").and_then(|v| v.as_str())
+    }
+}

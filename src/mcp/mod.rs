@@ -1,0 +1,287 @@
+//! The MCP server: `tools/list` and `tools/call` over the tool registry,
+//! with the policy's decision applied to both, and `logging/setLevel`.
+
+mod guard;
+mod logging;
+
+use std::sync::Arc;
+
+#[allow(deprecated)] // logging/setLevel: clients before 2026-07-28 use it (SEP-2577)
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use tokio::time::Instant;
+
+pub use guard::CallGuards;
+use guard::{AuditedCall, Caller};
+use logging::SessionLog;
+
+use crate::stack::panic::{Panics, guard};
+use crate::telemetry::metrics::ToolMetrics;
+use crate::tools::ToolContext;
+use crate::tools::registry::{self, tool_list};
+use mcp_prometheus_layers::call_scope::CallScope;
+
+const INSTRUCTIONS: &str = "Read-only access to Prometheus-compatible metrics. \
+Start with list_metrics or find_series to discover names and labels, then execute_query \
+(instant) or execute_range_query. Results are cut to a limit; when `truncated` is true, \
+follow the hint to narrow the request. Times accept RFC 3339, Unix seconds or now-1h; \
+durations 30s, 5m, 1h.";
+
+/// The MCP handler; cheap to clone. Each session gets its own copy from
+/// [`PrometheusMcp::for_session`] (its own logging level).
+#[derive(Clone)]
+pub struct PrometheusMcp {
+    ctx: ToolContext,
+    prefix: Arc<str>,
+    tools: Arc<Vec<Tool>>,
+    metrics: Arc<ToolMetrics>,
+    /// Panics caught in tool calls (shared with the inbound stacks).
+    panics: Panics,
+    /// The scope of calls that arrive without an HTTP request (stdio).
+    stdio_scope: CallScope,
+    /// Whether calls must carry their inbound headers (an upstream
+    /// forwards the caller's credential); copying them is wasted otherwise.
+    keep_headers: bool,
+    guards: CallGuards,
+    log: SessionLog,
+}
+
+/// How one call ended, before it becomes a result and an audit line.
+struct Outcome {
+    result: CallToolResult,
+    outcome: &'static str,
+    reason: Option<String>,
+    output: Option<crate::tools::ToolOutput>,
+}
+
+impl Outcome {
+    fn failed(outcome: &'static str, message: String) -> Self {
+        Self {
+            result: CallToolResult::error(vec![ContentBlock::text(message.clone())]),
+            outcome,
+            reason: Some(message),
+            output: None,
+        }
+    }
+}
+
+impl PrometheusMcp {
+    /// A handler serving the registry's tools, named with `prefix`.
+    pub fn new(
+        ctx: ToolContext,
+        prefix: &str,
+        metrics: Arc<ToolMetrics>,
+        panics: Panics,
+        stdio_scope: CallScope,
+        keep_headers: bool,
+        guards: CallGuards,
+    ) -> Self {
+        Self {
+            ctx,
+            prefix: prefix.into(),
+            tools: Arc::new(tool_list(prefix)),
+            metrics,
+            panics,
+            stdio_scope,
+            keep_headers,
+            guards,
+            log: SessionLog::default(),
+        }
+    }
+
+    /// The handler of a new session: shared tools and guards, its own
+    /// logging level.
+    pub fn for_session(&self) -> Self {
+        Self {
+            log: SessionLog::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The unprefixed registry name of `name`, if it is one of ours.
+    fn tool_of(&self, name: &str) -> Option<&'static str> {
+        let unprefixed = name.strip_prefix(&*self.prefix)?;
+        registry::TOOL_NAMES.iter().find(|t| **t == unprefixed).copied()
+    }
+
+    /// Runs one tool call for `caller` and turns every failure into a tool
+    /// result the model can read (`isError: true`), never a protocol error;
+    /// the call leaves one audit line.
+    async fn call(
+        &self,
+        name: &str,
+        arguments: rmcp::model::JsonObject,
+        scope: CallScope,
+        caller: &Caller,
+    ) -> Outcome {
+        let started = Instant::now();
+        let tool = self.tool_of(name);
+        let outcome = match tool {
+            None => {
+                self.metrics
+                    .record("unknown", Some("unknown_tool"), started.elapsed());
+                Outcome::failed(
+                    "unknown_tool",
+                    format!("unknown tool {name:?}; call tools/list for the available tools"),
+                )
+            }
+            Some(tool) => match self.guards.admit(caller, tool, name) {
+                Err(refusal) => {
+                    self.metrics
+                        .record(tool, Some(refusal.outcome()), started.elapsed());
+                    Outcome::failed(refusal.outcome(), refusal.message())
+                }
+                Ok(()) => self.run(tool, arguments.clone(), scope.clone(), started).await,
+            },
+        };
+        let output = outcome.output.as_ref();
+        self.guards.audit(
+            caller,
+            &AuditedCall {
+                tool: tool.unwrap_or(name),
+                arguments: &arguments,
+                scope: &scope,
+                outcome: outcome.outcome,
+                reason: outcome.reason.as_deref(),
+                upstream: output.map(|o| o.upstream.as_str()),
+                items: output.and_then(|o| o.returned).map(|n| n as u64),
+                bytes: outcome
+                    .result
+                    .structured_content
+                    .as_ref()
+                    .map(|v| v.to_string().len() as u64),
+                duration: started.elapsed(),
+            },
+        );
+        outcome
+    }
+
+    /// The tool itself, behind the panic guard.
+    async fn run(
+        &self,
+        tool: &'static str,
+        arguments: rmcp::model::JsonObject,
+        scope: CallScope,
+        started: Instant,
+    ) -> Outcome {
+        // A panic in a tool is this call's failure, never a dropped answer
+        // (rmcp would leave the client waiting, holding a permit).
+        let call = registry::call(self.ctx.with_scope(scope), tool, arguments);
+        let outcome = match guard(call, &self.panics, "tool", tool).await {
+            Ok(outcome) => outcome,
+            Err(id) => {
+                self.metrics
+                    .record(tool, Some("internal"), started.elapsed());
+                return Outcome::failed(
+                    "internal",
+                    format!(
+                        "internal error (correlation id {id}): this call failed inside the server, which keeps running; retry, or report the id"
+                    ),
+                );
+            }
+        };
+        match outcome {
+            Some(Ok(output)) => {
+                self.metrics.record(tool, None, started.elapsed());
+                let text = output.full_text();
+                let structured = serde_json::to_value(&output).unwrap_or_default();
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                result.structured_content = Some(structured);
+                Outcome {
+                    result,
+                    outcome: "ok",
+                    reason: None,
+                    output: Some(output),
+                }
+            }
+            Some(Err(error)) => {
+                self.metrics
+                    .record(tool, Some(error.kind()), started.elapsed());
+                tracing::debug!(tool, %error, "tool call failed");
+                Outcome::failed(error.kind(), error.to_string())
+            }
+            None => Outcome::failed("unknown_tool", format!("unknown tool {tool:?}")),
+        }
+    }
+}
+
+impl ServerHandler for PrometheusMcp {
+    #[allow(deprecated)] // the logging capability, for clients before 2026-07-28
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "mcp-prometheus",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        if !self.guards.policy_on {
+            return Ok(ListToolsResult::with_all_items((*self.tools).clone()));
+        }
+        let caller = self
+            .guards
+            .caller(context.extensions.get::<http::request::Parts>());
+        let visible = self
+            .tools
+            .iter()
+            .filter(|tool| {
+                self.tool_of(&tool.name)
+                    .is_some_and(|name| self.guards.allows(&caller, name))
+            })
+            .cloned()
+            .collect();
+        // The list depends on who asks: no shared cache may serve it.
+        Ok(ListToolsResult::with_all_items(visible).with_cache_scope(CacheScope::Private))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let arguments = request.arguments.unwrap_or_default();
+        let parts = context.extensions.get::<http::request::Parts>();
+        let scope = match parts {
+            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
+            None => self.stdio_scope.clone(),
+        };
+        let caller = self.guards.caller(parts);
+        let outcome = self.call(&request.name, arguments, scope, &caller).await;
+        if let Some(output) = &outcome.output {
+            self.log
+                .tool_warnings(&request.name, output, &context)
+                .await;
+        }
+        Ok(outcome.result.into())
+    }
+
+    #[allow(deprecated)] // logging is how clients before 2026-07-28 set a level
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.log.set(request.level);
+        Ok(())
+    }
+}
