@@ -140,6 +140,23 @@ impl Config {
         Ok(())
     }
 
+    /// Whether `url` points at our own MCP listener on this host (a
+    /// sidecar listening on its upstream's port would query itself).
+    fn queries_itself(&self, url: &url::Url) -> bool {
+        let local = match url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        let listen = self.server.listen;
+        let ours = listen.ip().is_unspecified() || listen.ip().is_loopback();
+        self.server.transport != Transport::Stdio
+            && local
+            && ours
+            && url.port_or_known_default() == Some(listen.port())
+    }
+
     fn validate_upstreams(&self) -> Result<(), ConfigError> {
         if self.upstreams.is_empty() {
             return Err(invalid(
@@ -188,6 +205,15 @@ impl Config {
             }
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(invalid(key("url"), "must not have a query or fragment"));
+            }
+            if self.queries_itself(&url) {
+                return Err(invalid(
+                    key("url"),
+                    format!(
+                        "{} is this server's own listener (server.listen = {}): move one of them to another port (a sidecar next to Mimir on 8080 listens on 8090)",
+                        upstream.url, self.server.listen
+                    ),
+                ));
             }
             let timeout = upstream.timeout.0;
             if timeout.is_zero() || timeout > Duration::from_secs(600) {

@@ -238,3 +238,33 @@ proptest::proptest! {
         let _ = check(&lines.join("\n"));
     }
 }
+
+#[test]
+fn a_sidecar_listening_on_its_upstream_port_is_refused() {
+    let sidecar = include_str!("../../../config/sidecar.toml");
+    assert!(check(sidecar).is_ok(), "{:?}", check(sidecar));
+    let clash = sidecar.replace("0.0.0.0:8090", "0.0.0.0:8080");
+    let err = check(&clash).expect_err("queries itself");
+    assert!(err.contains("upstreams[0].url") && err.contains("own listener"), "{err}");
+    let elsewhere = clash.replace("http://localhost:8080", "http://mimir:8080");
+    assert!(check(&elsewhere).is_ok(), "another host on the same port is fine");
+}
+
+#[test]
+fn policy_ratelimit_and_audit_are_checked_by_check_config() {
+    assert_each_refused(&[
+        (
+            "[layers.policy]\nenabled = true\n[[layers.policy.rules]]\ngroups = [\"a\"]\nallow = [\"get_confg\"]\n",
+            "layers.policy",
+        ),
+        (
+            "[layers.ratelimit]\nenabled = true\n[[layers.ratelimit.rules]]\nsubjects = [\"a\"]\nper_second = -1.0\nburst = 1\n",
+            "layers.ratelimit.rules[0]",
+        ),
+        ("[audit]\nenabled = true\nsink = \"file\"\n", "audit.path"),
+        (
+            "[audit]\nenabled = true\nsink = \"file\"\npath = \"/no/such/dir/audit.jsonl\"\n",
+            "does not exist",
+        ),
+    ]);
+}
