@@ -43,6 +43,9 @@ pub struct BuildCtx {
     /// Every tool we serve, unprefixed, with its family (`query`,
     /// `discovery`, `status`, `alerting`): what policy rules name.
     pub tool_catalogue: Vec<ToolEntry>,
+    /// The largest request body any layer reads (`layers.limits.max_body_bytes`,
+    /// applied even when the limits layer is off).
+    pub max_body_bytes: usize,
     /// Audiences that mean "a token for this server": `layers.authn.audiences`
     /// when set, else our resource and public URLs.
     pub token_audiences: Vec<String>,

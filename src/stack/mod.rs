@@ -96,6 +96,7 @@ pub fn build_ctx(config: &Config, registry: Registry) -> BuildCtx {
         .collect();
     BuildCtx {
         mcp_route: config.server.mcp_path.clone(),
+        max_body_bytes: layers.limits.max_body_bytes,
         tool_names: crate::tools::registry::TOOL_NAMES
             .iter()
             .map(|tool| format!("{}{tool}", config.server.tool_prefix))

@@ -194,7 +194,7 @@ impl RateLimitConfig {
         };
         let limits = Arc::new(RateLimits { rules, limited });
         Ok(Some(RateLimitLayers {
-            by_caller: RateLimitLayer::new(limits),
+            by_caller: RateLimitLayer::new(limits, ctx.max_body_bytes.max(1024)),
             by_address: address,
         }))
     }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited as LimitedBody};
 use serde_json::{Value, json};
 use tower::{Layer, Service};
 
@@ -27,14 +27,17 @@ use crate::response::json_error;
 #[derive(Clone, Debug)]
 pub struct RateLimitLayer {
     limits: Arc<RateLimits>,
+    /// The most of a body read to count its tool calls.
+    max_body_bytes: usize,
     every_request: bool,
     audit: Option<AuditLog>,
 }
 
 impl RateLimitLayer {
-    pub(super) fn new(limits: Arc<RateLimits>) -> Self {
+    pub(super) fn new(limits: Arc<RateLimits>, max_body_bytes: usize) -> Self {
         Self {
             limits,
+            max_body_bytes,
             every_request: false,
             audit: None,
         }
@@ -126,7 +129,7 @@ where
     S::Future: Send,
     S::Error: Send,
     B: http_body::Body<Data = Bytes> + From<Bytes> + Send + 'static,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     ResB: From<String> + Send + 'static,
 {
     type Response = Response<ResB>;
@@ -148,8 +151,16 @@ where
             } else if parts.method != Method::POST {
                 (0, Value::Null, body)
             } else {
-                let bytes = match body.collect().await {
+                let max = layer.max_body_bytes;
+                let bytes = match LimitedBody::new(body, max).collect().await {
                     Ok(collected) => collected.to_bytes(),
+                    Err(error) if error.is::<LengthLimitError>() => {
+                        return Ok(json_error(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "limit",
+                            &format!("the request body is larger than {max} bytes"),
+                        ));
+                    }
                     Err(error) => {
                         return Ok(json_error(
                             StatusCode::BAD_REQUEST,

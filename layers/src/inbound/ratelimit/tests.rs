@@ -142,3 +142,31 @@ async fn over_the_limit_a_tool_call_gets_429_and_others_pass() {
     let response = send(call(1), bob).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK, "bob is unaffected");
 }
+
+#[tokio::test]
+async fn a_body_longer_than_the_limit_is_refused_unbuffered() {
+    let ctx = BuildCtx {
+        max_body_bytes: 2048,
+        ..ctx()
+    };
+    #[derive(Deserialize)]
+    struct Wrapper {
+        ratelimit: RateLimitConfig,
+    }
+    let layer = toml::from_str::<Wrapper>(DEV)
+        .expect("toml")
+        .ratelimit
+        .build(&ctx)
+        .expect("valid")
+        .expect("on")
+        .by_caller;
+    let service = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new("reached".to_owned()))
+    }));
+    let big = Request::post("/mcp")
+        .body(Full::new(Bytes::from(vec![b' '; 4096])))
+        .expect("request");
+    let response = service.oneshot(big).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(response.body().contains("2048 bytes"), "{}", response.body());
+}
