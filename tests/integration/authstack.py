@@ -14,6 +14,7 @@ authasserts.py, the constants (GROUP_MAP, ...) in constants.py.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,9 +22,10 @@ from typing import Any, Iterator
 import pytest
 
 from constants import GROUP_MAP, MIMIR_UPSTREAM, PRM_PATH
-from httputil import free_port, http_get, local_url
+from httputil import HttpResponse, free_port, http_get, http_post, local_url
 from jwt_issuer import JwtIssuer
 from mcpserver import ServerView, start_mcp_server
+from rawmcp import BASE_HEADERS, MODERN, MODERN_META
 from serverconfig import ServerConfig, Upstream
 from tenant_router import TENANTS, TenantPrometheus, TenantRouter, start_tenant_proms
 
@@ -230,3 +232,17 @@ def static_org_server(pool: Any, tenant_stack: TenantStack) -> LayeredServer:
     """No tenancy layer, but the upstream has a static org_id."""
     return _layered(pool, "no-tenancy-static-org",
                     lambda: layered_config(tenant_stack.url, tenancy=None, upstream_extra={"org_id": "tenant-c"}))
+
+
+# --------------------------------------------------------------------------
+# raw JSON-RPC requests of any method (policy / rate-limit tests)
+# --------------------------------------------------------------------------
+
+def raw_rpc(url: str, method: str, params: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> HttpResponse:
+    """One stateless (2026-07-28) JSON-RPC request of any method (tools/list,
+    ...), no SDK in between: the raw HTTP answer, e.g. for `cacheScope` or a
+    429. `raw_call` in rawmcp.py is the tools/call special case."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**(params or {}), "_meta": MODERN_META}}
+    h = {**BASE_HEADERS, "MCP-Protocol-Version": MODERN, "Mcp-Method": method, **(headers or {})}
+    return http_post(url, json.dumps(body).encode(), h)
