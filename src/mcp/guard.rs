@@ -119,7 +119,16 @@ impl CallGuards {
         });
         event.reason = call.reason.map(|r| truncate(r, 1024));
         event.items = call.items;
-        event.bytes = call.bytes;
+        // What the model reads: the text content (the structured copy
+        // repeats it).
+        event.bytes = Some(
+            call.result
+                .content
+                .iter()
+                .filter_map(|block| block.as_text())
+                .map(|text| text.text.len() as u64)
+                .sum(),
+        );
         event.duration_ms = Some(u64::try_from(call.duration.as_millis()).unwrap_or(u64::MAX));
         audit.record(&event);
     }
@@ -177,7 +186,7 @@ pub struct AuditedCall<'a> {
     pub reason: Option<&'a str>,
     pub upstream: Option<&'a str>,
     pub items: Option<u64>,
-    pub bytes: Option<u64>,
+    pub result: &'a rmcp::model::CallToolResult,
     pub duration: Duration,
 }
 

@@ -150,11 +150,7 @@ impl PrometheusMcp {
                 reason: outcome.reason.as_deref(),
                 upstream: output.map(|o| o.upstream.as_str()),
                 items: output.and_then(|o| o.returned).map(|n| n as u64),
-                bytes: outcome
-                    .result
-                    .structured_content
-                    .as_ref()
-                    .map(|v| v.to_string().len() as u64),
+                result: &outcome.result,
                 duration: started.elapsed(),
             },
         );
