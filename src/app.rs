@@ -13,6 +13,7 @@ use mcp_prometheus_layers::trace::SpanHook;
 use crate::config::Config;
 use crate::mcp::PrometheusMcp;
 use crate::oauth::OAuthServer;
+use crate::passthrough::Passthrough;
 use crate::stack::{Inbound, Outbound, StackError};
 use crate::telemetry::metrics::Metrics;
 use crate::tenancy::grafana_org::GrafanaOrgResolver;
@@ -39,6 +40,8 @@ pub struct App {
     pub inbound: Inbound,
     /// The authorization server, when `[oauth]` is enabled.
     pub oauth: Option<Arc<OAuthServer>>,
+    /// The Prometheus API passthrough, when `[passthrough]` is enabled.
+    pub passthrough: Option<Passthrough>,
     /// Dependencies besides the upstream that `/readyz` waits for.
     pub readiness: Vec<(&'static str, Readiness)>,
 }
@@ -94,6 +97,17 @@ impl App {
         let inbound = Inbound::from_config(&config, &ctx)?;
         let outbound = Outbound::from_config(&config, &ctx)?;
         let upstreams = Upstreams::new(&config.upstreams, &outbound, &ctx)?;
+        let passthrough = match config
+            .passthrough
+            .build(&config)
+            .map_err(StackError::from)?
+        {
+            Some(settings) => Some(
+                Passthrough::new(settings, &upstreams, layers.limits.max_body_bytes)
+                    .map_err(StackError::from)?,
+            ),
+            None => None,
+        };
         metrics.registry = ctx.into_registry();
         let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
             .then(|| TenantSet::new(layers.tenancy.tenants.clone()));
@@ -123,6 +137,7 @@ impl App {
             mcp,
             inbound,
             oauth,
+            passthrough,
             readiness,
         })
     }

@@ -42,6 +42,8 @@ pub struct Config {
     pub layers: LayersConfig,
     /// The OAuth 2.1 authorization server (off unless enabled).
     pub oauth: crate::oauth::OAuthConfig,
+    /// The authenticated Prometheus API passthrough (off unless enabled).
+    pub passthrough: crate::passthrough::PassthroughConfig,
 }
 
 /// `[layers.*]`: one table per layer.

@@ -87,6 +87,17 @@ impl Inbound {
         )
     }
 
+    /// The Prometheus API passthrough: exactly the MCP route's stack
+    /// ([`Inbound::mcp`], so every layer guarding MCP guards it too), its
+    /// metrics labelled with `route` (the prefix) instead of the MCP path.
+    pub fn passthrough(&self, routes: Router, route: &str) -> Router {
+        Self {
+            metrics: self.metrics.as_ref().map(|m| m.for_route(route)),
+            ..self.clone()
+        }
+        .mcp(routes)
+    }
+
     /// The authorization server's routes: catch panic → trace → metrics → limits, no
     /// authentication (they are how a client gets a token).
     pub fn oauth(&self, routes: Router) -> Router {
