@@ -102,10 +102,9 @@ impl App {
             .build(&config)
             .map_err(StackError::from)?
         {
-            Some(settings) => Some(
-                Passthrough::new(settings, &upstreams, layers.limits.max_body_bytes)
-                    .map_err(StackError::from)?,
-            ),
+            Some(settings) => {
+                Some(Passthrough::new(settings, &upstreams, &config).map_err(StackError::from)?)
+            }
             None => None,
         };
         metrics.registry = ctx.into_registry();

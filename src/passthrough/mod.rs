@@ -12,6 +12,7 @@
 //! upstream request is rebuilt from checked parts: no caller header but
 //! `Accept` travels (see `upstream::Forward`).
 
+mod host;
 mod paths;
 mod refusal;
 
@@ -30,6 +31,7 @@ use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::outbound::tenant_header::SCOPE_ORG_ID;
 use serde::{Deserialize, Serialize};
 
+use host::AllowedHosts;
 pub use paths::tool_for_path;
 use refusal::Refusal;
 
@@ -178,22 +180,25 @@ fn overlaps(a: &str, b: &str) -> bool {
     under(a, b) || under(b, a)
 }
 
-/// The running passthrough: its prefix, upstream and body bound.
+/// The running passthrough: its prefix, upstream, hosts and body bound.
 #[derive(Clone)]
 pub struct Passthrough {
     prefix: Arc<str>,
     upstream: Arc<Upstream>,
+    /// `server.allowed_hosts`, checked here as rmcp checks it for `/mcp`.
+    hosts: AllowedHosts,
     /// The inbound body bound (`layers.limits.max_body_bytes`), applied here
     /// too: the limits layer trusts a declared length, and may be off.
     max_body_bytes: usize,
 }
 
 impl Passthrough {
-    /// The passthrough of checked `settings` over the running upstreams.
+    /// The passthrough of checked `settings` over the running upstreams,
+    /// with `config`'s allowed hosts and body bound.
     pub fn new(
         settings: PassthroughSettings,
         upstreams: &Upstreams,
-        max_body_bytes: usize,
+        config: &Config,
     ) -> Result<Self, PassthroughConfigError> {
         let upstream = upstreams.get(Some(&settings.upstream)).map_err(|e| {
             PassthroughConfigError::UnknownUpstream {
@@ -204,7 +209,8 @@ impl Passthrough {
         Ok(Self {
             prefix: settings.prefix.into(),
             upstream: upstream.clone(),
-            max_body_bytes,
+            hosts: AllowedHosts::new(&config.server.allowed_hosts),
+            max_body_bytes: config.layers.limits.max_body_bytes,
         })
     }
 
@@ -228,6 +234,9 @@ impl Passthrough {
     /// Checks the request, forwards it and streams the answer back.
     async fn serve(&self, request: Request) -> Result<Response, Refusal> {
         let (parts, body) = request.into_parts();
+        if !self.hosts.admits(&parts) {
+            return Err(Refusal::Host);
+        }
         let raw_path = parts.uri.path();
         let path = raw_path.strip_prefix(&*self.prefix).unwrap_or(raw_path);
         let resolved = paths::resolve(path).map_err(Refusal::NotServed)?;

@@ -16,6 +16,10 @@ use crate::upstream::UpstreamError;
 /// A refused or failed passthrough request.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
+    #[error(
+        "the Host this request names is not one of server.allowed_hosts (DNS-rebinding protection)"
+    )]
+    Host,
     #[error("{0}; only these read APIs are served: {list}", list = served_list())]
     NotServed(PathError),
     #[error("{method} is not allowed on {path}; it answers {allow}")]
@@ -59,6 +63,7 @@ impl Refusal {
     /// The HTTP status and Prometheus `errorType`.
     fn status(&self) -> (StatusCode, &'static str) {
         match self {
+            Self::Host => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotServed(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Method { .. } => (StatusCode::METHOD_NOT_ALLOWED, "bad_data"),
             Self::QueryTooLong(_) => (StatusCode::URI_TOO_LONG, "bad_data"),

@@ -87,6 +87,7 @@ fn passthrough(url: &str, enforce: bool, auth: UpstreamAuthConfig) -> Router {
     Passthrough {
         prefix: "/prometheus".into(),
         upstream: Arc::new(Upstream::new(&config, stacks)),
+        hosts: AllowedHosts::new(&["localhost".into()]),
         max_body_bytes: 4096,
     }
     .router()
@@ -95,7 +96,10 @@ fn passthrough(url: &str, enforce: bool, auth: UpstreamAuthConfig) -> Router {
 /// A request as the inbound stack hands it on: under tenancy, with the
 /// caller's tenants in its extensions.
 fn request(method: Method, uri: &str, tenants: Option<&[&str]>) -> http::request::Builder {
-    let mut builder = Request::builder().method(method).uri(uri);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(http::header::HOST, "localhost:8080");
     if let Some(tenants) = tenants {
         builder = builder
             .extension(TenancyEnforced)
@@ -179,68 +183,27 @@ async fn a_callers_org_id_narrows_and_never_widens() {
 async fn unlisted_paths_methods_and_oversized_queries_send_nothing() {
     let (url, log) = upstream().await;
     let router = passthrough(&url, false, UpstreamAuthConfig::None);
+    let long = format!("/api/v1/query?query={}", "x".repeat(MAX_QUERY_BYTES));
     let cases = [
-        (Method::GET, "/prometheus".to_owned(), StatusCode::NOT_FOUND),
-        (
-            Method::GET,
-            "/prometheus/".to_owned(),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Method::POST,
-            "/prometheus/api/v1/admin/tsdb/snapshot".to_owned(),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Method::POST,
-            "/prometheus/api/v1/write".to_owned(),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Method::GET,
-            "/prometheus/api/v1/status/config".to_owned(),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Method::GET,
-            "/prometheus/api/v1/label/../values".to_owned(),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Method::GET,
-            "/prometheus/api/v1/label/a%2Fb/values".to_owned(),
-            StatusCode::NOT_FOUND,
-        ),
-        (
-            Method::PUT,
-            "/prometheus/api/v1/query".to_owned(),
-            StatusCode::METHOD_NOT_ALLOWED,
-        ),
-        (
-            Method::DELETE,
-            "/prometheus/api/v1/series".to_owned(),
-            StatusCode::METHOD_NOT_ALLOWED,
-        ),
-        (
-            Method::POST,
-            "/prometheus/api/v1/rules".to_owned(),
-            StatusCode::METHOD_NOT_ALLOWED,
-        ),
-        (
-            Method::GET,
-            format!(
-                "/prometheus/api/v1/query?query={}",
-                "x".repeat(MAX_QUERY_BYTES)
-            ),
-            StatusCode::URI_TOO_LONG,
-        ),
+        (Method::GET, "", 404),
+        (Method::GET, "/", 404),
+        (Method::POST, "/api/v1/admin/tsdb/snapshot", 404),
+        (Method::POST, "/api/v1/write", 404),
+        (Method::GET, "/api/v1/status/config", 404),
+        (Method::GET, "/api/v1/label/../values", 404),
+        (Method::GET, "/api/v1/label/a%2Fb/values", 404),
+        (Method::PUT, "/api/v1/query", 405),
+        (Method::DELETE, "/api/v1/series", 405),
+        (Method::POST, "/api/v1/rules", 405),
+        (Method::GET, &long, 414),
     ];
-    for (method, uri, expected) in cases {
+    for (method, path, expected) in cases {
+        let uri = format!("/prometheus{path}");
         let req = request(method.clone(), &uri, None)
             .body(Body::empty())
             .expect("request");
         let (status, headers, json) = send(&router, req).await;
-        assert_eq!(status, expected, "{method} {uri}: {json}");
+        assert_eq!(status.as_u16(), expected, "{method} {uri}: {json}");
         assert_eq!(json["status"], "error", "{method} {uri}");
         if status == StatusCode::NOT_FOUND {
             assert_eq!(json["errorType"], "not_found");
@@ -258,6 +221,22 @@ async fn unlisted_paths_methods_and_oversized_queries_send_nothing() {
         log.lock().expect("lock").is_empty(),
         "nothing reached the upstream"
     );
+}
+
+#[tokio::test]
+async fn a_foreign_host_is_refused() {
+    let (url, log) = upstream().await;
+    let router = passthrough(&url, false, UpstreamAuthConfig::None);
+    let mut req = request(Method::GET, "/prometheus/api/v1/query?query=up", None)
+        .body(Body::empty())
+        .expect("request");
+    req.headers_mut().insert(
+        http::header::HOST,
+        "rebound.evil.example".parse().expect("value"),
+    );
+    let (status, _, json) = send(&router, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{json}");
+    assert!(log.lock().expect("lock").is_empty());
 }
 
 #[tokio::test]

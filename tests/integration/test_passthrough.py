@@ -121,7 +121,8 @@ def raw(srv: LayeredServer, method: str, path: str, headers: list[tuple[str, str
     `%2F` stay as written) and headers."""
     conn = http.client.HTTPConnection("127.0.0.1", srv.srv.config.listen_port, timeout=30)
     try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
+        names = {name.lower() for name, _ in headers or []}
+        conn.putrequest(method, path, skip_host="host" in names, skip_accept_encoding=True)
         for name, value in headers or []:
             conn.putheader(name, value)
         if body is not None:
@@ -284,6 +285,15 @@ def test_write_admin_and_unlisted_requests_are_refused(pt_server: LayeredServer,
     if status == 405:
         assert "GET" in r.headers.get("allow", ""), r.headers
     assert_no_upstream(router, mark, f"{method} {path}")
+
+
+def test_a_rebound_host_is_refused(pt_server: LayeredServer, router: TenantRouter) -> None:
+    """server.allowed_hosts guards the passthrough as it guards /mcp (DNS rebinding)."""
+    mark = router.mark()
+    r = raw(pt_server, "GET", PREFIX + "/api/v1/query?query=up",
+            auth(pt_server, "alice") + [("Host", f"rebound.evil.example:{pt_server.srv.config.listen_port}")])
+    assert_prometheus_error(r, 403, "forbidden")
+    assert_no_upstream(router, mark, "foreign Host")
 
 
 def test_disabled_by_default(authn_server: LayeredServer, router: TenantRouter) -> None:
