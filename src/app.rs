@@ -13,6 +13,7 @@ use mcp_prometheus_layers::trace::SpanHook;
 use crate::config::Config;
 use crate::mcp::PrometheusMcp;
 use crate::oauth::OAuthServer;
+use crate::passthrough::Passthrough;
 use crate::stack::{Inbound, Outbound, StackError};
 use crate::telemetry::metrics::Metrics;
 use crate::tenancy::grafana_org::GrafanaOrgResolver;
@@ -39,6 +40,8 @@ pub struct App {
     pub inbound: Inbound,
     /// The authorization server, when `[oauth]` is enabled.
     pub oauth: Option<Arc<OAuthServer>>,
+    /// The Prometheus API passthrough, when `[passthrough]` is enabled.
+    pub passthrough: Option<Passthrough>,
     /// Dependencies besides the upstream that `/readyz` waits for.
     pub readiness: Vec<(&'static str, Readiness)>,
 }
@@ -91,10 +94,25 @@ impl App {
         }
         ctx.tenant_resolver = resolver;
         ctx.span_hook = span_hook;
-        let audit = config.audit.build().map_err(crate::stack::StackError::from)?;
+        let audit = config
+            .audit
+            .build()
+            .map_err(crate::stack::StackError::from)?;
         let inbound = Inbound::from_config(&config, &ctx, audit)?;
         let outbound = Outbound::from_config(&config, &ctx)?;
         let upstreams = Upstreams::new(&config.upstreams, &outbound, &ctx)?;
+        let passthrough = match config
+            .passthrough
+            .build(&config)
+            .map_err(StackError::from)?
+        {
+            Some(settings) => Some(
+                Passthrough::new(settings, &upstreams, &config)
+                    .map_err(StackError::from)?
+                    .audited(inbound.audit()),
+            ),
+            None => None,
+        };
         metrics.registry = ctx.into_registry();
         let stdio_tenants = (tenancy_on && !layers.tenancy.tenants.is_empty())
             .then(|| TenantSet::new(layers.tenancy.tenants.clone()));
@@ -131,6 +149,7 @@ impl App {
             mcp,
             inbound,
             oauth,
+            passthrough,
             readiness,
         })
     }

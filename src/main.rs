@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod mcp;
 mod oauth;
+mod passthrough;
 mod promtime;
 mod serve;
 mod stack;

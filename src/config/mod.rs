@@ -47,6 +47,8 @@ pub struct Config {
     pub oauth: crate::oauth::OAuthConfig,
     /// The audit log of tool calls and refusals (off unless enabled).
     pub audit: AuditConfig,
+    /// The authenticated Prometheus API passthrough (off unless enabled).
+    pub passthrough: crate::passthrough::PassthroughConfig,
 }
 
 /// `[layers.*]`: one table per layer.

@@ -101,7 +101,10 @@ impl CallGuards {
     pub fn audit(&self, caller: &Caller, call: &AuditedCall<'_>) {
         let Some(audit) = &self.audit else { return };
         let mut event = AuditEvent::new(EventKind::ToolCall, call.outcome, &caller.extensions);
-        let scope = call.scope.narrow(call.org_id()).unwrap_or_else(|_| call.scope.clone());
+        let scope = call
+            .scope
+            .narrow(call.org_id())
+            .unwrap_or_else(|_| call.scope.clone());
         event.tenants = scope
             .tenants
             .map(|t| t.as_slice().to_vec())

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use rmcp::RoleServer;
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use rmcp::service::RequestContext;
-use rmcp::RoleServer;
 use serde_json::json;
 
 use crate::tools::ToolOutput;
@@ -54,7 +54,12 @@ impl SessionLog {
     }
 
     /// Sends a finished call's warnings to the client, if it asked.
-    pub async fn tool_warnings(&self, tool: &str, output: &ToolOutput, context: &RequestContext<RoleServer>) {
+    pub async fn tool_warnings(
+        &self,
+        tool: &str,
+        output: &ToolOutput,
+        context: &RequestContext<RoleServer>,
+    ) {
         if !self.wants(LoggingLevel::Warning) {
             return;
         }

@@ -106,7 +106,10 @@ impl PrometheusMcp {
     /// The unprefixed registry name of `name`, if it is one of ours.
     fn tool_of(&self, name: &str) -> Option<&'static str> {
         let unprefixed = name.strip_prefix(&*self.prefix)?;
-        registry::TOOL_NAMES.iter().find(|t| **t == unprefixed).copied()
+        registry::TOOL_NAMES
+            .iter()
+            .find(|t| **t == unprefixed)
+            .copied()
     }
 
     /// Runs one tool call for `caller` and turns every failure into a tool
@@ -136,7 +139,10 @@ impl PrometheusMcp {
                         .record(tool, Some(refusal.outcome()), started.elapsed());
                     Outcome::failed(refusal.outcome(), refusal.message())
                 }
-                Ok(()) => self.run(tool, arguments.clone(), scope.clone(), started).await,
+                Ok(()) => {
+                    self.run(tool, arguments.clone(), scope.clone(), started)
+                        .await
+                }
             },
         };
         let output = outcome.output.as_ref();

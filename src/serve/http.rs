@@ -35,8 +35,9 @@ pub fn transport_config(
         .enforce_origin_validation()
 }
 
-/// Every route: MCP, the metadata documents and the authorization server,
-/// each behind the inbound stack of its route family.
+/// Every route: MCP, the metadata documents, the authorization server and
+/// the Prometheus API passthrough, each behind the inbound stack of its
+/// route family.
 pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let server = &app.config.server;
     let handler = app.mcp.clone();
@@ -53,6 +54,12 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     }
     if let Some(oauth) = &app.oauth {
         router = router.merge(app.inbound.oauth(oauth.router()));
+    }
+    if let Some(passthrough) = &app.passthrough {
+        router = router.merge(
+            app.inbound
+                .passthrough(passthrough.router(), passthrough.prefix()),
+        );
     }
     router
 }

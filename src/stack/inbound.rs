@@ -3,11 +3,11 @@
 //! documents must be reachable without a token.
 
 use axum::Router;
+use mcp_prometheus_layers::audit::AuditLog;
 use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::inbound::audience::AudienceLayer;
 use mcp_prometheus_layers::inbound::authn::AuthnLayer;
 use mcp_prometheus_layers::inbound::http_metrics::HttpMetricsLayer;
-use mcp_prometheus_layers::audit::AuditLog;
 use mcp_prometheus_layers::inbound::limits::LimitsLayer;
 use mcp_prometheus_layers::inbound::policy::PolicyLayer;
 use mcp_prometheus_layers::inbound::ratelimit::{AddressLimitLayer, RateLimitLayer};
@@ -74,7 +74,10 @@ impl Inbound {
                 .and_then(|r| r.by_address.clone())
                 .map(|l| l.audited(audit.clone())),
             authn: layers.authn.build(ctx)?.map(|l| l.audited(audit.clone())),
-            audience: layers.audience.build(ctx)?.map(|l| l.audited(audit.clone())),
+            audience: layers
+                .audience
+                .build(ctx)?
+                .map(|l| l.audited(audit.clone())),
             tenancy: layers.tenancy.build(ctx)?.map(|l| l.audited(audit.clone())),
             ratelimit: ratelimit.map(|r| r.by_caller.audited(audit.clone())),
             policy: layers.policy.build(ctx)?,
@@ -101,6 +104,11 @@ impl Inbound {
         )
     }
 
+    /// The audit log, for routes that write their own lines (passthrough).
+    pub fn audit(&self) -> Option<AuditLog> {
+        self.audit.clone()
+    }
+
     /// The panic guard every listener's routes sit behind.
     pub fn catch_panic(&self) -> CatchPanicLayer<PanicResponder> {
         CatchPanicLayer::custom(PanicResponder {
@@ -113,12 +121,6 @@ impl Inbound {
     /// service (which applies the policy's decision and audits each call).
     pub fn mcp(&self, routes: Router) -> Router {
         self.authenticated(routes, self.ratelimit.clone())
-    }
-
-    /// The Prometheus API passthrough: the MCP route's stack, each request
-    /// counted as one call by the rate limit.
-    pub fn passthrough(&self, routes: Router) -> Router {
-        self.authenticated(routes, self.ratelimit.as_ref().map(RateLimitLayer::every_request))
     }
 
     fn authenticated(&self, routes: Router, ratelimit: Option<RateLimitLayer>) -> Router {
@@ -134,6 +136,20 @@ impl Inbound {
                 .option_layer(self.tenancy.clone())
                 .option_layer(ratelimit)
                 .option_layer(self.policy.clone()),
+        )
+    }
+
+    /// The Prometheus API passthrough: the MCP route's stack (every layer
+    /// guarding MCP guards it too), its metrics labelled with `route` (the
+    /// prefix), and each request counted as one call by the rate limit.
+    pub fn passthrough(&self, routes: Router, route: &str) -> Router {
+        Self {
+            metrics: self.metrics.as_ref().map(|m| m.for_route(route)),
+            ..self.clone()
+        }
+        .authenticated(
+            routes,
+            self.ratelimit.as_ref().map(RateLimitLayer::every_request),
         )
     }
 

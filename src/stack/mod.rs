@@ -7,11 +7,14 @@
 //!    /mcp           trace → metrics{route="/mcp"} → limits → authn → audience → tenancy → MCP tools
 //!    /oauth/*       trace → metrics{route="/oauth"} → limits → authorization server
 //!    /.well-known/* trace → metrics{route="/.well-known"} → metadata documents
+//!    <prefix>/api/v1/* the MCP route's stack (metrics{route=<prefix>}) → passthrough
+//!                   (src/passthrough: read APIs only, forwarded untruncated)
 //!                          │ a tool call builds typed Prometheus API requests
 //!                          ▼
 //!                   OUTBOUND (one stack per upstream, outbound.rs)
 //!                   trace propagation → user agent → tenant (X-Scope-OrgID) → upstream auth
-//!                   → truncate → upstream metrics → timeout → pooled client (upstream/client.rs)
+//!                   → truncate (tools only) → upstream metrics → timeout → pooled client
+//!                   (upstream/client.rs)
 //! ```
 
 mod inbound;
@@ -35,9 +38,10 @@ use mcp_prometheus_layers::tls::TlsSetupError;
 use prometheus_client::registry::Registry;
 
 pub use inbound::Inbound;
-pub use outbound::{Outbound, OutboundService};
+pub use outbound::{Outbound, OutboundService, UpstreamStacks};
 
 use crate::config::{Config, LOCAL_ISSUER, TenancyMode, Transport};
+use crate::passthrough::PassthroughConfigError;
 use mcp_prometheus_layers::audit::AuditConfigError;
 use mcp_prometheus_layers::build::ToolEntry;
 use mcp_prometheus_layers::inbound::policy::PolicyConfigError;
@@ -70,6 +74,8 @@ pub enum StackError {
         index: usize,
         source: UpstreamAuthConfigError,
     },
+    #[error("invalid config: {0}")]
+    Passthrough(#[from] PassthroughConfigError),
 }
 
 impl From<std::convert::Infallible> for StackError {
@@ -216,6 +222,7 @@ pub fn check(config: &Config) -> Result<(), StackError> {
     for (index, upstream) in config.upstreams.iter().enumerate() {
         outbound.stack(&ctx, index, upstream)?;
     }
+    config.passthrough.build(config)?;
     Ok(())
 }
 

@@ -64,22 +64,24 @@ impl Outbound {
         })
     }
 
-    /// One upstream's stack, outermost first: trace propagation → user
-    /// agent → tenant → upstream auth → truncate → metrics → timeout →
-    /// pooled client.
+    /// One upstream's two stacks, outermost first: trace propagation →
+    /// user agent → tenant → upstream auth → \[truncate\] → metrics →
+    /// timeout → pooled client. The tools' stack truncates; the
+    /// passthrough's does not (its caller gets Prometheus's whole answer,
+    /// streamed). Both share the credential (read once) and the pool.
     /// `index` is the upstream's place in `[[upstreams]]`, for errors.
     pub fn stack(
         &self,
         ctx: &BuildCtx,
         index: usize,
         upstream: &UpstreamConfig,
-    ) -> Result<OutboundService, StackError> {
+    ) -> Result<UpstreamStacks, StackError> {
         let auth = upstream
             .auth
             .build(ctx)
             .map_err(|source| StackError::Auth { index, source })?;
         let client = pooled_client(upstream).map_err(|source| StackError::Tls { index, source })?;
-        let service = ServiceBuilder::new()
+        let identity = ServiceBuilder::new()
             .option_layer(self.propagate_trace.then_some(PropagateLayer))
             .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
             .layer(
@@ -87,14 +89,31 @@ impl Outbound {
                     .clone()
                     .for_upstream(upstream.org_id.as_deref(), upstream.allow_org_id_override),
             )
-            .layer(auth)
-            .layer(self.truncate.clone())
+            .layer(auth);
+        let wire = ServiceBuilder::new()
             .layer(MapResponseLayer::new(|response: Response<_>| {
                 response.map(BodyExt::boxed_unsync)
             }))
             .layer(UpstreamMetricsLayer::new(self.metrics.clone()))
             .layer(TimeoutLayer::new(upstream.timeout.0))
             .service(client);
-        Ok(BoxCloneSyncService::new(service))
+        let tools = identity
+            .clone()
+            .layer(self.truncate.clone())
+            .service(wire.clone());
+        let passthrough = identity.service(wire);
+        Ok(UpstreamStacks {
+            tools: BoxCloneSyncService::new(tools),
+            passthrough: BoxCloneSyncService::new(passthrough),
+        })
     }
+}
+
+/// One upstream's outbound services.
+pub struct UpstreamStacks {
+    /// What tools call: answers cut to the call's budget.
+    pub tools: OutboundService,
+    /// What the Prometheus API passthrough calls: the same tenant header,
+    /// credentials, metrics and timeout, without truncation.
+    pub passthrough: OutboundService,
 }

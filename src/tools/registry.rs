@@ -40,8 +40,12 @@ where
 pub fn family(tool: &str) -> &'static str {
     match tool {
         "execute_query" | "execute_range_query" | "query_exemplars" => "query",
-        "list_metrics" | "get_metric_metadata" | "list_label_names" | "list_label_values"
-        | "find_series" | "get_targets_metadata" => "discovery",
+        "list_metrics"
+        | "get_metric_metadata"
+        | "list_label_names"
+        | "list_label_values"
+        | "find_series"
+        | "get_targets_metadata" => "discovery",
         "get_alerts" | "get_alertmanagers" | "get_rules" => "alerting",
         _ => "status",
     }

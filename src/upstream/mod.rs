@@ -6,6 +6,7 @@
 mod answer;
 mod client;
 mod error;
+mod forward;
 mod registry;
 
 use std::sync::Arc;
@@ -23,21 +24,25 @@ use tower::ServiceExt;
 pub use answer::{ApiSuccess, Notes, RawAnswer};
 pub use client::pooled_client;
 pub use error::UpstreamError;
+pub use forward::Forward;
 pub use registry::{UnknownUpstream, Upstreams};
 
 use crate::config::UpstreamConfig;
-use crate::stack::OutboundService;
+use crate::stack::{OutboundService, UpstreamStacks};
 use error::find_timeout;
 use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::error_chain;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 
-/// One configured upstream with its outbound stack.
+/// One configured upstream with its outbound stacks.
 pub struct Upstream {
     name: Arc<str>,
     /// Base URL without a trailing slash; may end in a path prefix.
     base: String,
+    /// The tools' stack (answers cut to a budget).
     service: OutboundService,
+    /// The passthrough's stack (answers streamed whole): see [`Forward`].
+    passthrough: OutboundService,
     headers: HeaderMap,
     max_response_bytes: usize,
     /// Credentials are the caller's: a probe without them may get 401.
@@ -112,8 +117,8 @@ pub struct Readiness {
 }
 
 impl Upstream {
-    /// An upstream from its config and its outbound stack.
-    pub fn new(config: &UpstreamConfig, service: OutboundService) -> Self {
+    /// An upstream from its config and its outbound stacks.
+    pub fn new(config: &UpstreamConfig, stacks: UpstreamStacks) -> Self {
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             // validated at start-up; skipping is unreachable in practice
@@ -127,7 +132,8 @@ impl Upstream {
         Self {
             name: config.name.as_str().into(),
             base: config.url.trim_end_matches('/').to_owned(),
-            service,
+            service: stacks.tools,
+            passthrough: stacks.passthrough,
             headers,
             max_response_bytes: config.max_response_bytes,
             forwards_credentials: matches!(config.auth, UpstreamAuthConfig::Forward { .. }),
@@ -137,6 +143,12 @@ impl Upstream {
     /// The operator's name for this upstream.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether this upstream sends the caller's own credential (`forward`):
+    /// a call's scope must then keep the inbound headers.
+    pub fn forwards_credentials(&self) -> bool {
+        self.forwards_credentials
     }
 
     /// Calls a Prometheus API endpoint and decodes its `data`.

@@ -23,7 +23,7 @@ pub struct UnknownUpstream {
 }
 
 impl Upstreams {
-    /// Every configured upstream with its outbound stack.
+    /// Every configured upstream with its outbound stacks.
     pub fn new(
         configs: &[UpstreamConfig],
         outbound: &Outbound,

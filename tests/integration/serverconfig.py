@@ -62,6 +62,8 @@ class ServerConfig:
     # [layers.<name>] tables (authn, audience, tenancy, truncate, ...): each a
     # dict of keys; nested dicts and lists of dicts are rendered inline.
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # other top-level tables ([passthrough], ...): name -> keys
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [
@@ -89,6 +91,8 @@ class ServerConfig:
         for layer, keys in self.layers.items():
             lines += ["", f"[layers.{toml_key(layer)}]"]
             lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in keys.items()]
+        for name, keys in self.tables.items():
+            toml_table(name, keys, lines)
         return "\n".join(lines) + "\n"
 
     def write(self, path: Path) -> Path:

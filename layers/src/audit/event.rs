@@ -152,7 +152,11 @@ mod tests {
         assert!(!text.contains("abc") && !text.contains("hunter2"), "{text}");
         assert_eq!(out["query"], "rate(…[cut at 5 bytes]");
         assert_eq!(out["nested"]["list"][0], "éé…[cut at 5 bytes]");
-        assert_eq!(redact(&args, 1000)["query"], args["query"], "PromQL verbatim");
+        assert_eq!(
+            redact(&args, 1000)["query"],
+            args["query"],
+            "PromQL verbatim"
+        );
     }
 
     #[test]

@@ -99,9 +99,17 @@ mod tests {
         }
         let current = std::fs::read_to_string(&path).expect("current");
         let old = std::fs::read_to_string(dir.join("audit.jsonl.1")).expect("rotated");
-        assert!(current.len() <= 100 && old.len() <= 100, "{current:?} {old:?}");
+        assert!(
+            current.len() <= 100 && old.len() <= 100,
+            "{current:?} {old:?}"
+        );
         assert!(current.ends_with("9}\n"), "{current}");
-        assert!(current.lines().chain(old.lines()).all(|l| l.starts_with("{\"line\"")));
+        assert!(
+            current
+                .lines()
+                .chain(old.lines())
+                .all(|l| l.starts_with("{\"line\""))
+        );
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -138,8 +138,8 @@ mod tests {
     #[test]
     fn qualified_groups_match_only_their_issuer() {
         let ctx = ctx(&["https://dex", "https://tp"], &[]);
-        let ops = PrincipalSelector::new(&strings(&["https://tp#ops"]), &[], &[], &ctx)
-            .expect("valid");
+        let ops =
+            PrincipalSelector::new(&strings(&["https://tp#ops"]), &[], &[], &ctx).expect("valid");
         assert!(ops.matches(&principal("https://tp", "a", &["ops"])));
         assert!(!ops.matches(&principal("https://dex", "a", &["ops"])));
         assert!(!ops.matches(&principal("https://dex", "a", &["https://tp#ops"])));

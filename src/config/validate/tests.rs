@@ -245,9 +245,15 @@ fn a_sidecar_listening_on_its_upstream_port_is_refused() {
     assert!(check(sidecar).is_ok(), "{:?}", check(sidecar));
     let clash = sidecar.replace("0.0.0.0:8090", "0.0.0.0:8080");
     let err = check(&clash).expect_err("queries itself");
-    assert!(err.contains("upstreams[0].url") && err.contains("own listener"), "{err}");
+    assert!(
+        err.contains("upstreams[0].url") && err.contains("own listener"),
+        "{err}"
+    );
     let elsewhere = clash.replace("http://localhost:8080", "http://mimir:8080");
-    assert!(check(&elsewhere).is_ok(), "another host on the same port is fine");
+    assert!(
+        check(&elsewhere).is_ok(),
+        "another host on the same port is fine"
+    );
 }
 
 #[test]

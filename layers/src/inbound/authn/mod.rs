@@ -23,8 +23,8 @@ pub use jwks::{JwksCache, JwksError, JwksSource};
 pub use revocation::RevocationCheck;
 pub use verify::{AuthError, IssuerVerifier, VerifiedCache, Verifier, missing_scopes};
 
-use crate::identity::{Principal, VerifiedCredential};
 use crate::audit::EventKind;
+use crate::identity::{Principal, VerifiedCredential};
 use crate::inbound::gate::{Gate, GateLayer, GateService};
 use crate::response::json_error;
 

@@ -69,10 +69,7 @@ pub struct PolicyRule {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyConfigError {
     #[error("layers.policy.rules[{index}] {source}")]
-    Selector {
-        index: usize,
-        source: SelectorError,
-    },
+    Selector { index: usize, source: SelectorError },
     #[error("layers.policy.rules[{index}].{list}: {source}")]
     Pattern {
         index: usize,
@@ -202,7 +199,11 @@ impl PolicyGate {
             deny |= rule.deny;
             any = true;
         }
-        let allowed = if any { allow & !deny } else { self.default_mask };
+        let allowed = if any {
+            allow & !deny
+        } else {
+            self.default_mask
+        };
         ToolPermissions {
             allowed,
             shared: self.shared.clone(),

@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn literals_families_globs_and_regexes() {
         let c = catalogue();
-        assert_eq!(names(resolve("get_config", &c).expect("ok")), ["get_config"]);
+        assert_eq!(
+            names(resolve("get_config", &c).expect("ok")),
+            ["get_config"]
+        );
         assert_eq!(
             names(resolve("status", &c).expect("ok")),
             ["get_config", "get_flags"]
@@ -138,10 +141,7 @@ mod tests {
             names(resolve("list_*", &c).expect("ok")),
             ["list_metrics", "list_label_names"]
         );
-        assert_eq!(
-            names(resolve("get_?ules", &c).expect("ok")),
-            ["get_rules"]
-        );
+        assert_eq!(names(resolve("get_?ules", &c).expect("ok")), ["get_rules"]);
         assert_eq!(
             names(resolve("^(get|list)_l.*$", &c).expect("ok")),
             ["list_label_names"]
@@ -153,7 +153,10 @@ mod tests {
     fn globs_are_anchored_and_dots_literal() {
         let c = catalogue();
         assert!(resolve("config", &c).is_err(), "no substring matches");
-        assert!(resolve("get.config", &c).is_err(), "a dot is a dot in a literal");
+        assert!(
+            resolve("get.config", &c).is_err(),
+            "a dot is a dot in a literal"
+        );
         assert!(resolve("get_conf", &c).is_err());
     }
 
@@ -161,9 +164,15 @@ mod tests {
     fn entries_naming_nothing_are_refused_with_the_names() {
         let c = catalogue();
         let err = resolve("mcp_get_config", &c).expect_err("prefixed");
-        assert!(err.to_string().contains("without the configured prefix"), "{err}");
+        assert!(
+            err.to_string().contains("without the configured prefix"),
+            "{err}"
+        );
         assert!(err.to_string().contains("get_config"), "{err}");
-        assert!(matches!(resolve("^(unclosed$", &c), Err(PatternError::Regex(..))));
+        assert!(matches!(
+            resolve("^(unclosed$", &c),
+            Err(PatternError::Regex(..))
+        ));
         assert!(matches!(
             resolve(&"a".repeat(300), &c),
             Err(PatternError::TooLong(_))

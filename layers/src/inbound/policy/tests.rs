@@ -84,14 +84,31 @@ fn the_issue_example_per_group() {
     let policy = layer(ISSUE_EXAMPLE);
     assert_eq!(
         allowed(&policy, Some(&principal("d", &["team-dev"]))),
-        ["execute_query", "execute_range_query", "list_metrics", "list_label_values", "find_series"]
+        [
+            "execute_query",
+            "execute_range_query",
+            "list_metrics",
+            "list_label_values",
+            "find_series"
+        ]
     );
     assert_eq!(
         allowed(&policy, Some(&principal("s", &["sre"]))),
-        ["execute_query", "execute_range_query", "list_metrics", "list_label_values", "find_series", "get_build_info", "get_alerts"],
+        [
+            "execute_query",
+            "execute_range_query",
+            "list_metrics",
+            "list_label_values",
+            "find_series",
+            "get_build_info",
+            "get_alerts"
+        ],
         "deny beats the allow of *"
     );
-    assert!(allowed(&policy, Some(&principal("x", &["sales"]))).is_empty(), "default deny");
+    assert!(
+        allowed(&policy, Some(&principal("x", &["sales"]))).is_empty(),
+        "default deny"
+    );
     assert!(allowed(&policy, None).is_empty(), "anonymous: default deny");
 }
 
@@ -112,7 +129,12 @@ deny = ["get_build_info"]
     let carol = principal("carol", &["a"]);
     assert_eq!(
         allowed(&policy, Some(&carol)),
-        ["execute_query", "execute_range_query", "get_config", "get_flags"]
+        [
+            "execute_query",
+            "execute_range_query",
+            "get_config",
+            "get_flags"
+        ]
     );
 }
 
@@ -123,20 +145,41 @@ fn default_allow_and_no_rules() {
     let lenient = layer(
         "[policy]\nenabled = true\ndefault = \"allow\"\n[[policy.rules]]\ngroups = [\"x\"]\ndeny = [\"status\"]\n",
     );
-    assert_eq!(allowed(&lenient, Some(&principal("y", &[]))).len(), TOOLS.len());
-    assert_eq!(allowed(&lenient, Some(&principal("y", &["x"]))).len(), 0, "matched a deny-only rule: nothing allowed");
+    assert_eq!(
+        allowed(&lenient, Some(&principal("y", &[]))).len(),
+        TOOLS.len()
+    );
+    assert_eq!(
+        allowed(&lenient, Some(&principal("y", &["x"]))).len(),
+        0,
+        "matched a deny-only rule: nothing allowed"
+    );
 }
 
 #[test]
 fn permit_counts_denials_by_tool() {
     let policy = layer(ISSUE_EXAMPLE);
-    let dev = policy.gate().permissions(Some(&principal("d", &["team-dev"])));
+    let dev = policy
+        .gate()
+        .permissions(Some(&principal("d", &["team-dev"])));
     assert!(dev.permit("execute_query").is_ok());
     assert_eq!(dev.permit("get_config"), Err(PolicyDenied));
     assert_eq!(dev.permit("no_such_tool"), Err(PolicyDenied));
     let shared = &policy.gate().shared;
-    assert_eq!(shared.denials.get_or_create(&vec![("tool", "get_config".to_owned())]).get(), 1);
-    assert_eq!(shared.denials.get_or_create(&vec![("tool", "unknown".to_owned())]).get(), 1);
+    assert_eq!(
+        shared
+            .denials
+            .get_or_create(&vec![("tool", "get_config".to_owned())])
+            .get(),
+        1
+    );
+    assert_eq!(
+        shared
+            .denials
+            .get_or_create(&vec![("tool", "unknown".to_owned())])
+            .get(),
+        1
+    );
 }
 
 #[test]
@@ -145,22 +188,39 @@ fn bad_configs_name_the_key() {
         "[policy]\nenabled = true\n[[policy.rules]]\ngroups = [\"a\"]\nallow = [\"get_confg\"]\n",
     );
     let err = typo.build(&ctx()).expect_err("typo").to_string();
-    assert!(err.contains("rules[0].allow") && err.contains("get_confg"), "{err}");
+    assert!(
+        err.contains("rules[0].allow") && err.contains("get_confg"),
+        "{err}"
+    );
     let nobody = config("[policy]\nenabled = true\n[[policy.rules]]\nallow = [\"*\"]\n");
-    assert!(nobody.build(&ctx()).expect_err("no selector").to_string().contains("rules[0]"));
-    let no_authn = BuildCtx { authn_enabled: false, issuers: vec![], ..ctx() };
-    let err = config(ISSUE_EXAMPLE).build(&no_authn).expect_err("no identity").to_string();
+    assert!(
+        nobody
+            .build(&ctx())
+            .expect_err("no selector")
+            .to_string()
+            .contains("rules[0]")
+    );
+    let no_authn = BuildCtx {
+        authn_enabled: false,
+        issuers: vec![],
+        ..ctx()
+    };
+    let err = config(ISSUE_EXAMPLE)
+        .build(&no_authn)
+        .expect_err("no identity")
+        .to_string();
     assert!(err.contains("layers.authn"), "{err}");
 }
 
 #[tokio::test]
 async fn the_layer_puts_the_decision_in_the_extensions() {
-    let service = layer(ISSUE_EXAMPLE).layer(tower::service_fn(|request: Request<()>| async move {
-        let permissions = request.extensions().get::<ToolPermissions>().cloned();
-        Ok::<_, Infallible>(Response::new(permissions.map_or("none".to_owned(), |p| {
-            format!("{}", p.allows("get_config"))
-        })))
-    }));
+    let service =
+        layer(ISSUE_EXAMPLE).layer(tower::service_fn(|request: Request<()>| async move {
+            let permissions = request.extensions().get::<ToolPermissions>().cloned();
+            Ok::<_, Infallible>(Response::new(
+                permissions.map_or("none".to_owned(), |p| format!("{}", p.allows("get_config"))),
+            ))
+        }));
     let mut request = Request::new(());
     request.extensions_mut().insert(principal("s", &["sre"]));
     let response = service.oneshot(request).await.expect("infallible");

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::buckets::{Buckets, Rate};
 use super::limited;
-use crate::identity::PeerAddr;
 use crate::audit::EventKind;
+use crate::identity::PeerAddr;
 use crate::inbound::gate::{Gate, GateLayer, GateService};
 
 /// The per-address decision.
@@ -147,7 +147,13 @@ mod tests {
         assert_eq!(refusal.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(refusal.headers().contains_key(RETRY_AFTER));
         assert!(refusal.body().contains("send a bearer token"));
-        assert!(gate.admit(&mut parts("192.0.2.2", false)).await.is_ok(), "another address");
-        assert!(gate.admit(&mut parts("192.0.2.1", true)).await.is_ok(), "a token goes to authn");
+        assert!(
+            gate.admit(&mut parts("192.0.2.2", false)).await.is_ok(),
+            "another address"
+        );
+        assert!(
+            gate.admit(&mut parts("192.0.2.1", true)).await.is_ok(),
+            "a token goes to authn"
+        );
     }
 }

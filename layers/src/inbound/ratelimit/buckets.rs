@@ -70,7 +70,7 @@ impl Buckets {
         // Eviction walks the table: every EVICT_EVERY checks, and more
         // often (never on every check) while it is full.
         let full = self.limiter.len() >= self.max_keys;
-        if checks % EVICT_EVERY == 0 || (full && checks % 64 == 0) {
+        if checks.is_multiple_of(EVICT_EVERY) || (full && checks.is_multiple_of(64)) {
             self.limiter.retain_recent();
         }
         let key = if self.limiter.len() >= self.max_keys {
@@ -107,7 +107,14 @@ mod tests {
 
     #[test]
     fn burst_then_refusal_per_key() {
-        let buckets = Buckets::new(Rate { per_second: 1.0, burst: 3 }, 100).expect("valid");
+        let buckets = Buckets::new(
+            Rate {
+                per_second: 1.0,
+                burst: 3,
+            },
+            100,
+        )
+        .expect("valid");
         for _ in 0..3 {
             assert!(buckets.take("alice", 1).is_ok());
         }
@@ -118,7 +125,14 @@ mod tests {
 
     #[test]
     fn keys_are_bounded() {
-        let buckets = Buckets::new(Rate { per_second: 0.001, burst: 1 }, 10).expect("valid");
+        let buckets = Buckets::new(
+            Rate {
+                per_second: 0.001,
+                burst: 1,
+            },
+            10,
+        )
+        .expect("valid");
         for i in 0..1000 {
             let _ = buckets.take(&format!("caller-{i}"), 1);
         }
@@ -132,10 +146,22 @@ mod tests {
     #[test]
     fn invalid_rates_are_refused() {
         for rate in [
-            Rate { per_second: 0.0, burst: 1 },
-            Rate { per_second: f64::NAN, burst: 1 },
-            Rate { per_second: 1.0, burst: 0 },
-            Rate { per_second: 1e9, burst: 1 },
+            Rate {
+                per_second: 0.0,
+                burst: 1,
+            },
+            Rate {
+                per_second: f64::NAN,
+                burst: 1,
+            },
+            Rate {
+                per_second: 1.0,
+                burst: 0,
+            },
+            Rate {
+                per_second: 1e9,
+                burst: 1,
+            },
         ] {
             assert!(!rate.is_valid(), "{rate:?}");
         }

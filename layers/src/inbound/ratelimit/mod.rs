@@ -102,10 +102,7 @@ pub struct RateLimitRule {
 #[derive(Debug, thiserror::Error)]
 pub enum RateLimitConfigError {
     #[error("layers.ratelimit.rules[{index}] {source}")]
-    Selector {
-        index: usize,
-        source: SelectorError,
-    },
+    Selector { index: usize, source: SelectorError },
     #[error(
         "layers.ratelimit.{key}: per_second must be above 0 and at most {max}, burst between 1 and {max}",
         max = Rate::MAX
@@ -140,9 +137,8 @@ impl RateLimitConfig {
         };
         let mut rules = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            let selector =
-                PrincipalSelector::new(&rule.groups, &rule.subjects, &rule.issuers, ctx)
-                    .map_err(|source| RateLimitConfigError::Selector { index, source })?;
+            let selector = PrincipalSelector::new(&rule.groups, &rule.subjects, &rule.issuers, ctx)
+                .map_err(|source| RateLimitConfigError::Selector { index, source })?;
             let name = match &rule.name {
                 Some(name) if valid_name(name) => name.clone(),
                 Some(_) => return Err(RateLimitConfigError::Name(index)),

@@ -202,7 +202,10 @@ mod tests {
             {"jsonrpc":"2.0","id":2,"method":"tools/list"},
             {"jsonrpc":"2.0","id":3,"method":"tools/call"}]"#;
         assert_eq!(tool_calls(batch), (2, json!("a")));
-        assert_eq!(tool_calls(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).0, 0);
+        assert_eq!(
+            tool_calls(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).0,
+            0
+        );
         assert_eq!(tool_calls(b"not json").0, 0);
         assert_eq!(tool_calls(br#"{"result":{}}"#).0, 0, "a response");
         let duplicated = br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#;

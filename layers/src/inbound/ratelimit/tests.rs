@@ -67,9 +67,14 @@ fn each_subject_has_its_own_bucket() {
     assert_eq!(refused.rule, "team-dev");
     assert!(refused.to_string().contains("bursts of 2"), "{refused}");
     assert!(refused.retry_after_secs >= 1);
-    assert!(limits.check(Some(&bob), None, 1).is_ok(), "bob is unaffected");
     assert!(
-        limits.check(Some(&principal("carol", &["sales"])), None, 100).is_ok(),
+        limits.check(Some(&bob), None, 1).is_ok(),
+        "bob is unaffected"
+    );
+    assert!(
+        limits
+            .check(Some(&principal("carol", &["sales"])), None, 100)
+            .is_ok(),
         "no rule, no default: not limited"
     );
 }
@@ -81,9 +86,15 @@ fn per_tenant_buckets_are_shared_by_the_tenant_set() {
     let a = principal("a", &["shared"]);
     let b = principal("b", &["shared"]);
     assert!(limits.check(Some(&a), Some(&tenants), 1).is_ok());
-    let refused = limits.check(Some(&b), Some(&tenants), 1).expect_err("shared");
+    let refused = limits
+        .check(Some(&b), Some(&tenants), 1)
+        .expect_err("shared");
     assert_eq!(refused.rule, "rules[1]");
-    assert!(limits.check(Some(&b), Some(&TenantSet::new(["t2"])), 1).is_ok());
+    assert!(
+        limits
+            .check(Some(&b), Some(&TenantSet::new(["t2"])), 1)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -92,7 +103,10 @@ fn the_default_catches_the_rest_and_bad_rates_are_refused() {
     let limits = layers(&with_default).by_caller.limits();
     let carol = principal("carol", &[]);
     assert!(limits.check(Some(&carol), None, 1).is_ok());
-    assert_eq!(limits.check(Some(&carol), None, 1).expect_err("over").rule, "default");
+    assert_eq!(
+        limits.check(Some(&carol), None, 1).expect_err("over").rule,
+        "default"
+    );
     #[derive(Deserialize)]
     struct Wrapper {
         ratelimit: RateLimitConfig,
@@ -100,21 +114,34 @@ fn the_default_catches_the_rest_and_bad_rates_are_refused() {
     let bad = DEV.replace("per_second = 0.01\nburst = 2", "per_second = 0\nburst = 2");
     let config = toml::from_str::<Wrapper>(&bad).expect("toml").ratelimit;
     let err = config.build(&ctx()).expect_err("zero rate").to_string();
-    assert!(err.contains("rules[0]") && err.contains("per_second"), "{err}");
+    assert!(
+        err.contains("rules[0]") && err.contains("per_second"),
+        "{err}"
+    );
 }
 
 fn call(id: u32) -> Request<Full<Bytes>> {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"x"}}}}"#);
-    Request::post("/mcp").body(Full::new(Bytes::from(body))).expect("request")
+    let body =
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"x"}}}}"#);
+    Request::post("/mcp")
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
 }
 
 #[tokio::test]
 async fn over_the_limit_a_tool_call_gets_429_and_others_pass() {
     let layer = layers(DEV).by_caller;
-    let service = layer.layer(tower::service_fn(|request: Request<Full<Bytes>>| async move {
-        let body = request.into_body().collect().await.expect("body").to_bytes();
-        Ok::<_, Infallible>(Response::new(String::from_utf8_lossy(&body).into_owned()))
-    }));
+    let service = layer.layer(tower::service_fn(
+        |request: Request<Full<Bytes>>| async move {
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            Ok::<_, Infallible>(Response::new(String::from_utf8_lossy(&body).into_owned()))
+        },
+    ));
     let send = |request: Request<Full<Bytes>>, who: Principal| {
         let service = service.clone();
         let mut request = request;
@@ -125,7 +152,10 @@ async fn over_the_limit_a_tool_call_gets_429_and_others_pass() {
     for id in 0..2 {
         let response = send(call(id), alice.clone()).await.expect("infallible");
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.body().contains("tools/call"), "the body reaches the service whole");
+        assert!(
+            response.body().contains("tools/call"),
+            "the body reaches the service whole"
+        );
     }
     let response = send(call(9), alice.clone()).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -134,7 +164,9 @@ async fn over_the_limit_a_tool_call_gets_429_and_others_pass() {
     assert_eq!(body["id"], 9);
     assert_eq!(body["error"]["data"]["rule"], "team-dev");
     let ping = Request::post("/mcp")
-        .body(Full::new(Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)))
+        .body(Full::new(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        )))
         .expect("request");
     let response = send(ping, alice.clone()).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK, "only tool calls count");
@@ -168,5 +200,9 @@ async fn a_body_longer_than_the_limit_is_refused_unbuffered() {
         .expect("request");
     let response = service.oneshot(big).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(response.body().contains("2048 bytes"), "{}", response.body());
+    assert!(
+        response.body().contains("2048 bytes"),
+        "{}",
+        response.body()
+    );
 }
