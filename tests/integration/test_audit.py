@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from jwt_issuer import JwtIssuer
 from mcpserver import run_cli
 from procs import wait_until
 from rawmcp import bearer, raw_call, raw_tool_result
-from serverconfig import ServerConfig, toml_table
+from serverconfig import ServerConfig
 from tenant_router import TenantRouter
 from test_trace import new_traceparent
 
@@ -36,20 +35,10 @@ FIELDS = {"log_type", "ts", "event", "trace_id", "subject", "issuer", "client_id
           "arguments", "upstream", "outcome", "reason", "items", "bytes", "duration_ms"}
 
 
-@dataclass
-class AuditedConfig(ServerConfig):
-    """A ServerConfig plus the top-level [audit] table."""
-
-    audit: dict[str, Any] = field(default_factory=dict)
-
-    def render(self) -> str:
-        out: list[str] = []
-        toml_table("audit", self.audit, out)
-        return super().render() + "\n".join(out) + "\n"
-
-
-def audited(cfg: ServerConfig, **audit: Any) -> AuditedConfig:
-    return AuditedConfig(**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, audit={"enabled": True, **audit})
+def audited(cfg: ServerConfig, **audit: Any) -> ServerConfig:
+    """`cfg` with the top-level [audit] table, switched on."""
+    cfg.tables["audit"] = {"enabled": True, **audit}
+    return cfg
 
 
 audit_issuer = issuer_fixture("audit")
@@ -245,7 +234,7 @@ def test_no_secrets_in_the_audit_log(audit_server: LayeredServer, audit_dir: Pat
 # rotation, stderr, check-config
 # --------------------------------------------------------------------------
 
-def plain_config(tenant_stack: TenantStack, **audit: Any) -> AuditedConfig:
+def plain_config(tenant_stack: TenantStack, **audit: Any) -> ServerConfig:
     return audited(layered_config(tenant_stack.url, tenancy="static", static_tenants=["tenant-a"]), **audit)
 
 
