@@ -168,6 +168,9 @@ where
     }
 }
 
+/// The longest refusal reason written to the audit log.
+const MAX_REASON_BYTES: usize = 512;
+
 /// The audit line of a refusal: `limited` for a 429, else `denied`, with
 /// the reason the caller was told (`error_description` of our JSON
 /// refusals, else the body).
@@ -181,7 +184,18 @@ fn refusal_event(kind: EventKind, parts: &Parts, refusal: &Response<String>) -> 
     let described = serde_json::from_str::<serde_json::Value>(refusal.body())
         .ok()
         .and_then(|v| v.get("error_description")?.as_str().map(str::to_owned));
-    event.reason = Some(described.unwrap_or_else(|| refusal.body().clone()));
+    let mut reason = described.unwrap_or_else(|| refusal.body().clone());
+    // A refusal may quote the caller's input (an unverified issuer): a
+    // line stays small whatever was sent.
+    if reason.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    event.reason = Some(reason);
     event
 }
 

@@ -104,13 +104,14 @@ pub enum RateLimitConfigError {
     #[error("layers.ratelimit.rules[{index}] {source}")]
     Selector { index: usize, source: SelectorError },
     #[error(
-        "layers.ratelimit.{key}: per_second must be above 0 and at most {max}, burst between 1 and {max}",
+        "layers.ratelimit.{key}: per_second must be between {min} (one a day) and {max}, burst between 1 and {max}, and burst / per_second (the time a drained bucket takes to refill) at most a year",
+        min = Rate::MIN_PER_SECOND,
         max = Rate::MAX
     )]
     Rate { key: String },
     #[error("layers.ratelimit.rules[{0}].name: use 1 to 64 letters, digits, '-', '_' or '.'")]
     Name(usize),
-    #[error("layers.ratelimit.max_keys: must be between 1 and 10000000")]
+    #[error("layers.ratelimit.max_keys: must be between 1 and 1000000")]
     MaxKeys,
 }
 
@@ -121,7 +122,7 @@ impl RateLimitConfig {
         if !self.enabled {
             return Ok(None);
         }
-        if !(1..=10_000_000).contains(&self.max_keys) {
+        if !(1..=1_000_000).contains(&self.max_keys) {
             return Err(RateLimitConfigError::MaxKeys);
         }
         let buckets = |key: String, rate: RateConfig| {
@@ -181,6 +182,7 @@ impl RateLimitConfig {
                 Some(AddressLimitLayer::new(AddressLimit::new(
                     rate,
                     buckets,
+                    self.max_keys,
                     self.trust_forwarded_for,
                     ctx.verified_headers.clone(),
                     limited.clone(),

@@ -1,7 +1,6 @@
-//! The per-caller limit on the HTTP path: a POST is read (its size is
-//! already bounded by the limits layer), the tool calls in it counted
-//! (one message or a batch), and that many tokens taken from the caller's
-//! bucket. Over the limit: `429`, `Retry-After`, and a JSON-RPC error the
+//! The per-caller limit on the HTTP path: a POST is read (at most
+//! `max_body_bytes`), and if it is a tool call, a token is taken from the
+//! caller's bucket. Over the limit: `429`, `Retry-After`, and a JSON-RPC error the
 //! client's SDK shows. Nothing else is refused; `every_request` (the
 //! passthrough route, where each request is one API call) counts every
 //! request instead.
@@ -79,29 +78,21 @@ pub struct RateLimit<S> {
     layer: RateLimitLayer,
 }
 
-/// The number of tool calls in a POST body (one message or a batch) and
-/// the first one's id. Read as a generic value, so a duplicated key counts
-/// as the MCP service would read it (the last one), never less.
+/// The number of tool calls in a POST body (0 or 1) and its id. Read as
+/// a generic value, so a duplicated key counts as the last one, never
+/// less. A batch (a JSON array) counts nothing: rmcp reads one message per
+/// request and refuses an array, so counting it would only let a caller
+/// drain a shared bucket with calls that never run.
 fn tool_calls(body: &[u8]) -> (u32, Value) {
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
-        // Not JSON: the MCP service refuses it, and it calls nothing.
-        return (0, Value::Null);
-    };
-    let messages = match value {
-        Value::Array(batch) => batch,
-        one => vec![one],
-    };
-    let mut calls = messages
-        .iter()
-        .filter(|m| m.get("method").and_then(Value::as_str) == Some("tools/call"));
-    let Some(first) = calls.next() else {
-        return (0, Value::Null);
-    };
-    let count = 1 + calls.count();
-    (
-        u32::try_from(count).unwrap_or(u32::MAX),
-        first.get("id").cloned().unwrap_or(Value::Null),
-    )
+    match serde_json::from_slice::<Value>(body) {
+        Ok(message @ Value::Object(_))
+            if message.get("method").and_then(Value::as_str) == Some("tools/call") =>
+        {
+            (1, message.get("id").cloned().unwrap_or(Value::Null))
+        }
+        // Not a call, not JSON (the MCP service refuses it), or a batch.
+        _ => (0, Value::Null),
+    }
 }
 
 /// The refusal: `429`, `Retry-After`, a JSON-RPC error naming the limit.
@@ -199,9 +190,8 @@ mod tests {
         let one = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#;
         assert_eq!(tool_calls(one), (1, json!(7)));
         let batch = br#"[{"jsonrpc":"2.0","id":"a","method":"tools/call"},
-            {"jsonrpc":"2.0","id":2,"method":"tools/list"},
             {"jsonrpc":"2.0","id":3,"method":"tools/call"}]"#;
-        assert_eq!(tool_calls(batch), (2, json!("a")));
+        assert_eq!(tool_calls(batch).0, 0, "rmcp refuses batches: nothing runs");
         assert_eq!(
             tool_calls(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).0,
             0
