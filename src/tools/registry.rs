@@ -47,7 +47,21 @@ pub fn family(tool: &str) -> &'static str {
         | "find_series"
         | "get_targets_metadata" => "discovery",
         "get_alerts" | "get_alertmanagers" | "get_rules" => "alerting",
-        _ => "status",
+        "get_targets" | "get_build_info" | "get_runtime_info" | "get_flags" | "get_config"
+        | "get_tsdb_stats" | "check_ready" => "status",
+        // A new tool joins no family until it is listed above (a family
+        // in a policy must not grant it silently).
+        _ => "none",
+    }
+}
+
+#[cfg(test)]
+mod family_tests {
+    #[test]
+    fn every_tool_has_a_family() {
+        for tool in super::TOOL_NAMES {
+            assert_ne!(super::family(tool), "none", "{tool} has no family");
+        }
     }
 }
 

@@ -43,9 +43,12 @@ impl RotatingFile {
             self.file.flush()?;
             let mut rotated = self.path.clone().into_os_string();
             rotated.push(".1");
-            std::fs::rename(&self.path, rotated)?;
+            let renamed = std::fs::rename(&self.path, rotated);
+            // Reopen whatever the rename did (the file may have been moved
+            // away by logrotate): writing on must not depend on it.
             self.file = open_append(&self.path)?;
-            self.written = 0;
+            self.written = self.file.metadata()?.len();
+            renamed?;
         }
         self.file.write_all(line)?;
         self.written += line.len() as u64;

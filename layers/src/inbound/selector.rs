@@ -39,9 +39,15 @@ pub enum SelectorError {
         known: String,
     },
     #[error(
-        "groups: {0:?} would match no one's groups: several issuers are configured and none has groups_for_tenancy = true; write \"<issuer>#{0}\""
+        "groups: {0:?} would match no one's groups: no issuer's bare group names count (none has groups_for_tenancy = true); write \"<issuer>#{0}\""
     )]
     UnreachableGroup(String),
+    #[error("issuers: {issuer:?} is not a configured issuer (issuers: {known})")]
+    UnknownRuleIssuer { issuer: String, known: String },
+    #[error(
+        "subjects: with several issuers a subject is only unique per issuer: list the issuers these subjects come from too"
+    )]
+    AmbiguousSubjects,
 }
 
 impl PrincipalSelector {
@@ -64,11 +70,20 @@ impl PrincipalSelector {
                         known: ctx.issuers.join(", "),
                     });
                 }
-                None if ctx.bare_group_issuers.is_empty() && ctx.issuers.len() > 1 => {
+                None if ctx.bare_group_issuers.is_empty() => {
                     return Err(SelectorError::UnreachableGroup(group.clone()));
                 }
                 _ => {}
             }
+        }
+        if let Some(unknown) = issuers.iter().find(|i| !ctx.issuers.contains(i)) {
+            return Err(SelectorError::UnknownRuleIssuer {
+                issuer: unknown.clone(),
+                known: ctx.issuers.join(", "),
+            });
+        }
+        if !subjects.is_empty() && issuers.is_empty() && ctx.issuers.len() > 1 {
+            return Err(SelectorError::AmbiguousSubjects);
         }
         Ok(Self {
             groups: groups.iter().cloned().collect(),
@@ -130,7 +145,9 @@ mod tests {
             !sre_from_dex.matches(&principal("https://tp", "a", &["sre"])),
             "another issuer's sre is not Dex's"
         );
-        let alice = PrincipalSelector::new(&[], &strings(&["alice"]), &[], &ctx).expect("valid");
+        let alice =
+            PrincipalSelector::new(&[], &strings(&["alice"]), &strings(&["https://tp"]), &ctx)
+                .expect("valid");
         assert!(alice.matches(&principal("https://tp", "alice", &[])));
         assert!(!alice.matches(&principal("https://tp", "bob", &[])));
     }
@@ -159,6 +176,19 @@ mod tests {
         assert!(matches!(
             PrincipalSelector::new(&strings(&["https://x#sre"]), &[], &[], &two),
             Err(SelectorError::UnknownIssuer { .. })
+        ));
+        assert!(matches!(
+            PrincipalSelector::new(&[], &[], &strings(&["https://dex/"]), &two),
+            Err(SelectorError::UnknownRuleIssuer { .. })
+        ));
+        assert!(matches!(
+            PrincipalSelector::new(&[], &strings(&["alice"]), &[], &two),
+            Err(SelectorError::AmbiguousSubjects)
+        ));
+        let opted_out = ctx(&["https://dex"], &[]);
+        assert!(matches!(
+            PrincipalSelector::new(&strings(&["sre"]), &[], &[], &opted_out),
+            Err(SelectorError::UnreachableGroup(_))
         ));
     }
 }

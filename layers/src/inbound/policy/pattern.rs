@@ -62,8 +62,12 @@ enum Matcher<'a> {
 
 impl<'a> Matcher<'a> {
     fn parse(entry: &'a str) -> Result<Self, PatternError> {
-        let regex = if entry.starts_with('^') && entry.ends_with('$') {
-            entry.to_owned()
+        let regex = if let Some(inner) = entry
+            .strip_prefix('^')
+            .and_then(|rest| rest.strip_suffix('$'))
+        {
+            // `^a|b$` anchors only a and b's outer ends: group the whole.
+            format!("^(?:{inner})$")
         } else if entry.contains(['*', '?']) {
             glob_regex(entry)
         } else {
