@@ -100,6 +100,7 @@ impl Config {
         if server.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
+        self.validate_sse()?;
         if server.allowed_hosts.is_empty() {
             return Err(invalid(
                 "server.allowed_hosts",
@@ -136,6 +137,34 @@ impl Config {
                     "must be an http(s) URL without query or fragment",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The legacy SSE transport's bounds, and its fixed paths beside
+    /// `mcp_path`.
+    fn validate_sse(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.sse_max_sessions == 0 {
+            return Err(invalid(
+                "server.sse_max_sessions",
+                "must be at least 1 (e.g. 1000)",
+            ));
+        }
+        let idle = server.sse_idle_timeout.0;
+        if idle < Duration::from_secs(1) || idle > Duration::from_secs(24 * 3600) {
+            return Err(invalid(
+                "server.sse_idle_timeout",
+                "must be between 1s and 24h (e.g. \"5m\")",
+            ));
+        }
+        let sse_on = server.transport == Transport::Sse
+            || (server.legacy_sse && server.transport == Transport::StreamableHttp);
+        if sse_on && matches!(server.mcp_path.as_str(), "/sse" | "/message") {
+            return Err(invalid(
+                "server.mcp_path",
+                "/sse and /message are the legacy SSE transport's paths: choose another mcp_path (e.g. \"/mcp\")",
+            ));
         }
         Ok(())
     }
