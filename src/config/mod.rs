@@ -76,6 +76,9 @@ pub enum Transport {
     /// MCP streamable HTTP at `server.mcp_path`.
     #[default]
     StreamableHttp,
+    /// Only the legacy HTTP+SSE transport of protocol 2024-11-05
+    /// (`GET /sse`, `POST /message`), for clients that speak nothing newer.
+    Sse,
 }
 
 /// The MCP listener.
@@ -112,6 +115,15 @@ pub struct ServerConfig {
     pub header_read_timeout: ConfigDuration,
     /// Connections open at once on each listener; more wait to be accepted.
     pub max_connections: usize,
+    /// Also serve the legacy HTTP+SSE transport (`GET /sse`, `POST
+    /// /message`) beside streamable HTTP, for older clients.
+    pub legacy_sse: bool,
+    /// Legacy SSE sessions open at once; each holds a connection and a
+    /// task, so more are refused with 503 rather than exhausting them.
+    pub sse_max_sessions: usize,
+    /// A legacy SSE session with no message either way for this long is
+    /// closed (an abandoned client otherwise holds its stream for ever).
+    pub sse_idle_timeout: ConfigDuration,
     /// Who stdio calls are made by: the principal the tool policy, rate
     /// limits and audit log see when there is no token (desktop clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +176,9 @@ impl Default for ServerConfig {
             header_read_timeout: ConfigDuration::secs(10),
             max_connections: 4096,
             local_principal: None,
+            legacy_sse: false,
+            sse_max_sessions: 1000,
+            sse_idle_timeout: ConfigDuration::secs(300),
         }
     }
 }

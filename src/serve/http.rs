@@ -1,5 +1,6 @@
-//! MCP over streamable HTTP: rmcp's tower service at `server.mcp_path`,
-//! behind its inbound stack (see `crate::stack`), beside the
+//! MCP over HTTP: rmcp's streamable HTTP tower service at
+//! `server.mcp_path` and/or the legacy SSE routes (`super::sse`), behind
+//! the MCP route's inbound stack (see `crate::stack`), beside the
 //! authorization server and the metadata documents.
 
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use super::listener::{ListenerSettings, serve_connections};
-use super::{ServeError, well_known};
+use super::{ServeError, sse, well_known};
 use crate::app::App;
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, Transport};
 
 /// rmcp's transport settings from our `[server]` table.
 pub fn transport_config(
@@ -35,20 +36,29 @@ pub fn transport_config(
         .enforce_origin_validation()
 }
 
-/// Every route: MCP, the metadata documents, the authorization server and
-/// the Prometheus API passthrough, each behind the inbound stack of its
-/// route family.
+/// Every route: MCP (streamable HTTP, legacy SSE or both), the metadata
+/// documents, the authorization server and the Prometheus API passthrough,
+/// each behind the inbound stack of its route family.
 pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let server = &app.config.server;
-    let handler = app.mcp.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(handler.for_session()),
-        Arc::new(LocalSessionManager::default()),
-        transport_config(server, app.config.layers.limits.max_body_bytes, shutdown),
-    );
-    let mut router = app
-        .inbound
-        .mcp(Router::new().route_service(&server.mcp_path, mcp));
+    let mut mcp_routes = Router::new();
+    if server.transport != Transport::Sse {
+        let handler = app.mcp.clone();
+        let mcp = StreamableHttpService::new(
+            move || Ok(handler.for_session()),
+            Arc::new(LocalSessionManager::default()),
+            transport_config(
+                server,
+                app.config.layers.limits.max_body_bytes,
+                shutdown.clone(),
+            ),
+        );
+        mcp_routes = mcp_routes.route_service(&server.mcp_path, mcp);
+    }
+    if server.transport == Transport::Sse || server.legacy_sse {
+        mcp_routes = mcp_routes.merge(sse::routes(app, shutdown));
+    }
+    let mut router = app.inbound.mcp(mcp_routes);
     if let Some(public) = well_known::router(&app.config) {
         router = router.merge(app.inbound.well_known(public));
     }
@@ -71,11 +81,14 @@ pub async fn serve(app: &App, shutdown: CancellationToken) -> Result<(), ServeEr
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
-    tracing::info!(
-        addr = %listener.local_addr()?,
-        path = %app.config.server.mcp_path,
-        "serving MCP over streamable HTTP"
-    );
+    let server = &app.config.server;
+    let addr = listener.local_addr()?;
+    if server.transport != Transport::Sse {
+        tracing::info!(%addr, path = %server.mcp_path, "serving MCP over streamable HTTP");
+    }
+    if server.transport == Transport::Sse || server.legacy_sse {
+        tracing::info!(%addr, stream = sse::SSE_PATH, endpoint = sse::MESSAGE_PATH, "serving MCP over legacy HTTP+SSE");
+    }
     let settings = ListenerSettings::from_server(&app.config.server);
     serve_connections(
         listener,

@@ -4,6 +4,7 @@ mod http;
 mod listener;
 mod observability;
 mod shutdown;
+mod sse;
 mod stdio;
 mod well_known;
 
@@ -51,7 +52,7 @@ pub async fn run(app: App, shutdown: CancellationToken) -> Result<(), ServeError
     };
     let result = match app.config.server.transport {
         Transport::Stdio => stdio::serve(&app, shutdown.clone()).await,
-        Transport::StreamableHttp => http::serve(&app, shutdown.clone()).await,
+        Transport::StreamableHttp | Transport::Sse => http::serve(&app, shutdown.clone()).await,
     };
     shutdown.cancel();
     if let Some(task) = observability {

@@ -100,6 +100,7 @@ impl Config {
         if server.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
+        self.validate_sse()?;
         if server.allowed_hosts.is_empty() {
             return Err(invalid(
                 "server.allowed_hosts",
@@ -143,18 +144,48 @@ impl Config {
     /// Whether `url` points at our own MCP listener on this host (a
     /// sidecar listening on its upstream's port would query itself).
     fn queries_itself(&self, url: &url::Url) -> bool {
+        let listen = self.server.listen.ip();
+        let reachable = listen.is_unspecified() || listen.is_loopback();
+        // The URL's loopback must be of the family we listen on
+        // (`[::1]` never reaches a listener on 127.0.0.1).
         let local = match url.host() {
             Some(url::Host::Domain(name)) => name == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback() && listen.is_ipv4(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback() && listen.is_ipv6(),
             None => false,
         };
-        let listen = self.server.listen;
-        let ours = listen.ip().is_unspecified() || listen.ip().is_loopback();
         self.server.transport != Transport::Stdio
             && local
-            && ours
-            && url.port_or_known_default() == Some(listen.port())
+            && reachable
+            && url.port_or_known_default() == Some(self.server.listen.port())
+    }
+
+    /// The legacy SSE transport's bounds, and its fixed paths beside
+    /// `mcp_path`.
+    fn validate_sse(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.sse_max_sessions == 0 {
+            return Err(invalid(
+                "server.sse_max_sessions",
+                "must be at least 1 (e.g. 1000)",
+            ));
+        }
+        let idle = server.sse_idle_timeout.0;
+        if idle < Duration::from_secs(1) || idle > Duration::from_secs(24 * 3600) {
+            return Err(invalid(
+                "server.sse_idle_timeout",
+                "must be between 1s and 24h (e.g. \"5m\")",
+            ));
+        }
+        let sse_on = server.transport == Transport::Sse
+            || (server.legacy_sse && server.transport == Transport::StreamableHttp);
+        if sse_on && matches!(server.mcp_path.as_str(), "/sse" | "/message") {
+            return Err(invalid(
+                "server.mcp_path",
+                "/sse and /message are the legacy SSE transport's paths: choose another mcp_path (e.g. \"/mcp\")",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_upstreams(&self) -> Result<(), ConfigError> {

@@ -141,6 +141,45 @@ fn stdio_has_no_identity_for_group_tenancy() {
     assert!(check(&listed).is_ok(), "stdio tenants listed");
 }
 
+/// The shipped config with `lines` added to its `[server]` table.
+fn with_server_lines(lines: &str) -> Result<(), String> {
+    check(&STANDALONE_TOML.replacen("[server]\n", &format!("[server]\n{lines}\n"), 1))
+}
+
+#[test]
+fn legacy_sse_settings_are_bounded() {
+    assert!(
+        with_server_lines("legacy_sse = true\nsse_max_sessions = 1\nsse_idle_timeout = \"1s\"")
+            .is_ok()
+    );
+    let cases = [
+        ("sse_max_sessions = 0", "server.sse_max_sessions"),
+        ("sse_idle_timeout = \"500ms\"", "server.sse_idle_timeout"),
+        ("sse_idle_timeout = \"25h\"", "between 1s and 24h"),
+        (
+            "legacy_sse = true\nmcp_path = \"/sse\"",
+            "legacy SSE transport's paths",
+        ),
+    ];
+    for (lines, needle) in cases {
+        // The standalone file sets mcp_path itself: drop it for the override.
+        let text = STANDALONE_TOML
+            .replacen("mcp_path = \"/mcp\"\n", "", 1)
+            .replacen("[server]\n", &format!("[server]\n{lines}\n"), 1);
+        let err = check(&text).expect_err(lines);
+        assert!(err.contains(needle), "{lines}: {err}");
+    }
+    // Without the SSE routes, /message is an ordinary path.
+    let text = STANDALONE_TOML.replacen("mcp_path = \"/mcp\"", "mcp_path = \"/message\"", 1);
+    assert!(check(&text).is_ok());
+    let sse = text.replacen("transport = \"streamable-http\"", "transport = \"sse\"", 1);
+    assert!(
+        check(&sse)
+            .expect_err("collides")
+            .contains("server.mcp_path")
+    );
+}
+
 #[test]
 fn authn_issuers_must_be_fetchable_safely() {
     let base = "[server]\npublic_url = \"https://mcp.example\"\n";
