@@ -135,11 +135,13 @@ impl App {
                 )
             }),
             inbound.call_guards(
-                config
-                    .server
-                    .local_principal
-                    .as_ref()
-                    .map(crate::config::LocalPrincipal::principal),
+                (config.server.transport == crate::config::Transport::Stdio).then(|| {
+                    config
+                        .server
+                        .local_principal
+                        .as_ref()
+                        .map(crate::config::LocalPrincipal::principal)
+                }),
             ),
         );
         Ok(Self {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_prometheus_layers::audit::{AuditEvent, AuditLog, EventKind, redact};
+use mcp_prometheus_layers::audit::{AuditEvent, AuditLog, EventKind, cut, redact};
 use mcp_prometheus_layers::call_scope::CallScope;
 use mcp_prometheus_layers::identity::Principal;
 use mcp_prometheus_layers::inbound::policy::{PolicyLayer, ToolPermissions};
@@ -27,22 +27,31 @@ pub struct CallGuards {
     pub stdio_limits: Option<Arc<RateLimits>>,
     /// Under stdio: who the calls are made by (`server.local_principal`).
     pub stdio_principal: Option<Principal>,
+    /// Whether this server speaks stdio: only then may a call come
+    /// without an HTTP request (over HTTP such a call is refused).
+    pub stdio: bool,
     pub audit: Option<AuditLog>,
 }
 
 impl CallGuards {
-    /// The guards from the built layers and the local principal.
+    /// The guards from the built layers; `stdio`: the local principal
+    /// when this server speaks stdio (`None` over HTTP).
     pub fn new(
         policy: Option<&PolicyLayer>,
         limits: Option<Arc<RateLimits>>,
         audit: Option<AuditLog>,
-        stdio_principal: Option<Principal>,
+        stdio: Option<Option<Principal>>,
     ) -> Self {
+        let is_stdio = stdio.is_some();
+        let stdio_principal = stdio.flatten();
         Self {
             policy_on: policy.is_some(),
-            stdio_permissions: policy.map(|p| p.gate().permissions(stdio_principal.as_ref())),
-            stdio_limits: limits,
+            stdio_permissions: policy
+                .filter(|_| is_stdio)
+                .map(|p| p.gate().permissions(stdio_principal.as_ref())),
+            stdio_limits: limits.filter(|_| is_stdio),
             stdio_principal,
+            stdio: is_stdio,
             audit,
         }
     }
@@ -53,6 +62,13 @@ impl CallGuards {
             Some(parts) => Caller {
                 permissions: parts.extensions.get::<ToolPermissions>().cloned(),
                 extensions: parts.extensions.clone(),
+                stdio: false,
+            },
+            // Over HTTP every call has its request: a call without one gets
+            // no permissions (the policy, when on, refuses it).
+            None if !self.stdio => Caller {
+                permissions: None,
+                extensions: http::Extensions::new(),
                 stdio: false,
             },
             None => {
@@ -91,7 +107,7 @@ impl CallGuards {
             && let Some(limits) = &self.stdio_limits
         {
             limits
-                .check(self.stdio_principal.as_ref(), None, 1)
+                .check(self.stdio_principal.as_ref(), None, None)
                 .map_err(Refusal::Limited)?;
         }
         Ok(())
@@ -118,9 +134,9 @@ impl CallGuards {
             call.arguments
                 .get("upstream")
                 .and_then(|v| v.as_str())
-                .map(str::to_owned)
+                .map(|name| cut(name, MAX_NAME_BYTES))
         });
-        event.reason = call.reason.map(|r| truncate(r, 1024));
+        event.reason = call.reason.map(|r| cut(r, 1024));
         event.items = call.items;
         // What the model reads: the text content (the structured copy
         // repeats it).
@@ -137,14 +153,8 @@ impl CallGuards {
     }
 }
 
-/// A reason, cut on a character boundary.
-fn truncate(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default().to_owned()
-}
+/// The longest tool or upstream name written (a caller may send any).
+const MAX_NAME_BYTES: usize = 128;
 
 /// One call's caller, as the guards see it.
 #[derive(Clone, Debug)]

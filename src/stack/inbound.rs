@@ -92,15 +92,16 @@ impl Inbound {
 
     /// What tool calls need of the deciding layers: the policy (for stdio
     /// callers), the limits (likewise) and the audit log.
+    /// `stdio`: the local principal (if any) when the server speaks stdio.
     pub fn call_guards(
         &self,
-        stdio_principal: Option<mcp_prometheus_layers::identity::Principal>,
+        stdio: Option<Option<mcp_prometheus_layers::identity::Principal>>,
     ) -> crate::mcp::CallGuards {
         crate::mcp::CallGuards::new(
             self.policy.as_ref(),
             self.ratelimit.as_ref().map(RateLimitLayer::limits),
             self.audit.clone(),
-            stdio_principal,
+            stdio,
         )
     }
 

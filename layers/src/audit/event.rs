@@ -25,6 +25,9 @@ const SECRET_KEYS: &[&str] = &[
     "apikey",
 ];
 
+/// The longest argument name written.
+const MAX_KEY_BYTES: usize = 256;
+
 /// What kind of decision or action a line records.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -107,8 +110,33 @@ impl AuditEvent {
 }
 
 /// `arguments` as written: secret-looking keys replaced, every string cut
-/// to `max_bytes` (on a character boundary), nesting kept.
+/// to `max_bytes` (on a character boundary), nesting kept; if the whole
+/// is still larger than eight times that (many keys, long keys), only its
+/// size is written.
 pub fn redact(arguments: &Value, max_bytes: usize) -> Value {
+    let redacted = redact_values(arguments, max_bytes);
+    let total = redacted.to_string().len();
+    if total > max_bytes.saturating_mul(8) {
+        return serde_json::json!({"[cut]": format!("{total} bytes of arguments")});
+    }
+    redacted
+}
+
+/// `text` cut to `max_bytes` on a character boundary (names a caller
+/// chose: a tool, an upstream).
+pub fn cut(text: &str, max_bytes: usize) -> String {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = text.get(..end).unwrap_or_default().to_owned();
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn redact_values(arguments: &Value, max_bytes: usize) -> Value {
     match arguments {
         Value::Object(map) => Value::Object(
             map.iter()
@@ -117,19 +145,19 @@ pub fn redact(arguments: &Value, max_bytes: usize) -> Value {
                     let value = if secret {
                         Value::String("[redacted]".into())
                     } else {
-                        redact(value, max_bytes)
+                        redact_values(value, max_bytes)
                     };
-                    (key.clone(), value)
+                    (cut(key, MAX_KEY_BYTES), value)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, max_bytes)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| redact_values(v, max_bytes)).collect())
+        }
         Value::String(text) if text.len() > max_bytes => {
-            let mut end = max_bytes;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            Value::String(format!("{}…[cut at {max_bytes} bytes]", &text[..end]))
+            let head = cut(text, max_bytes);
+            let head = head.strip_suffix('…').unwrap_or(&head);
+            Value::String(format!("{head}…[cut at {max_bytes} bytes]"))
         }
         other => other.clone(),
     }
@@ -147,7 +175,7 @@ mod tests {
             "Authorization": "Bearer abc",
             "nested": {"password": "hunter2", "list": ["ééééé"]},
         });
-        let out = redact(&args, 5);
+        let out = redact_values(&args, 5);
         let text = out.to_string();
         assert!(!text.contains("abc") && !text.contains("hunter2"), "{text}");
         assert_eq!(out["query"], "rate(…[cut at 5 bytes]");

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-pub use event::{AuditEvent, EventKind, redact};
+pub use event::{AuditEvent, EventKind, cut, redact};
 use sink::{RotatingFile, Sink};
 
 /// `[audit]`.

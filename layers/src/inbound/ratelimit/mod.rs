@@ -21,7 +21,7 @@ use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 
 use crate::build::BuildCtx;
-use crate::identity::{Principal, TenantSet};
+use crate::identity::{PeerAddr, Principal, TenantSet};
 use crate::inbound::selector::{PrincipalSelector, SelectorError};
 pub use address::{AddressLimit, AddressLimitLayer, AddressLimited};
 use buckets::{Buckets, Rate, retry_after_secs};
@@ -75,7 +75,8 @@ pub enum BucketKey {
     /// Each caller (issuer and subject) has its own.
     #[default]
     Subject,
-    /// Every caller reading the same tenants shares one.
+    /// Every caller reading the same set of tenants shares one (callers
+    /// whose sets differ do not).
     Tenant,
 }
 
@@ -113,6 +114,10 @@ pub enum RateLimitConfigError {
     Name(usize),
     #[error("layers.ratelimit.max_keys: must be between 1 and 1000000")]
     MaxKeys,
+    #[error(
+        "layers.ratelimit.rules: rules match callers by identity, which needs [layers.authn] enabled (under stdio, set server.local_principal); without identity use only `default` (per client address)"
+    )]
+    NoIdentity,
 }
 
 impl RateLimitConfig {
@@ -136,6 +141,9 @@ impl RateLimitConfig {
                 .map(|b| (rate, b))
                 .ok_or(RateLimitConfigError::Rate { key })
         };
+        if !self.rules.is_empty() && !ctx.authn_enabled && ctx.issuers.is_empty() {
+            return Err(RateLimitConfigError::NoIdentity);
+        }
         let mut rules = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             let selector = PrincipalSelector::new(&rule.groups, &rule.subjects, &rule.issuers, ctx)
@@ -246,14 +254,15 @@ pub struct Limited {
 }
 
 impl RateLimits {
-    /// Takes `calls` tokens for this caller, or says which limit refused
-    /// them (counted in the metric). A caller no rule matches, with no
-    /// default, is not limited.
+    /// Takes a token for one call of this caller, or says which limit
+    /// refused it (counted in the metric). A caller no rule matches, with
+    /// no default, is not limited; a caller without identity (authn off)
+    /// counts against its address.
     pub fn check(
         &self,
         principal: Option<&Principal>,
         tenants: Option<&TenantSet>,
-        calls: u32,
+        peer: Option<&PeerAddr>,
     ) -> Result<(), Limited> {
         let Some(limit) = self.rules.iter().find(|limit| match &limit.selector {
             None => true,
@@ -264,9 +273,12 @@ impl RateLimits {
         let key = match (limit.per, tenants, principal) {
             (BucketKey::Tenant, Some(tenants), _) => format!("t\u{0}{}", tenants.header_value()),
             (_, _, Some(p)) => format!("s\u{0}{}\u{0}{}", p.issuer, p.subject),
-            (_, _, None) => "anonymous".to_owned(),
+            (_, _, None) => peer.map_or_else(
+                || "anonymous".to_owned(),
+                |peer| format!("a\u{0}{}", peer.0.ip()),
+            ),
         };
-        limit.buckets.take(&key, calls).map_err(|wait| {
+        limit.buckets.take(&key, 1).map_err(|wait| {
             self.limited
                 .get_or_create(&vec![("rule", limit.name.clone())])
                 .inc();

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use tower::{Layer, Service};
 
 use super::{Limited, RateLimits};
-use crate::audit::{AuditEvent, AuditLog, EventKind};
-use crate::identity::{Principal, TenantSet};
+use crate::audit::{AuditEvent, AuditLog, EventKind, cut, redact};
+use crate::identity::{PeerAddr, Principal, TenantSet};
 use crate::response::json_error;
 
 /// Applies the per-caller limits of [`super::RateLimitConfig`].
@@ -88,11 +88,33 @@ fn tool_calls(body: &[u8]) -> (u32, Value) {
         Ok(message @ Value::Object(_))
             if message.get("method").and_then(Value::as_str) == Some("tools/call") =>
         {
-            (1, message.get("id").cloned().unwrap_or(Value::Null))
+            (1, message)
         }
         // Not a call, not JSON (the MCP service refuses it), or a batch.
         _ => (0, Value::Null),
     }
+}
+
+/// The audit line of a refused call: a `tool_call` line like any other
+/// call's, its tool and arguments from the message.
+fn refused_call_event(
+    audit: &AuditLog,
+    extensions: &http::Extensions,
+    message: &Value,
+    limited: &Limited,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(EventKind::ToolCall, "limited", extensions);
+    event.tenants = Vec::new();
+    let params = message.get("params");
+    event.tool = params
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str)
+        .map(|name| cut(name, 128));
+    event.arguments = params
+        .and_then(|p| p.get("arguments"))
+        .map(|args| redact(args, audit.max_argument_bytes()));
+    event.reason = Some(limited.to_string());
+    event
 }
 
 /// The refusal: `429`, `Retry-After`, a JSON-RPC error naming the limit.
@@ -137,7 +159,7 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let (calls, id, body) = if layer.every_request {
+            let (calls, message, body) = if layer.every_request {
                 (1, Value::Null, body)
             } else if parts.method != Method::POST {
                 (0, Value::Null, body)
@@ -166,13 +188,20 @@ where
             if calls > 0 {
                 let principal = parts.extensions.get::<Principal>();
                 let tenants = parts.extensions.get::<TenantSet>();
-                if let Err(limited) = layer.limits.check(principal, tenants, calls) {
+                let peer = parts.extensions.get::<PeerAddr>();
+                if let Err(limited) = layer.limits.check(principal, tenants, peer) {
                     if let Some(audit) = &layer.audit {
-                        let mut event =
-                            AuditEvent::new(EventKind::RateLimit, "limited", &parts.extensions);
-                        event.reason = Some(limited.to_string());
+                        let event = if layer.every_request {
+                            let mut event =
+                                AuditEvent::new(EventKind::RateLimit, "limited", &parts.extensions);
+                            event.reason = Some(limited.to_string());
+                            event
+                        } else {
+                            refused_call_event(audit, &parts.extensions, &message, &limited)
+                        };
                         audit.record(&event);
                     }
+                    let id = message.get("id").cloned().unwrap_or(Value::Null);
                     return Ok(too_many(&limited, id));
                 }
             }
@@ -188,7 +217,8 @@ mod tests {
     #[test]
     fn counts_tool_calls_in_messages_and_batches() {
         let one = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}"#;
-        assert_eq!(tool_calls(one), (1, json!(7)));
+        assert_eq!(tool_calls(one).0, 1);
+        assert_eq!(tool_calls(one).1["id"], json!(7));
         let batch = br#"[{"jsonrpc":"2.0","id":"a","method":"tools/call"},
             {"jsonrpc":"2.0","id":3,"method":"tools/call"}]"#;
         assert_eq!(tool_calls(batch).0, 0, "rmcp refuses batches: nothing runs");

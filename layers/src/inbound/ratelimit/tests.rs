@@ -62,18 +62,19 @@ fn each_subject_has_its_own_bucket() {
     let limits = layers(DEV).by_caller.limits();
     let alice = principal("alice", &["team-dev"]);
     let bob = principal("bob", &["team-dev"]);
-    assert!(limits.check(Some(&alice), None, 2).is_ok());
-    let refused = limits.check(Some(&alice), None, 1).expect_err("over");
+    assert!(limits.check(Some(&alice), None, None).is_ok());
+    assert!(limits.check(Some(&alice), None, None).is_ok());
+    let refused = limits.check(Some(&alice), None, None).expect_err("over");
     assert_eq!(refused.rule, "team-dev");
     assert!(refused.to_string().contains("bursts of 2"), "{refused}");
     assert!(refused.retry_after_secs >= 1);
     assert!(
-        limits.check(Some(&bob), None, 1).is_ok(),
+        limits.check(Some(&bob), None, None).is_ok(),
         "bob is unaffected"
     );
     assert!(
         limits
-            .check(Some(&principal("carol", &["sales"])), None, 100)
+            .check(Some(&principal("carol", &["sales"])), None, None)
             .is_ok(),
         "no rule, no default: not limited"
     );
@@ -85,14 +86,14 @@ fn per_tenant_buckets_are_shared_by_the_tenant_set() {
     let tenants = TenantSet::new(["t1"]);
     let a = principal("a", &["shared"]);
     let b = principal("b", &["shared"]);
-    assert!(limits.check(Some(&a), Some(&tenants), 1).is_ok());
+    assert!(limits.check(Some(&a), Some(&tenants), None).is_ok());
     let refused = limits
-        .check(Some(&b), Some(&tenants), 1)
+        .check(Some(&b), Some(&tenants), None)
         .expect_err("shared");
     assert_eq!(refused.rule, "rules[1]");
     assert!(
         limits
-            .check(Some(&b), Some(&TenantSet::new(["t2"])), 1)
+            .check(Some(&b), Some(&TenantSet::new(["t2"])), None)
             .is_ok()
     );
 }
@@ -102,9 +103,12 @@ fn the_default_catches_the_rest_and_bad_rates_are_refused() {
     let with_default = format!("{DEV}[ratelimit.default]\nper_second = 0.01\nburst = 1\n");
     let limits = layers(&with_default).by_caller.limits();
     let carol = principal("carol", &[]);
-    assert!(limits.check(Some(&carol), None, 1).is_ok());
+    assert!(limits.check(Some(&carol), None, None).is_ok());
     assert_eq!(
-        limits.check(Some(&carol), None, 1).expect_err("over").rule,
+        limits
+            .check(Some(&carol), None, None)
+            .expect_err("over")
+            .rule,
         "default"
     );
     #[derive(Deserialize)]
