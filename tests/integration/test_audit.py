@@ -185,9 +185,12 @@ def test_rate_limited_request(audit_server: LayeredServer, audit_dir: Path) -> N
     r = raw_call(audit_server.mcp_url, "execute_query", {"query": "up"}, h)
     assert r.status == 429, r.text[:300]
     line = audit_line(audit_dir / "audit.jsonl", second)
-    assert line["event"] == "rate_limit" and line["outcome"] == "limited", line
+    # One tool_call line per call, whichever layer refused it; nothing
+    # was sent, so no tenants.
+    assert line["event"] == "tool_call" and line["outcome"] == "limited", line
     assert 'rate limit "audit-burst" reached' in line["reason"], line
-    assert line["subject"] == "limited-user" and line["tenants"] == ["tenant-a"], line
+    assert line["tool"] == "execute_query" and line["arguments"] == {"query": "up"}, line
+    assert line["subject"] == "limited-user" and line["tenants"] == [], line
 
 
 @pytest.mark.parametrize("case", ["no-token", "expired"])

@@ -71,7 +71,8 @@ def pattern_server(pool: Any, tenant_stack: TenantStack, pol_issuer: JwtIssuer) 
         {"groups": ["rx"], "allow": ["^(get|list)_.*$"]},
         {"groups": ["glob"], "allow": ["*_query", "get_?ules"], "deny": ["execute_range_query"]},
         {"groups": [f"{pol_issuer.issuer}#qual"], "allow": ["check_ready"]},
-        {"groups": ["fam"], "issuers": ["https://elsewhere.example"], "allow": ["get_config"]},
+        # every listed kind must match: fam's user-1 is not this subject
+        {"groups": ["fam"], "subjects": ["someone-else"], "issuers": [pol_issuer.issuer], "allow": ["get_config"]},
         {"subjects": ["erin"], "allow": ["query"], "deny": ["query_exemplars"]},
     ]
     return _layered(pool, "policy-patterns", lambda: policy_config(tenant_stack.url, pol_issuer, rules, "allow"),
@@ -245,6 +246,13 @@ def test_check_config_refuses_typo(workdir: Path, pol_issuer: JwtIssuer) -> None
     out = check_config(workdir, "policy-typo", policy_config("http://127.0.0.1:1", pol_issuer, rules, None))
     assert "layers.policy.rules[0].allow" in out and "get_confg" in out, out
     assert "matches no tool" in out, out
+
+
+def test_check_config_refuses_an_issuer_nobody_configured(workdir: Path, pol_issuer: JwtIssuer) -> None:
+    rules = [{"groups": ["fam"], "issuers": ["https://elsewhere.example"], "allow": ["get_config"]}]
+    out = check_config(workdir, "policy-issuer", policy_config("http://127.0.0.1:1", pol_issuer, rules, None))
+    assert "layers.policy.rules[0]" in out and "https://elsewhere.example" in out, out
+    assert "not a configured issuer" in out, out
 
 
 def test_check_config_refuses_rules_without_authn(workdir: Path) -> None:

@@ -158,7 +158,7 @@ def test_anonymous_requests_limited_per_address(rl_server: LayeredServer, router
     body = json_body(r)
     assert body.get("error") == "too_many_requests", body
     assert 'rate limit "unauthenticated" reached' in body.get("error_description", ""), body
-    assert "send a bearer token" in body["error_description"], body
+    assert "send a valid bearer token" in body["error_description"], body
     assert "www-authenticate" not in r.headers, "refused before authn: no challenge"
     assert raw_rpc(rl_server.mcp_url, "tools/list").status == 429, "every anonymous request counts"
     assert_no_upstream(router, mark, "anonymous")
@@ -166,6 +166,29 @@ def test_anonymous_requests_limited_per_address(rl_server: LayeredServer, router
     grew = (metric_sum(rl_server.metrics(), LIMITED, rule="unauthenticated")
             - metric_sum(before, LIMITED, rule="unauthenticated"))
     assert grew == 2, f'{LIMITED}{{rule="unauthenticated"}} grew by {grew}'
+
+
+@pytest.fixture(scope="module")
+def rl_guess_server(pool: Any, tenant_stack: TenantStack, rl_issuer: JwtIssuer) -> LayeredServer:
+    """Its own process: the address buckets it blocks are its own."""
+    layers = {"ratelimit": {"enabled": True, "unauthenticated": {"per_second": 0.05, "burst": 3}}}
+    return _layered(pool, "ratelimit-guess", lambda: layered_config(tenant_stack.url, issuers=[issuer_entry(rl_issuer)],
+                                                                     groups=GROUPS, layers=layers), rl_issuer)
+
+
+def test_garbage_tokens_are_charged_and_then_refused_before_authn(rl_guess_server: LayeredServer,
+                                                                 router: TenantRouter) -> None:
+    """A refused token draws from its address's bucket after the 401; once
+    it is empty, every request from there is refused at the door, token or
+    not (guessing tokens is what this slows), until it refills."""
+    garbage = {"Authorization": "Bearer not.a.token"}
+    mark = router.mark()
+    statuses = [raw_call(rl_guess_server.mcp_url, "execute_query", QUERY, garbage).status for _ in range(6)]
+    assert statuses == [401] * 4 + [429] * 2, "burst 3, the 4th refusal empties it: " + str(statuses)
+    r = raw_call(rl_guess_server.mcp_url, "execute_query", QUERY, caller(rl_guess_server, ["other"]))
+    assert r.status == 429, "the address is blocked after refused tokens, valid token or not"
+    assert "www-authenticate" not in r.headers, "refused before authn"
+    assert_no_upstream(router, mark, "garbage tokens")
 
 
 # --------------------------------------------------------------------------
