@@ -12,10 +12,8 @@
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response};
-use http_body_util::Full;
 use mcp_prometheus_layers::body::ResponseBody;
 use mcp_prometheus_layers::call_scope::CallScope;
-use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
 use tower::ServiceExt;
 
 use super::{Upstream, UpstreamError};
@@ -68,17 +66,7 @@ impl Upstream {
             }
             None => Bytes::new(),
         };
-        let mut request = builder
-            .body(Full::new(body))
-            .map_err(|e| UpstreamError::BadRequest {
-                upstream: self.name.to_string(),
-                detail: e.to_string(),
-            })?;
-        request.headers_mut().extend(self.headers.clone());
-        request.extensions_mut().insert(UpstreamEndpoint {
-            upstream: self.name.clone(),
-            endpoint,
-        });
+        let mut request = self.finish(builder, body, endpoint)?;
         scope.apply(&mut request);
         self.passthrough
             .clone()

@@ -307,9 +307,22 @@ impl Upstream {
                 Bytes::new()
             }
         };
-        let mut request = builder
+        let builder = builder
             .uri(&uri)
-            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::ACCEPT, "application/json");
+        self.finish(builder, body, call.endpoint)
+    }
+
+    /// The request `builder` describes with `body`, carrying the
+    /// operator's headers and the endpoint the upstream metrics label it
+    /// with: the last step of every request to this upstream.
+    fn finish(
+        &self,
+        builder: http::request::Builder,
+        body: Bytes,
+        endpoint: &'static str,
+    ) -> Result<Request<Full<Bytes>>, UpstreamError> {
+        let mut request = builder
             .body(Full::new(body))
             .map_err(|e| UpstreamError::BadRequest {
                 upstream: self.name.to_string(),
@@ -318,7 +331,7 @@ impl Upstream {
         request.headers_mut().extend(self.headers.clone());
         request.extensions_mut().insert(UpstreamEndpoint {
             upstream: self.name.clone(),
-            endpoint: call.endpoint,
+            endpoint,
         });
         Ok(request)
     }
