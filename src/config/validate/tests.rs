@@ -303,8 +303,12 @@ fn policy_ratelimit_and_audit_are_checked_by_check_config() {
             "layers.policy",
         ),
         (
-            "[layers.ratelimit]\nenabled = true\n[[layers.ratelimit.rules]]\nsubjects = [\"a\"]\nper_second = -1.0\nburst = 1\n",
-            "layers.ratelimit.rules[0]",
+            "[layers.ratelimit]\nenabled = true\ndefault = { per_second = -1.0, burst = 1 }\n",
+            "layers.ratelimit.default",
+        ),
+        (
+            "[layers.ratelimit]\nenabled = true\n[[layers.ratelimit.rules]]\nsubjects = [\"a\"]\nper_second = 1.0\nburst = 1\n",
+            "needs [layers.authn]",
         ),
         ("[audit]\nenabled = true\nsink = \"file\"\n", "audit.path"),
         (
