@@ -25,20 +25,12 @@ from httputil import HttpResponse, free_port, http_get, http_post, local_url
 from kvstore import KvServer
 from mcpserver import ServerView, launch, start_mcp_server
 from oidc_login import OidcProvider, jwt_parts
-from serverconfig import ServerConfig, toml_key, toml_table
+from serverconfig import ServerConfig
 
 
 @dataclass
 class OAuthServerConfig(ServerConfig):
-    """A ServerConfig with top-level tables after the layers ([oauth], ...)."""
-
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for name, table in self.tables.items():
-            toml_table(toml_key(name), table, lines)
-        return super().render() + "\n".join(lines) + "\n"
+    """A ServerConfig whose `tables` hold [oauth] (rendered by ServerConfig)."""
 
 
 def oauth_table(provider: OidcProvider | None, public_url: str, *, key: str | None = ENCRYPTION_KEY,

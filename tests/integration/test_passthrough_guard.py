@@ -75,8 +75,10 @@ def test_every_request_is_one_call_for_the_rate_limit(guard_server: LayeredServe
     over = get(guard_server, "query", "pt-limited", ["team-b"], {"query": "up"})
     assert over.status_code == 429, over.text[:300]
     assert int(over.headers["retry-after"]) >= 1, over.headers
-    assert 'rate limit "pt-burst" reached' in over.text, over.text
-    assert len([r for r in router.since(mark) if r.path.endswith("/api/v1/query")]) == 2
+    body = over.json()
+    assert body["status"] == "error" and 'rate limit "pt-burst" reached' in body["error"], body
+    sent = router.since(mark)
+    assert len(sent) == 2 and all("/api/v1/query" in r.path for r in sent), [(r.method, r.path) for r in sent]
     assert get(guard_server, "query", "bob", ["team-b"], {"query": "up"}).status_code == 200, "bob is unaffected"
 
 

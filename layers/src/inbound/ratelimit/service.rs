@@ -117,17 +117,23 @@ fn refused_call_event(
     event
 }
 
-/// The refusal: `429`, `Retry-After`, a JSON-RPC error naming the limit.
-fn too_many<B: From<String>>(limited: &Limited, id: Value) -> Response<B> {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {
-            "code": -32000,
-            "message": limited.to_string(),
-            "data": {"rule": limited.rule, "retry_after_seconds": limited.retry_after_secs},
-        },
-    });
+/// The refusal: `429`, `Retry-After`, and an error naming the limit in
+/// the caller's protocol: JSON-RPC for MCP, Prometheus's error shape for
+/// the API passthrough (`every_request`).
+fn too_many<B: From<String>>(limited: &Limited, id: Value, every_request: bool) -> Response<B> {
+    let body = if every_request {
+        json!({"status": "error", "errorType": "unavailable", "error": limited.to_string()})
+    } else {
+        json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {
+                "code": -32000,
+                "message": limited.to_string(),
+                "data": {"rule": limited.rule, "retry_after_seconds": limited.retry_after_secs},
+            },
+        })
+    };
     let mut response = Response::new(B::from(body.to_string()));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let headers = response.headers_mut();
@@ -202,7 +208,7 @@ where
                         audit.record(&event);
                     }
                     let id = message.get("id").cloned().unwrap_or(Value::Null);
-                    return Ok(too_many(&limited, id));
+                    return Ok(too_many(&limited, id, layer.every_request));
                 }
             }
             inner.call(Request::from_parts(parts, body)).await
