@@ -42,6 +42,7 @@ pub mod fetch;
 pub mod identity;
 pub mod inbound;
 pub mod outbound;
+pub mod promql;
 pub mod refuse;
 pub mod response;
 pub mod secret;
