@@ -101,11 +101,14 @@ pub struct TargetsMetadataArgs {
     org_id: Option<String>,
 }
 
+/// `match[]`, `start` and `end`; each `matches` entry must be a series
+/// selector (checked here: a broken one never reaches the upstream).
 fn window_params(
     matches: Vec<String>,
     start: Option<TimeArg>,
     end: Option<TimeArg>,
-) -> Vec<(&'static str, String)> {
+) -> Result<Vec<(&'static str, String)>, ToolError> {
+    super::promql::series_selectors("matches", &matches)?;
     let mut params: Vec<(&'static str, String)> =
         matches.into_iter().map(|m| ("match[]", m)).collect();
     if let Some(start) = start {
@@ -114,7 +117,7 @@ fn window_params(
     if let Some(end) = end {
         params.push(("end", format_unix(end.0)));
     }
-    params
+    Ok(params)
 }
 
 /// Renders a list of strings, one per line, under a heading; the truncate
@@ -139,8 +142,9 @@ pub async fn list_metrics(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutpu
         .api::<Value>(ApiCall {
             endpoint: "/api/v1/label/:name/values",
             path: "/api/v1/label/__name__/values".into(),
-            params: window_params(args.matches, args.start, args.end),
+            params: window_params(args.matches, args.start, args.end)?,
             post: false,
+            parsed: None,
         })
         .await?;
     Ok(
@@ -157,7 +161,7 @@ pub async fn label_names(ctx: ToolContext, args: NamesArgs) -> Result<ToolOutput
     let answer = upstream
         .api::<Value>(ApiCall::post(
             "/api/v1/labels",
-            window_params(args.matches, args.start, args.end),
+            window_params(args.matches, args.start, args.end)?,
         ))
         .await?;
     Ok(
@@ -188,8 +192,9 @@ pub async fn label_values(
         .api::<Value>(ApiCall {
             endpoint: "/api/v1/label/:name/values",
             path,
-            params: window_params(args.matches, args.start, args.end),
+            params: window_params(args.matches, args.start, args.end)?,
             post: false,
+            parsed: None,
         })
         .await?;
     let heading = format!("values of {}", args.label);
@@ -209,7 +214,7 @@ pub async fn find_series(ctx: ToolContext, args: SeriesArgs) -> Result<ToolOutpu
     let answer = upstream
         .api::<Value>(ApiCall::post(
             "/api/v1/series",
-            window_params(args.matches, args.start, args.end),
+            window_params(args.matches, args.start, args.end)?,
         ))
         .await?;
     let data = answer.data;
@@ -289,6 +294,7 @@ pub async fn targets_metadata(
     let upstream = upstream.with_budget(limit, false);
     let mut params = Vec::new();
     if let Some(selector) = args.match_target {
+        super::promql::series_selector("match_target", &selector)?;
         params.push(("match_target", selector));
     }
     if let Some(metric) = args.metric {

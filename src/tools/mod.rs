@@ -10,10 +10,12 @@ mod discovery;
 #[cfg(test)]
 mod hostile_args;
 mod output;
+pub mod promql;
 mod query;
 pub mod registry;
 mod render;
 mod status;
+pub mod validate;
 
 use std::sync::Arc;
 
@@ -193,6 +195,12 @@ impl ToolContext {
 pub enum ToolError {
     #[error("invalid arguments: {0}")]
     InvalidArguments(String),
+    /// A query or selector that is not PromQL: refused before any request.
+    #[error("{argument}: {error}")]
+    Promql {
+        argument: String,
+        error: mcp_prometheus_layers::promql::PromqlError,
+    },
     #[error(transparent)]
     UnknownUpstream(#[from] UnknownUpstream),
     #[error(transparent)]
@@ -210,6 +218,7 @@ impl ToolError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidArguments(_) | Self::UnknownUpstream(_) => "invalid_arguments",
+            Self::Promql { .. } => "invalid_promql",
             Self::Upstream(UpstreamError::Prometheus { .. }) => "prometheus_error",
             Self::Upstream(UpstreamError::Timeout { .. }) => "timeout",
             Self::Upstream(_) => "upstream_error",

@@ -115,6 +115,7 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
     let upstream = ctx
         .upstream(args.upstream.as_deref(), args.org_id.as_deref())?
         .with_budget(limit, unlimited);
+    let parsed = super::promql::query("query", &args.query)?;
     let mut params = vec![("query", args.query)];
     if let Some(time) = args.time {
         params.push(("time", format_unix(time.0)));
@@ -125,7 +126,11 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         args.stats,
         args.lookback_delta,
     ));
-    run_query(&upstream, "/api/v1/query", params).await
+    run_query(
+        &upstream,
+        ApiCall::post("/api/v1/query", params).with_parsed(parsed),
+    )
+    .await
 }
 
 /// `execute_range_query`: a range query with defaults a model can rely on.
@@ -135,6 +140,7 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
     let upstream = ctx
         .upstream(args.upstream.as_deref(), args.org_id.as_deref())?
         .with_budget(limit, unlimited);
+    let parsed = super::promql::query("query", &args.query)?;
     let end = args.end.map_or_else(now_unix, |t| t.0);
     let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
     if start > end {
@@ -169,19 +175,17 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
         args.stats,
         args.lookback_delta,
     ));
-    run_query(&upstream, "/api/v1/query_range", params).await
+    run_query(
+        &upstream,
+        ApiCall::post("/api/v1/query_range", params).with_parsed(parsed),
+    )
+    .await
 }
 
 /// Sends a query (the truncate layer cuts its answer to the call's
 /// budget) and renders its result.
-async fn run_query(
-    upstream: &Target,
-    endpoint: &'static str,
-    params: Vec<(&'static str, String)>,
-) -> Result<ToolOutput, ToolError> {
-    let answer = upstream
-        .api::<Map<String, Value>>(ApiCall::post(endpoint, params))
-        .await?;
+async fn run_query(upstream: &Target, call: ApiCall) -> Result<ToolOutput, ToolError> {
+    let answer = upstream.api::<Map<String, Value>>(call).await?;
     Ok(query_output(upstream.name(), answer.data, &answer.notes).with_notes(answer.notes))
 }
 
@@ -190,18 +194,19 @@ pub async fn exemplars(ctx: ToolContext, args: ExemplarArgs) -> Result<ToolOutpu
     let upstream = ctx.upstream(args.upstream.as_deref(), args.org_id.as_deref())?;
     let limit = ctx.limit(args.limit)?;
     let upstream = upstream.with_budget(limit, false);
+    let parsed = super::promql::query("query", &args.query)?;
     let end = args.end.map_or_else(now_unix, |t| t.0);
     let start = args.start.map_or(end - DEFAULT_RANGE, |t| t.0);
-    let answer = upstream
-        .api::<Value>(ApiCall::post(
-            "/api/v1/query_exemplars",
-            vec![
-                ("query", args.query),
-                ("start", format_unix(start)),
-                ("end", format_unix(end)),
-            ],
-        ))
-        .await?;
+    let call = ApiCall::post(
+        "/api/v1/query_exemplars",
+        vec![
+            ("query", args.query),
+            ("start", format_unix(start)),
+            ("end", format_unix(end)),
+        ],
+    )
+    .with_parsed(parsed);
+    let answer = upstream.api::<Value>(call).await?;
     let data = answer.data;
     let items = data.as_array().map(Vec::as_slice).unwrap_or_default();
     let total = answer.notes.items_total(items.len());

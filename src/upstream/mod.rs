@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full};
 use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
 use mcp_prometheus_layers::identity::Probe;
 use mcp_prometheus_layers::outbound::truncate::Truncation;
+use mcp_prometheus_layers::promql::ParsedQuery;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
@@ -60,6 +61,9 @@ pub struct ApiCall {
     /// POST sends the parameters as a form (no URL length limit); the
     /// query, series and labels endpoints accept it.
     pub post: bool,
+    /// The `query` parameter as the tool parsed it, for the outbound
+    /// layers that inspect or rewrite it.
+    pub parsed: Option<ParsedQuery>,
 }
 
 impl ApiCall {
@@ -75,6 +79,7 @@ impl ApiCall {
             path: path.to_owned(),
             params,
             post: false,
+            parsed: None,
         }
     }
 
@@ -85,6 +90,15 @@ impl ApiCall {
             path: path.to_owned(),
             params,
             post: true,
+            parsed: None,
+        }
+    }
+
+    /// The same call, carrying its parsed `query`.
+    pub fn with_parsed(self, parsed: ParsedQuery) -> Self {
+        Self {
+            parsed: Some(parsed),
+            ..self
         }
     }
 }
@@ -310,7 +324,11 @@ impl Upstream {
         let builder = builder
             .uri(&uri)
             .header(http::header::ACCEPT, "application/json");
-        self.finish(builder, body, call.endpoint)
+        let mut request = self.finish(builder, body, call.endpoint)?;
+        if let Some(parsed) = call.parsed {
+            request.extensions_mut().insert(parsed);
+        }
+        Ok(request)
     }
 
     /// The request `builder` describes with `body`, carrying the

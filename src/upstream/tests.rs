@@ -136,6 +136,7 @@ async fn request_carries_prefix_credentials_tenant_and_user_agent() {
                 path: "/api/v1/query".into(),
                 params: vec![("query", "up".into())],
                 post: true,
+                parsed: None,
             },
             &CallScope::default(),
         )

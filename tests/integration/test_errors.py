@@ -27,10 +27,10 @@ def assert_mentions(r: ToolResult, *patterns: str) -> None:
 
 
 ERROR_CASES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
-    # Prometheus rejects the PromQL: its errorType and message come through
-    "bad-promql": ("execute_query", {"query": "sum("}, ("bad_data", r"parse error|unclosed|unexpected")),
-    "bad-promql-range": ("execute_range_query", {"query": "rate(up[5m]"}, ("bad_data",)),
-    "bad-matcher": ("find_series", {"matches": ["{job=~\"(\"}"]}, ("bad_data",)),
+    # refused by our parser, before any request: where, what, how to fix
+    "bad-promql": ("execute_query", {"query": "sum("}, ("invalid PromQL at character 4", "unclosed", "sum by")),
+    "bad-promql-range": ("execute_range_query", {"query": "rate(up[5m]"}, ("invalid PromQL", "unclosed")),
+    "bad-matcher": ("find_series", {"matches": ["{job=~\"(\"}"]}, ("matches\\[0\\]: invalid PromQL",)),
     # argument validation
     "unknown-argument": ("execute_query", {"query": "up", "bogus": 1}, ("bogus",)),
     "limit-wrong-type": ("list_metrics", {"limit": "ten"}, ("limit",)),

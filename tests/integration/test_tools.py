@@ -35,6 +35,7 @@ EXPECTED_TOOLS = {
     "query_exemplars",
     "get_targets_metadata",
     "check_ready",
+    "validate_query",
 }
 
 
@@ -217,6 +218,15 @@ def check_ready(r: ToolResult, st: Stack) -> None:
     assert d.get("endpoint") == "/-/ready" and d.get("status") == 200, r.describe()
 
 
+def check_validate(r: ToolResult, st: Stack) -> None:
+    d = r.data
+    assert d["valid"] is True and d["expression"], r.describe()
+    assert [s["metric"] for s in d["selectors"]] == ["prometheus_http_requests_total", "up"], r.describe()
+    assert d["functions"] == ["rate"] and d["aggregations"] == ["sum"], r.describe()
+    counts = {c["selector"]: c.get("series") for c in d["series"]}
+    assert counts["up"] >= 1 and counts["prometheus_http_requests_total"] >= 1, r.describe()
+
+
 Case = tuple[str, dict[str, Any], Callable[[ToolResult, Stack], None]]
 
 CASES: dict[str, Case] = {
@@ -248,6 +258,8 @@ CASES: dict[str, Case] = {
     "get_targets_metadata": ("get_targets_metadata", {"match_target": '{job="prometheus"}'},
                              check_targets_metadata),
     "check_ready": ("check_ready", {}, check_ready),
+    "validate_query": ("validate_query", {"query": 'sum by (job) (rate(prometheus_http_requests_total[5m])) + on() up',
+                                          "check_series": True}, check_validate),
 }
 
 
@@ -333,6 +345,7 @@ REQUIRED_ARGS = {
     "list_label_values": {"label"},
     "find_series": {"matches"},
     "query_exemplars": {"query"},
+    "validate_query": {"query"},
 }
 
 
@@ -355,6 +368,7 @@ async def test_input_schemas(target: Target) -> None:
         "get_rules": {"type", "rule_name", "rule_group", "file", "limit"},
         "query_exemplars": {"query", "start", "end", "limit"},
         "get_targets_metadata": {"match_target", "metric", "limit"},
+        "validate_query": {"query", "check_series"},
     }
     async with connect(target, HTTP_AUTO_JSON) as c:
         tools = {t.name: t for t in await c.list_tools()}
