@@ -7,6 +7,7 @@
 mod alerting;
 pub mod args;
 mod discovery;
+pub mod hints;
 #[cfg(test)]
 mod hostile_args;
 mod output;
@@ -45,6 +46,8 @@ struct ContextInner {
     /// `layers.tenancy.max_tenants_per_request`, also the most tenants a
     /// per-tenant fan-out may ask.
     max_tenants: usize,
+    /// Metric names for the hints of empty answers.
+    names: hints::NameCache,
 }
 
 /// An upstream bound to one call's scope: what tools send requests through.
@@ -55,6 +58,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// The call's tenants as one key (`a|b`; empty without tenancy): what
+    /// caches of upstream answers are keyed by besides the upstream.
+    pub fn tenants_key(&self) -> String {
+        self.scope
+            .tenants
+            .as_ref()
+            .map(|t| t.header_value())
+            .unwrap_or_default()
+    }
+
     /// The operator's name for the upstream.
     pub fn name(&self) -> &str {
         self.upstream.name()
@@ -118,6 +131,7 @@ impl ToolContext {
                 limits,
                 allow_unlimited,
                 max_tenants,
+                names: hints::NameCache::default(),
             }),
             scope: CallScope::default(),
         }
@@ -182,6 +196,11 @@ impl ToolContext {
             return Ok(self.inner.limits.max_limit);
         }
         self.limit(requested)
+    }
+
+    /// Metric names cached for the hints of empty answers.
+    pub fn names(&self) -> &hints::NameCache {
+        &self.inner.names
     }
 
     /// The configured ceiling for a query's `timeout` argument.

@@ -82,6 +82,9 @@ pub struct ToolOutput {
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub infos: Vec<String>,
+    /// Why an answer is empty, when that can be told.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
     /// The concise rendering for the model.
     #[serde(skip)]
     pub text: String,
@@ -101,6 +104,7 @@ impl ToolOutput {
             hint: None,
             warnings: Vec::new(),
             infos: Vec::new(),
+            hints: Vec::new(),
             text,
         }
     }
@@ -114,6 +118,15 @@ impl ToolOutput {
             self.truncated = true;
             self.hint = Some(self.family.hint());
         }
+        self
+    }
+
+    /// Says why the answer is empty (one line of text, each in `hints`).
+    pub fn with_hints(mut self, hints: Vec<String>) -> Self {
+        if !hints.is_empty() {
+            self.text.push_str(&format!("\nhint: {}", hints.join("; ")));
+        }
+        self.hints = hints;
         self
     }
 

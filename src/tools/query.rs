@@ -10,6 +10,7 @@ use super::{Family, Target, ToolContext, ToolError, ToolOutput};
 use crate::promtime::{format_seconds, format_unix, now_unix};
 use crate::upstream::ApiCall;
 use crate::upstream::Notes;
+use mcp_prometheus_layers::promql::ParsedQuery;
 
 /// Prometheus refuses range queries with more points per series.
 const MAX_POINTS: f64 = 11_000.0;
@@ -117,7 +118,7 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         .with_budget(limit, unlimited);
     let parsed = super::promql::query("query", &args.query)?;
     let mut params = vec![("query", args.query)];
-    if let Some(time) = args.time {
+    if let Some(time) = &args.time {
         params.push(("time", format_unix(time.0)));
     }
     params.extend(common_params(
@@ -126,11 +127,26 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         args.stats,
         args.lookback_delta,
     ));
-    run_query(
-        &upstream,
-        ApiCall::post("/api/v1/query", params).with_parsed(parsed),
-    )
-    .await
+    let at = args.time.map_or_else(now_unix, |t| t.0);
+    let call = ApiCall::post("/api/v1/query", params).with_parsed(parsed.clone());
+    let output = run_query(&upstream, call).await?;
+    Ok(hinted(&ctx, &upstream, output, &parsed, at, at).await)
+}
+
+/// `output` with the hints of an empty answer, if it is one.
+async fn hinted(
+    ctx: &ToolContext,
+    upstream: &Target,
+    output: ToolOutput,
+    parsed: &ParsedQuery,
+    start: f64,
+    end: f64,
+) -> ToolOutput {
+    if output.total != Some(0) {
+        return output;
+    }
+    let hints = super::hints::for_empty(ctx.names(), upstream, &parsed.expr, start, end).await;
+    output.with_hints(hints)
 }
 
 /// `execute_range_query`: a range query with defaults a model can rely on.
@@ -175,11 +191,9 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
         args.stats,
         args.lookback_delta,
     ));
-    run_query(
-        &upstream,
-        ApiCall::post("/api/v1/query_range", params).with_parsed(parsed),
-    )
-    .await
+    let call = ApiCall::post("/api/v1/query_range", params).with_parsed(parsed.clone());
+    let output = run_query(&upstream, call).await?;
+    Ok(hinted(&ctx, &upstream, output, &parsed, start, end).await)
 }
 
 /// Sends a query (the truncate layer cuts its answer to the call's
