@@ -154,7 +154,7 @@ def test_policy_denied_call(audit_server: LayeredServer, audit_dir: Path) -> Non
 @pytest.mark.parametrize("arguments,kind", [
     ({"query": "up", "bogus": 1}, "invalid_arguments"),
     ({"query": 42}, "invalid_arguments"),
-    ({"query": "sum(up"}, "prometheus_error"),
+    ({"query": "sum(up"}, "invalid_promql"),
 ], ids=["unknown-argument", "wrong-type", "bad-promql"])
 def test_failed_call(audit_server: LayeredServer, audit_dir: Path, arguments: dict[str, Any], kind: str) -> None:
     res, line = call(audit_server, audit_dir / "audit.jsonl", "execute_query", arguments,
