@@ -212,6 +212,7 @@ impl ToolError {
             Self::InvalidArguments(_) | Self::UnknownUpstream(_) => "invalid_arguments",
             Self::Upstream(UpstreamError::Prometheus { .. }) => "prometheus_error",
             Self::Upstream(UpstreamError::Timeout { .. }) => "timeout",
+            Self::Upstream(UpstreamError::Guardrail { .. }) => "guardrail",
             Self::Upstream(_) => "upstream_error",
         }
     }
