@@ -64,7 +64,10 @@ where
             return GuardrailsFuture::passed(self.inner.call(req), Vec::new());
         };
         let checked = rules::check(&self.shared.limits, &query);
-        if checked.precheck.is_empty() {
+        // In enforce mode a query already broken is refused without asking
+        // the upstream anything.
+        let refused_anyway = self.shared.enforce && !checked.findings.is_empty();
+        if checked.precheck.is_empty() || refused_anyway {
             return match self.shared.decide(checked.findings, Vec::new()) {
                 Ok(decisions) => GuardrailsFuture::passed(self.inner.call(req), decisions),
                 Err(refusal) => GuardrailsFuture::Refused {

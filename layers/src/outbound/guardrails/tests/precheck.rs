@@ -112,3 +112,15 @@ async fn the_tools_parse_is_used_when_it_is_the_query_sent() {
         .await
         .expect_err("refused");
 }
+
+#[tokio::test]
+async fn an_enforced_query_already_broken_is_refused_without_a_precheck() {
+    let h = harness(GuardrailMode::Enforce, |_| {});
+    let query = [("query", "rate(http_requests_total[90d])")];
+    let error = h
+        .send(get("/api/v1/query", &query), Upstream::Series(250))
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("max_range"), "{error}");
+    assert!(h.seen().is_empty(), "{:?}", h.seen());
+}
