@@ -14,7 +14,8 @@
 //!   [`inbound::authn`] (bearer JWTs → a [`identity::Principal`]),
 //!   [`inbound::audience`] (trusted ID-token audiences), [`inbound::tenancy`]
 //!   (principal → the tenants it may read).
-//! - [`outbound`]: [`outbound::tenant_header`] (the one writer of
+//! - [`outbound`]: [`outbound::guardrails`] (cost rules on every query
+//!   sent, warn or enforce), [`outbound::tenant_header`] (the one writer of
 //!   `X-Scope-OrgID`), [`outbound::upstream_auth`] (credentials towards the
 //!   upstream), [`outbound::truncate`] (streaming cut to a budget),
 //!   [`outbound::upstream_metrics`], [`outbound::timeout`].

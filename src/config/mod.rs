@@ -16,6 +16,7 @@ pub use mcp_prometheus_layers::inbound::limits::LimitsConfig;
 pub use mcp_prometheus_layers::inbound::policy::PolicyConfig;
 pub use mcp_prometheus_layers::inbound::ratelimit::RateLimitConfig;
 pub use mcp_prometheus_layers::inbound::tenancy::{TenancyConfig, TenancyMode};
+pub use mcp_prometheus_layers::outbound::guardrails::GuardrailsConfig;
 pub use mcp_prometheus_layers::outbound::truncate::TruncateConfig;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 use mcp_prometheus_layers::secret::Secret;
@@ -64,6 +65,7 @@ pub struct LayersConfig {
     pub ratelimit: RateLimitConfig,
     pub policy: PolicyConfig,
     pub truncate: TruncateConfig,
+    pub guardrails: GuardrailsConfig,
 }
 
 /// Which MCP transport `serve` speaks.

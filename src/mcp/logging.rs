@@ -1,8 +1,9 @@
 //! The logging capability of protocol versions before 2026-07-28: a
 //! client sets a level with `logging/setLevel`, and the warnings a tool
-//! call produces (Prometheus's warnings, a truncated answer) are also
-//! sent to it as `notifications/message` at or above that level. Nothing
-//! is sent before a client asks. The level belongs to one session.
+//! call produces (Prometheus's warnings, the guardrails', a truncated
+//! answer) are also sent to it as `notifications/message` at or above that
+//! level. Nothing is sent before a client asks. The level belongs to one
+//! session.
 #![allow(deprecated)] // rmcp marks logging deprecated (SEP-2577); clients before 2026-07-28 use it.
 
 use std::sync::Arc;
@@ -69,7 +70,12 @@ impl SessionLog {
                 output.hint.map(|h| format!(": {h}")).unwrap_or_default()
             )
         });
-        for warning in output.warnings.iter().cloned().chain(truncated) {
+        let guardrails = output
+            .guardrails
+            .iter()
+            .map(|d| format!("guardrail {} ({}): {}", d.rule, d.action.as_str(), d.detail));
+        let warnings = guardrails.chain(output.warnings.iter().cloned());
+        for warning in warnings.chain(truncated) {
             let message = LoggingMessageNotificationParam::new(
                 LoggingLevel::Warning,
                 json!({"tool": tool, "upstream": output.upstream, "warning": warning}),

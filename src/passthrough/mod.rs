@@ -39,7 +39,7 @@ pub use paths::tool_for_path;
 use refusal::Refusal;
 
 use crate::config::Config;
-use crate::upstream::{Forward, Upstream, Upstreams};
+use crate::upstream::{Forward, GUARDRAIL_HEADER, Upstream, Upstreams};
 
 /// Longest query string forwarded; longer parameters belong in a POST form.
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
@@ -297,7 +297,7 @@ impl Passthrough {
         *response.status_mut() = head.status;
         // Only what describes the body: no hop-by-hop header, no
         // Set-Cookie, nothing else of the upstream's.
-        for name in [CONTENT_TYPE, CONTENT_ENCODING] {
+        for name in [CONTENT_TYPE, CONTENT_ENCODING, GUARDRAIL_HEADER] {
             if let Some(value) = head.headers.get(&name) {
                 response.headers_mut().insert(name, value.clone());
             }

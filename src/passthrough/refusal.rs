@@ -76,6 +76,8 @@ impl Refusal {
             Self::Tenant(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Upstream(error) => match error {
                 UpstreamError::Refused { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+                // Prometheus answers its own cost limit (11000 points) so.
+                UpstreamError::Guardrail { .. } => (StatusCode::BAD_REQUEST, "bad_data"),
                 UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 UpstreamError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_data"),
                 UpstreamError::Unreachable { .. } | UpstreamError::BrokenAnswer { .. } => {
@@ -131,6 +133,27 @@ mod tests {
         assert_eq!(refusal.status().0, StatusCode::FORBIDDEN);
         let refusal = Refusal::Tenant(NarrowError::NoTenants);
         assert!(refusal.to_string().starts_with("X-Scope-OrgID: "));
+    }
+
+    #[test]
+    fn a_guardrail_refusal_is_prometheus_bad_data() {
+        use mcp_prometheus_layers::outbound::guardrails::{
+            GuardrailAction, GuardrailDecision, GuardrailRefusal, GuardrailRule,
+        };
+        let refusal = Refusal::Upstream(UpstreamError::Guardrail {
+            upstream: "mimir".into(),
+            refusal: GuardrailRefusal(vec![GuardrailDecision {
+                rule: GuardrailRule::MaxPoints,
+                action: GuardrailAction::Refuse,
+                detail: "raise the step to ≥8s".into(),
+            }]),
+        });
+        assert_eq!(refusal.status(), (StatusCode::BAD_REQUEST, "bad_data"));
+        let text = refusal.to_string();
+        assert!(
+            text.contains("guardrail max_points: raise the step"),
+            "{text}"
+        );
     }
 
     #[test]

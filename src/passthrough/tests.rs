@@ -79,6 +79,7 @@ fn passthrough(url: &str, enforce: bool, auth: UpstreamAuthConfig) -> Router {
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(enforce, 16),
         truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
+        guardrails: None,
         propagate_trace: false,
     };
     let stacks = outbound

@@ -12,8 +12,9 @@
 //!                          │ a tool call builds typed Prometheus API requests
 //!                          ▼
 //!                   OUTBOUND (one stack per upstream, outbound.rs)
-//!                   trace propagation → user agent → tenant (X-Scope-OrgID) → upstream auth
-//!                   → truncate (tools only) → upstream metrics → timeout → pooled client
+//!                   trace propagation → user agent → [guardrails] → tenant (X-Scope-OrgID)
+//!                   → upstream auth → truncate (tools only) → upstream metrics → timeout
+//!                   → pooled client
 //!                   (upstream/client.rs)
 //! ```
 
@@ -32,6 +33,7 @@ use mcp_prometheus_layers::inbound::audience::AudienceConfigError;
 use mcp_prometheus_layers::inbound::authn::AuthnConfigError;
 use mcp_prometheus_layers::inbound::limits::LimitsConfigError;
 use mcp_prometheus_layers::inbound::tenancy::{ResolveError, TenancyConfigError, TenantResolver};
+use mcp_prometheus_layers::outbound::guardrails::GuardrailsConfigError;
 use mcp_prometheus_layers::outbound::truncate::TruncateConfigError;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfigError;
 use mcp_prometheus_layers::tls::TlsSetupError;
@@ -67,6 +69,8 @@ pub enum StackError {
     Audit(#[from] AuditConfigError),
     #[error("invalid config: layers.truncate: {0}")]
     Truncate(#[from] TruncateConfigError),
+    #[error("invalid config: layers.guardrails: {0}")]
+    Guardrails(#[from] GuardrailsConfigError),
     #[error("invalid config: upstreams[{index}].tls: {source}")]
     Tls { index: usize, source: TlsSetupError },
     #[error("invalid config: upstreams[{index}].auth: {source}")]

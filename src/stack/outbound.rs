@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use mcp_prometheus_layers::BoxError;
 use mcp_prometheus_layers::body::{RequestBody, ResponseBody};
 use mcp_prometheus_layers::build::BuildCtx;
+use mcp_prometheus_layers::outbound::guardrails::GuardrailsLayer;
 use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
 use mcp_prometheus_layers::outbound::timeout::TimeoutLayer;
 use mcp_prometheus_layers::outbound::truncate::TruncateLayer;
@@ -44,6 +45,12 @@ pub struct Outbound {
     /// Always on: with `[layers.truncate]` off it still applies each
     /// call's `limit` and the hard ceiling ([`TruncateLayer::calls_only`]).
     pub truncate: TruncateLayer,
+    /// `[layers.guardrails]` (off unless its mode says otherwise): judges
+    /// every query of both stacks before the tenant layer, so it sees the
+    /// caller's query as written, while its pre-checks pass the tenant
+    /// layer and the rest like any request. One layer (one pre-check
+    /// cache, keyed by upstream) for every upstream.
+    pub guardrails: Option<GuardrailsLayer>,
     pub propagate_trace: bool,
 }
 
@@ -60,13 +67,14 @@ impl Outbound {
                 .truncate
                 .build(ctx)?
                 .unwrap_or_else(|| TruncateLayer::calls_only(&layers.truncate)),
+            guardrails: layers.guardrails.build(ctx)?,
             propagate_trace: layers.trace.enabled,
         })
     }
 
     /// One upstream's two stacks, outermost first: trace propagation →
-    /// user agent → tenant → upstream auth → \[truncate\] → metrics →
-    /// timeout → pooled client. The tools' stack truncates; the
+    /// user agent → \[guardrails\] → tenant → upstream auth → \[truncate\] →
+    /// metrics → timeout → pooled client. The tools' stack truncates; the
     /// passthrough's does not (its caller gets Prometheus's whole answer,
     /// streamed). Both share the credential (read once) and the pool.
     /// `index` is the upstream's place in `[[upstreams]]`, for errors.
@@ -84,6 +92,7 @@ impl Outbound {
         let identity = ServiceBuilder::new()
             .option_layer(self.propagate_trace.then_some(PropagateLayer))
             .layer(SetRequestHeaderLayer::overriding(USER_AGENT, user_agent()))
+            .option_layer(self.guardrails.clone())
             .layer(
                 self.tenant
                     .clone()

@@ -240,6 +240,7 @@ impl ToolError {
             Self::Promql { .. } => "invalid_promql",
             Self::Upstream(UpstreamError::Prometheus { .. }) => "prometheus_error",
             Self::Upstream(UpstreamError::Timeout { .. }) => "timeout",
+            Self::Upstream(UpstreamError::Guardrail { .. }) => "guardrail",
             Self::Upstream(_) => "upstream_error",
         }
     }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::upstream::Notes;
+use mcp_prometheus_layers::outbound::guardrails::GuardrailDecision;
 use serde_json::{Value, json};
 
 /// Tool families share their advice on how to narrow a truncated answer.
@@ -85,6 +86,11 @@ pub struct ToolOutput {
     /// Why an answer is empty, when that can be told.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<String>,
+    /// What the guardrails found costly in the query (`{rule, action,
+    /// detail}`); the query was sent all the same (`warn` mode, or a
+    /// pre-check that failed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<GuardrailDecision>,
     /// The concise rendering for the model.
     #[serde(skip)]
     pub text: String,
@@ -105,6 +111,7 @@ impl ToolOutput {
             warnings: Vec::new(),
             infos: Vec::new(),
             hints: Vec::new(),
+            guardrails: Vec::new(),
             text,
         }
     }
@@ -130,12 +137,13 @@ impl ToolOutput {
         self
     }
 
-    /// Carries Prometheus's warnings and infos to the model, and that the
-    /// truncate layer cut the answer (its counts reach the tool through
-    /// [`Notes::items_total`]).
+    /// Carries Prometheus's warnings and infos to the model, the
+    /// guardrails' warnings, and that the truncate layer cut the answer
+    /// (its counts reach the tool through [`Notes::items_total`]).
     pub fn with_notes(mut self, notes: Notes) -> Self {
         self.warnings = notes.warnings;
         self.infos = notes.infos;
+        self.guardrails = notes.guardrails;
         if let Some(cut) = notes.truncation.filter(|t| t.truncated) {
             self.truncated = true;
             self.has_more = true;
@@ -150,8 +158,9 @@ impl ToolOutput {
         self
     }
 
-    /// The text content: the rendering, then what was cut and Prometheus's
-    /// warnings, so a model that reads only text misses nothing.
+    /// The text content: the rendering, then what was cut, the guardrails'
+    /// warnings and Prometheus's, so a model that reads only text misses
+    /// nothing.
     pub fn full_text(&self) -> String {
         let mut text = self.text.clone();
         if self.truncated
@@ -163,6 +172,14 @@ impl ToolOutput {
                 text.push(' ');
                 text.push_str(hint);
             }
+        }
+        for decision in &self.guardrails {
+            text.push_str(&format!(
+                "\nGuardrail warning ({}, {}): {}",
+                decision.rule,
+                decision.action.as_str(),
+                decision.detail
+            ));
         }
         for warning in &self.warnings {
             text.push_str("\nWarning: ");
@@ -214,6 +231,34 @@ mod tests {
         let value = serde_json::to_value(&output).expect("serializes");
         assert_eq!(value["total"], 3);
         assert!(value.get("text").is_none());
+        assert!(
+            value.get("guardrails").is_none(),
+            "only when there are some"
+        );
+    }
+
+    #[test]
+    fn guardrail_warnings_reach_the_text_and_the_structure() {
+        use mcp_prometheus_layers::outbound::guardrails::{GuardrailAction, GuardrailRule};
+        let output = ToolOutput::new(Family::Query, "local", json!([]), "0 series".into())
+            .with_notes(Notes {
+                guardrails: vec![GuardrailDecision {
+                    rule: GuardrailRule::MaxRange,
+                    action: GuardrailAction::Warn,
+                    detail: "shorten the range to ≤31d".into(),
+                }],
+                ..Notes::default()
+            });
+        let text = output.full_text();
+        assert!(
+            text.contains("Guardrail warning (max_range, warn): shorten the range to ≤31d"),
+            "{text}"
+        );
+        let value = serde_json::to_value(&output).expect("serializes");
+        assert_eq!(
+            value["guardrails"],
+            json!([{"rule": "max_range", "action": "warn", "detail": "shorten the range to ≤31d"}])
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use http::StatusCode;
+use mcp_prometheus_layers::outbound::guardrails::GuardrailDecision;
 use mcp_prometheus_layers::outbound::truncate::Truncation;
 
 /// A successful Prometheus API answer.
@@ -18,6 +19,8 @@ pub struct Notes {
     pub infos: Vec<String>,
     /// What the truncate layer cut, when it ran.
     pub truncation: Option<Truncation>,
+    /// What the guardrails warned about (the query was sent).
+    pub guardrails: Vec<GuardrailDecision>,
 }
 
 impl Notes {
@@ -34,6 +37,11 @@ impl Notes {
     pub fn merge(&mut self, other: Notes) {
         self.warnings.extend(other.warnings);
         self.infos.extend(other.infos);
+        for decision in other.guardrails {
+            if !self.guardrails.contains(&decision) {
+                self.guardrails.push(decision);
+            }
+        }
         self.truncation = match (self.truncation.take(), other.truncation) {
             (Some(a), Some(b)) => Some(a.merge(b)),
             (a, b) => a.or(b),
@@ -41,9 +49,11 @@ impl Notes {
     }
 }
 
-/// A raw answer: status, body, and the truncate layer's record.
+/// A raw answer: status, body, the truncate layer's record and the
+/// guardrails' warnings.
 pub struct RawAnswer {
     pub status: StatusCode,
     pub body: Bytes,
     pub truncation: Option<Truncation>,
+    pub guardrails: Vec<GuardrailDecision>,
 }

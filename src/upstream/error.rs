@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mcp_prometheus_layers::outbound::guardrails::GuardrailRefusal;
 use mcp_prometheus_layers::outbound::tenant_header::TenantError;
 use mcp_prometheus_layers::outbound::timeout::TimeoutError;
 use mcp_prometheus_layers::outbound::truncate::BrokenBody;
@@ -69,6 +70,13 @@ pub enum UpstreamError {
     /// credentials to forward): nothing reached the upstream.
     #[error("the request to upstream {upstream:?} was not sent: {detail}")]
     Refused { upstream: String, detail: String },
+    /// The guardrails (`enforce` mode) judged the query too costly:
+    /// nothing was sent. The text names each rule and how to fix the query.
+    #[error("the query was not sent to upstream {upstream:?}: {refusal}")]
+    Guardrail {
+        upstream: String,
+        refusal: GuardrailRefusal,
+    },
 }
 
 impl UpstreamError {
@@ -86,6 +94,12 @@ impl UpstreamError {
                 upstream: upstream.to_owned(),
                 endpoint,
                 detail: error_chain(error.as_ref()),
+            };
+        }
+        if let Some(refusal) = error.downcast_ref::<GuardrailRefusal>() {
+            return Self::Guardrail {
+                upstream: upstream.to_owned(),
+                refusal: refusal.clone(),
             };
         }
         if let Some(refusal) = error.downcast_ref::<TenantError>() {

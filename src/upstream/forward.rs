@@ -11,9 +11,10 @@
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use mcp_prometheus_layers::body::ResponseBody;
 use mcp_prometheus_layers::call_scope::CallScope;
+use mcp_prometheus_layers::outbound::guardrails::GuardrailDecisions;
 use tower::ServiceExt;
 
 use super::{Upstream, UpstreamError};
@@ -68,10 +69,45 @@ impl Upstream {
         };
         let mut request = self.finish(builder, body, endpoint)?;
         scope.apply(&mut request);
-        self.passthrough
+        let mut response = self
+            .passthrough
             .clone()
             .oneshot(request)
             .await
-            .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))
+            .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))?;
+        if let Some(warning) = guardrail_warning(&response) {
+            response.headers_mut().insert(GUARDRAIL_HEADER, warning);
+        }
+        Ok(response)
     }
+}
+
+/// Where a passthrough answer tells of the guardrails' warnings: the body
+/// streams through untouched, so its `warnings` cannot carry them.
+pub const GUARDRAIL_HEADER: HeaderName = HeaderName::from_static("mcp-prometheus-guardrail");
+
+/// The guardrails' warnings on `response` as one header value (ASCII:
+/// the details' `…`, `≤` and `≥` spelled out).
+fn guardrail_warning<B>(response: &Response<B>) -> Option<HeaderValue> {
+    let decisions = response.extensions().get::<GuardrailDecisions>()?;
+    let text = decisions
+        .0
+        .iter()
+        .map(|d| format!("{} ({}): {}", d.rule, d.action.as_str(), d.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace('…', "...")
+        .replace('≤', "<=")
+        .replace('≥', ">=");
+    let ascii: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&ascii).ok()
 }

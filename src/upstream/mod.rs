@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
 use mcp_prometheus_layers::identity::Probe;
+use mcp_prometheus_layers::outbound::guardrails::GuardrailDecisions;
 use mcp_prometheus_layers::outbound::truncate::Truncation;
 use mcp_prometheus_layers::promql::ParsedQuery;
 use serde::Deserialize;
@@ -25,7 +26,7 @@ use tower::ServiceExt;
 pub use answer::{ApiSuccess, Notes, RawAnswer};
 pub use client::pooled_client;
 pub use error::UpstreamError;
-pub use forward::Forward;
+pub use forward::{Forward, GUARDRAIL_HEADER};
 pub use registry::{UnknownUpstream, Upstreams};
 
 use crate::config::UpstreamConfig;
@@ -176,6 +177,7 @@ impl Upstream {
             status,
             body,
             truncation,
+            guardrails,
         } = self.send(call, Some(scope)).await?;
         let envelope: Envelope<T> = match serde_json::from_slice(&body) {
             Ok(envelope) => envelope,
@@ -197,6 +199,7 @@ impl Upstream {
                         warnings: envelope.warnings,
                         infos: envelope.infos,
                         truncation,
+                        guardrails,
                     },
                 })
                 .ok_or_else(|| UpstreamError::InvalidJson {
@@ -259,6 +262,11 @@ impl Upstream {
             .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))?;
         let status = response.status();
         let truncation = response.extensions().get::<Truncation>().cloned();
+        let guardrails = response
+            .extensions()
+            .get::<GuardrailDecisions>()
+            .map(|d| d.0.clone())
+            .unwrap_or_default();
         let mut body = response.into_body();
         let mut buffer = BytesMut::new();
         while let Some(frame) = body.frame().await {
@@ -293,6 +301,7 @@ impl Upstream {
             status,
             body: buffer.freeze(),
             truncation,
+            guardrails,
         })
     }
 

@@ -18,6 +18,9 @@ use crate::config::{ConfigDuration, UpstreamConfig};
 use crate::stack::Outbound;
 use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::call_scope::CallScope;
+use mcp_prometheus_layers::outbound::guardrails::{
+    GuardrailAction, GuardrailMode, GuardrailRule, GuardrailsConfig,
+};
 use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
 use mcp_prometheus_layers::outbound::truncate::{TruncateConfig, TruncateLayer};
 
@@ -100,6 +103,15 @@ async fn serve_fake() -> (String, Seen) {
 }
 
 fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream {
+    guarded(url, GuardrailMode::Off, configure)
+}
+
+/// An upstream whose stacks have the guardrails in `mode`.
+fn guarded(
+    url: &str,
+    mode: GuardrailMode,
+    configure: impl FnOnce(&mut UpstreamConfig),
+) -> Upstream {
     let mut config = UpstreamConfig::new("fake", url);
     config.timeout = ConfigDuration(Duration::from_millis(500));
     config.max_response_bytes = 4096;
@@ -108,6 +120,12 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(false, 16),
         truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
+        guardrails: GuardrailsConfig {
+            mode,
+            ..GuardrailsConfig::default()
+        }
+        .build(&BuildCtx::default())
+        .expect("valid"),
         propagate_trace: true,
     };
     Upstream::new(
@@ -246,4 +264,43 @@ async fn readiness_falls_back_to_mimir_path() {
         .await;
     assert!(readiness.ready);
     assert_eq!(readiness.endpoint, "/ready");
+}
+
+fn query(promql: &str) -> ApiCall {
+    ApiCall::post("/api/v1/query", vec![("query", promql.to_owned())])
+}
+
+#[tokio::test]
+async fn an_enforced_guardrail_refuses_before_sending() {
+    let (url, seen) = serve_fake().await;
+    let upstream = guarded(&url, GuardrailMode::Enforce, |_| {});
+    let error = upstream
+        .api::<Value>(query(r#"rate(x{job="a"}[90d])"#), &CallScope::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(error, UpstreamError::Guardrail { .. }), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("not sent") && text.contains("max_range") && text.contains("≤31d"),
+        "{text}"
+    );
+    assert!(seen.lock().expect("lock").is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_guardrail_warning_travels_with_the_answer() {
+    let (url, seen) = serve_fake().await;
+    let upstream = guarded(&url, GuardrailMode::Warn, |_| {});
+    let answer = upstream
+        .api::<Value>(query(r#"{__name__=~".+"}"#), &CallScope::default())
+        .await
+        .expect("sent");
+    let decisions = &answer.notes.guardrails;
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(
+        (decisions[0].rule, decisions[0].action),
+        (GuardrailRule::UnboundedRegex, GuardrailAction::Warn)
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1);
 }
