@@ -2,6 +2,7 @@
 //! upstream passes (the order is decided in the server's `stack` module).
 
 pub mod tenant_header;
+pub mod tenant_label;
 pub mod timeout;
 pub mod truncate;
 pub mod upstream_auth;

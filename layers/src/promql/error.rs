@@ -136,7 +136,10 @@ fn hint(message: &str) -> &'static str {
         "check that every ( has its ); a grouping clause goes right after the aggregation: sum by (job) (rate(x[5m]))"
     } else if message.contains("brace") {
         "close the label matchers with }: metric{label=\"value\"}"
-    } else if message.contains("bracket") || message.contains("range") || message.contains("duration") {
+    } else if message.contains("bracket")
+        || message.contains("range")
+        || message.contains("duration")
+    {
         "a range is a duration in brackets after a selector: rate(x_total[5m]); a subquery is (expr)[1h:1m]"
     } else if message.contains("string") || message.contains("quot") {
         "quote label values with \" and escape inner quotes: {path=\"/api\"}"

@@ -15,7 +15,10 @@ fn errors_say_where_what_and_how() {
     assert!(parse("   ").expect_err("empty").hint.contains("up"));
     assert!(parse(&"a".repeat(MAX_QUERY_BYTES + 1)).is_err());
     let err = parse("é(((").expect_err("unicode");
-    assert!(err.to_string().contains('é'), "fragments cut on characters: {err}");
+    assert!(
+        err.to_string().contains('é'),
+        "fragments cut on characters: {err}"
+    );
 }
 
 #[test]
@@ -28,14 +31,26 @@ fn selectors_are_found_everywhere() {
     .expect("valid");
     let names: Vec<String> = selectors(&expr)
         .iter()
-        .map(|(vs, range)| format!("{}{}", vs.name.clone().unwrap_or_default(), range.map_or("", |_| "[]")))
+        .map(|(vs, range)| {
+            format!(
+                "{}{}",
+                vs.name.clone().unwrap_or_default(),
+                range.map_or("", |_| "[]")
+            )
+        })
         .collect();
-    assert_eq!(names, ["a_total[]", "b", "c", "d", "f", "e"], "topk's parameter after its expression");
+    assert_eq!(
+        names,
+        ["a_total[]", "b", "c", "d", "f", "e"],
+        "topk's parameter after its expression"
+    );
 }
 
 #[test]
 fn every_selector_is_reached_for_rewriting() {
-    let mut expr = parse("a + on() sum(max_over_time(b[5m:1m])) or vector(1) and absent(c{x=~\"y\"})").expect("valid");
+    let mut expr =
+        parse("a + on() sum(max_over_time(b[5m:1m])) or vector(1) and absent(c{x=~\"y\"})")
+            .expect("valid");
     let mut seen = 0;
     selectors_mut(&mut expr, &mut |vs| {
         seen += 1;
