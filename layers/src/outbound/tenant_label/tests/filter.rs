@@ -3,7 +3,7 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::layer::{request, send};
+use super::support::{request, send};
 use crate::identity::TenantSet;
 use crate::inbound::tenancy::{Enforcement, TenancyConfig, TenancyMode};
 use crate::outbound::tenant_label::{Answer, AnswerFilter, TenantLabelError, TenantLabelLayer};

@@ -2,10 +2,12 @@
 //! requests through the layer (GET, POST form, `match[]`, refusals), the
 //! alerts and rules filter, and property tests.
 
+mod config;
 mod filter;
 mod layer;
 mod prop;
 mod rewrite;
+mod support;
 
 use super::rewrite::TenantMatcher;
 use crate::identity::TenantSet;
