@@ -107,6 +107,7 @@ fn upstream(url: &str, configure: impl FnOnce(&mut UpstreamConfig)) -> Upstream 
     let outbound = Outbound {
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(false, 16),
+        label: None,
         truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
         propagate_trace: true,
     };
