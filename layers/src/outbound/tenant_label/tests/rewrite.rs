@@ -94,6 +94,13 @@ const SCOPED: &[(&str, &str)] = &[
         r#"info(demo, {tenant="b"})"#,
         r#"info(demo{tenant="a"}, {tenant="a",tenant="b"})"#,
     ),
+    // durations are printed in their canonical form, meaning the same
+    ("rate(demo[90s])", r#"rate(demo{tenant="a"}[1m30s])"#),
+    ("demo[1d] offset 1w", r#"demo{tenant="a"}[1d] offset 1w"#),
+    (
+        r#"label_replace(demo, "x", "a\"b$1", "job", "(.*)")"#,
+        r#"label_replace(demo{tenant="a"}, "x", "a\"b$1", "job", "(.*)")"#,
+    ),
     // nothing to scope
     ("1 + 2", "1 + 2"),
     ("time()", "time()"),
