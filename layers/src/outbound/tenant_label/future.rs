@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderValue, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
@@ -162,6 +162,7 @@ impl Reading {
                     endpoint: filtering.endpoint,
                     source,
                 })?;
+        head.headers.remove(TRANSFER_ENCODING);
         head.headers
             .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let body = Full::new(body)
