@@ -16,7 +16,9 @@
 //!   (principal → the tenants it may read).
 //! - [`outbound`]: [`outbound::guardrails`] (cost rules on every query
 //!   sent, warn or enforce), [`outbound::tenant_header`] (the one writer of
-//!   `X-Scope-OrgID`), [`outbound::upstream_auth`] (credentials towards the
+//!   `X-Scope-OrgID`), [`outbound::tenant_label`] (label tenancy: the
+//!   tenants as a matcher in every selector, alerts and rules filtered),
+//!   [`outbound::upstream_auth`] (credentials towards the
 //!   upstream), [`outbound::truncate`] (streaming cut to a budget),
 //!   [`outbound::upstream_metrics`], [`outbound::timeout`].
 //! - [`trace`]: W3C trace context, in (a span per request) and out

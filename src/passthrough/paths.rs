@@ -175,6 +175,24 @@ mod tests {
     }
 
     #[test]
+    fn label_tenancy_knows_every_served_api() {
+        use mcp_prometheus_layers::outbound::tenant_label::{Scoping, scoping};
+        for api in APIS {
+            let path = api.path.replace("{name}", "job");
+            match scoping(api.path, &format!("/prefix{path}")) {
+                None => panic!("{} is unknown to label tenancy", api.path),
+                Some(Scoping::Unscoped { tool }) => {
+                    assert_eq!(tool, api.tool, "one opt-in covers both ways in");
+                }
+                Some(_) => {}
+            }
+        }
+        for tool in mcp_prometheus_layers::outbound::tenant_label::unscoped_tools() {
+            assert!(crate::tools::registry::TOOL_NAMES.contains(&tool), "{tool}");
+        }
+    }
+
+    #[test]
     fn write_admin_and_unlisted_apis_are_not_served() {
         for path in [
             "",

@@ -78,6 +78,7 @@ fn passthrough(url: &str, enforce: bool, auth: UpstreamAuthConfig) -> Router {
     let outbound = Outbound {
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(enforce, 16),
+        label: None,
         truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
         guardrails: None,
         propagate_trace: false,

@@ -13,12 +13,14 @@
 //!                          ▼
 //!                   OUTBOUND (one stack per upstream, outbound.rs)
 //!                   trace propagation → user agent → [guardrails] → tenant (X-Scope-OrgID)
-//!                   → upstream auth → truncate (tools only) → upstream metrics → timeout
-//!                   → pooled client
+//!                   → upstream auth → truncate (tools only) → tenant label (label tenancy only)
+//!                   → upstream metrics → timeout → pooled client
 //!                   (upstream/client.rs)
 //! ```
 
 mod inbound;
+#[cfg(test)]
+mod label_tests;
 mod outbound;
 pub mod panic;
 
@@ -34,6 +36,7 @@ use mcp_prometheus_layers::inbound::authn::AuthnConfigError;
 use mcp_prometheus_layers::inbound::limits::LimitsConfigError;
 use mcp_prometheus_layers::inbound::tenancy::{ResolveError, TenancyConfigError, TenantResolver};
 use mcp_prometheus_layers::outbound::guardrails::GuardrailsConfigError;
+use mcp_prometheus_layers::outbound::tenant_label::TenantLabelConfigError;
 use mcp_prometheus_layers::outbound::truncate::TruncateConfigError;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfigError;
 use mcp_prometheus_layers::tls::TlsSetupError;
@@ -80,6 +83,8 @@ pub enum StackError {
     },
     #[error("invalid config: {0}")]
     Passthrough(#[from] PassthroughConfigError),
+    #[error("invalid config: {0}")]
+    TenantLabel(#[from] TenantLabelConfigError),
 }
 
 impl From<std::convert::Infallible> for StackError {

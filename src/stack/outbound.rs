@@ -11,6 +11,7 @@ use mcp_prometheus_layers::body::{RequestBody, ResponseBody};
 use mcp_prometheus_layers::build::BuildCtx;
 use mcp_prometheus_layers::outbound::guardrails::GuardrailsLayer;
 use mcp_prometheus_layers::outbound::tenant_header::TenantLayer;
+use mcp_prometheus_layers::outbound::tenant_label::TenantLabelLayer;
 use mcp_prometheus_layers::outbound::timeout::TimeoutLayer;
 use mcp_prometheus_layers::outbound::truncate::TruncateLayer;
 use mcp_prometheus_layers::outbound::upstream_metrics::{UpstreamMetrics, UpstreamMetricsLayer};
@@ -40,8 +41,13 @@ pub struct Outbound {
     pub metrics: Arc<UpstreamMetrics>,
     /// Always on: the only writer of `X-Scope-OrgID` (each upstream adds
     /// its fixed `org_id`); fails closed when tenancy is enforced and a
-    /// request carries no tenants.
+    /// request carries no tenants. Under label tenancy it writes only the
+    /// fixed `org_id`.
     pub tenant: TenantLayer,
+    /// Label tenancy (`[layers.tenancy] enforce = "label"`): the caller's
+    /// tenants as a matcher in every query and series selector, alerts and
+    /// rules filtered, unscoped endpoints refused; fails closed.
+    pub label: Option<TenantLabelLayer>,
     /// Always on: with `[layers.truncate]` off it still applies each
     /// call's `limit` and the hard ceiling ([`TruncateLayer::calls_only`]).
     pub truncate: TruncateLayer,
@@ -60,9 +66,16 @@ impl Outbound {
     pub fn from_config(config: &Config, ctx: &BuildCtx) -> Result<Self, StackError> {
         let layers = &config.layers;
         let tenancy_on = layers.tenancy.enabled && layers.tenancy.mode != TenancyMode::None;
+        let label = TenantLabelLayer::from_config(&layers.tenancy, ctx)?;
+        let tenant = TenantLayer::new(tenancy_on, layers.tenancy.max_tenants_per_request);
         Ok(Self {
             metrics: ctx.register(UpstreamMetrics::register),
-            tenant: TenantLayer::new(tenancy_on, layers.tenancy.max_tenants_per_request),
+            tenant: if label.is_some() {
+                tenant.by_label()
+            } else {
+                tenant
+            },
+            label,
             truncate: layers
                 .truncate
                 .build(ctx)?
@@ -73,11 +86,15 @@ impl Outbound {
     }
 
     /// One upstream's two stacks, outermost first: trace propagation →
-    /// user agent → \[guardrails\] → tenant → upstream auth → \[truncate\] →
-    /// metrics → timeout → pooled client. The tools' stack truncates; the
-    /// passthrough's does not (its caller gets Prometheus's whole answer,
-    /// streamed). Both share the credential (read once) and the pool.
-    /// `index` is the upstream's place in `[[upstreams]]`, for errors.
+    /// user agent → \[guardrails\] → tenant → upstream auth → \[truncate\]
+    /// → \[tenant label\] → metrics → timeout → pooled client. The tools'
+    /// stack truncates; the passthrough's does not (its caller gets
+    /// Prometheus's whole answer, streamed). Both share the credential (read
+    /// once) and the pool. The tenant label layer sits inside truncation so
+    /// that the alerts and rules it filters are cut (and counted) only after
+    /// the other tenants' are gone; the query it rewrites is the same
+    /// wherever it sits. `index` is the upstream's place in `[[upstreams]]`,
+    /// for errors.
     pub fn stack(
         &self,
         ctx: &BuildCtx,
@@ -100,6 +117,11 @@ impl Outbound {
             )
             .layer(auth);
         let wire = ServiceBuilder::new()
+            .option_layer(
+                self.label
+                    .clone()
+                    .map(|label| label.for_upstream(upstream.max_response_bytes)),
+            )
             .layer(MapResponseLayer::new(|response: Response<_>| {
                 response.map(BodyExt::boxed_unsync)
             }))

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use mcp_prometheus_layers::outbound::guardrails::GuardrailRefusal;
 use mcp_prometheus_layers::outbound::tenant_header::TenantError;
+use mcp_prometheus_layers::outbound::tenant_label::TenantLabelError;
 use mcp_prometheus_layers::outbound::timeout::TimeoutError;
 use mcp_prometheus_layers::outbound::truncate::BrokenBody;
 use mcp_prometheus_layers::outbound::upstream_auth::NothingToForward;
@@ -77,6 +78,10 @@ pub enum UpstreamError {
         upstream: String,
         refusal: GuardrailRefusal,
     },
+    /// Label tenancy could not filter an answer to the caller's tenants:
+    /// nothing of it is passed on.
+    #[error("upstream {upstream:?}: {detail}")]
+    Unfiltered { upstream: String, detail: String },
 }
 
 impl UpstreamError {
@@ -106,6 +111,16 @@ impl UpstreamError {
             return Self::Refused {
                 upstream: upstream.to_owned(),
                 detail: refusal.to_string(),
+            };
+        }
+        if let Some(refusal) = error.downcast_ref::<TenantLabelError>() {
+            let (upstream, detail) = (upstream.to_owned(), refusal.to_string());
+            return if refusal.callers_request() {
+                Self::BadRequest { upstream, detail }
+            } else if refusal.before_sending() {
+                Self::Refused { upstream, detail }
+            } else {
+                Self::Unfiltered { upstream, detail }
             };
         }
         if let Some(refusal) = error.downcast_ref::<NothingToForward>() {

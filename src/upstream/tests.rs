@@ -119,6 +119,7 @@ fn guarded(
     let outbound = Outbound {
         metrics: UpstreamMetrics::register(&mut Registry::default()),
         tenant: TenantLayer::new(false, 16),
+        label: None,
         truncate: TruncateLayer::calls_only(&TruncateConfig::default()),
         guardrails: GuardrailsConfig {
             mode,

@@ -3,6 +3,7 @@
 
 pub mod guardrails;
 pub mod tenant_header;
+pub mod tenant_label;
 pub mod timeout;
 pub mod truncate;
 pub mod upstream_auth;

@@ -1,7 +1,10 @@
 //! Outbound tenant header: the one place that decides and writes
 //! `X-Scope-OrgID`. From the request's [`TenantSet`] (validating every
 //! ID), else the upstream's fixed `org_id`; it refuses (fails closed) a
-//! request that carries no tenant set while tenancy is enforced.
+//! request that carries no tenant set while tenancy is enforced. Under
+//! label tenancy ([`TenantLayer::by_label`]) the caller's tenants travel
+//! as a label matcher instead, and only the upstream's fixed `org_id` is
+//! written.
 
 use std::task::{Context, Poll};
 
@@ -46,6 +49,9 @@ pub struct TenantLayer {
     /// Whether a caller's `org_id` may pick the tenant while tenancy is
     /// off (the Go server always allowed it, unauthenticated).
     allow_override: bool,
+    /// Label tenancy: the tenant label layer scopes (and fails closed);
+    /// this layer writes only the fixed `org_id`.
+    by_label: bool,
 }
 
 impl TenantLayer {
@@ -56,7 +62,17 @@ impl TenantLayer {
             max_tenants,
             fixed: None,
             allow_override: false,
+            by_label: false,
         }
+    }
+
+    /// This layer under label tenancy: the caller's tenants are never
+    /// written (they are a label matcher, added by the tenant label layer,
+    /// which also refuses a request without them); the upstream's fixed
+    /// `org_id`, if any, is sent on every request.
+    pub fn by_label(mut self) -> Self {
+        self.by_label = true;
+        self
     }
 
     /// This layer for an upstream with a fixed `org_id` (validated with
@@ -91,6 +107,9 @@ impl TenantLayer {
         tenants: Option<&TenantSet>,
         caller_chosen: bool,
     ) -> Result<Option<HeaderValue>, TenantError> {
+        if self.by_label {
+            return Ok(self.fixed.clone());
+        }
         let Some(tenants) = tenants else {
             return if self.enforce {
                 Err(TenantError::Missing)
@@ -278,6 +297,25 @@ mod tests {
         .await
         .expect_err("too many");
         assert!(err.contains("more than the allowed 2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn under_label_tenancy_only_the_fixed_org_id_is_written() {
+        let labels = TenantLayer::new(true, 16).by_label();
+        let header = sent(
+            labels.clone(),
+            Some(TenantSet::new(["a", "b"])),
+            Some("evil"),
+        )
+        .await;
+        assert_eq!(header, Ok(None), "the caller's tenants are a label matcher");
+        let fixed = labels.for_upstream(Some("platform"), false);
+        let header = sent(fixed.clone(), Some(TenantSet::new(["a"])), None).await;
+        assert_eq!(header, Ok(Some("platform".into())));
+        assert_eq!(
+            sent(fixed, None, Some("evil")).await,
+            Ok(Some("platform".into()))
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ use mcp_prometheus_layers::fetch::is_loopback_url;
 use mcp_prometheus_layers::outbound::upstream_auth::UpstreamAuthConfig;
 
 use super::{Config, TenancyMode, Transport};
+use mcp_prometheus_layers::inbound::tenancy::Enforcement;
 
 /// A config that cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +274,7 @@ impl Config {
             if upstream.org_id.is_some()
                 && self.layers.tenancy.enabled
                 && self.layers.tenancy.mode != TenancyMode::None
+                && self.layers.tenancy.enforce == Enforcement::Header
             {
                 tracing::warn!(upstream = %name, "org_id is not sent while tenancy is on: the caller's tenants are");
             }

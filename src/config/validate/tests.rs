@@ -317,3 +317,40 @@ fn policy_ratelimit_and_audit_are_checked_by_check_config() {
         ),
     ]);
 }
+
+#[test]
+fn label_tenancy_is_checked_by_check_config() {
+    let label = "[layers.tenancy]\nenabled = true\nmode = \"static\"\ntenants = [\"a\"]\nenforce = \"label\"\n";
+    check(&format!("{STANDALONE_TOML}\n{label}")).expect("label mode with static tenants");
+    check(&format!(
+        "{STANDALONE_TOML}\n{label}label = \"team\"\nlabel_unscoped_tools = [\"get_targets\", \"get_tsdb_stats\"]\n"
+    ))
+    .expect("a label of one's own, two opted-in tools");
+    assert_each_refused(&[
+        (
+            "[layers.tenancy]\nenforce = \"label\"\n",
+            "needs tenancy on",
+        ),
+        (
+            "[layers.tenancy]\nenabled = true\nmode = \"static\"\ntenants = [\"a\"]\nlabel = \"team\"\n",
+            "only with enforce = \"label\"",
+        ),
+        (
+            &format!("{label}label = \"__name__\"\n"),
+            "layers.tenancy.label",
+        ),
+        (
+            &format!("{label}label = \"a-b\"\n"),
+            "not a Prometheus label name",
+        ),
+        (
+            &format!("{label}label_unscoped_tools = [\"get_everything\"]\n"),
+            "\"get_everything\" is not a tool",
+        ),
+        (
+            &format!("{label}label_unscoped_tools = [\"execute_query\"]\n"),
+            "always scoped",
+        ),
+        (&format!("{label}enforce = \"both\"\n"), "enforce"),
+    ]);
+}

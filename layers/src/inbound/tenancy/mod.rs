@@ -38,6 +38,19 @@ pub enum TenancyMode {
     GrafanaOrganization,
 }
 
+/// How the caller's tenants reach the upstream.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    /// `X-Scope-OrgID` (Mimir, Cortex, a tenant-routing proxy).
+    #[default]
+    Header,
+    /// A matcher on a label in every selector, and answers filtered by it
+    /// (one Prometheus or Thanos holding every tenant's series):
+    /// [`crate::outbound::tenant_label`].
+    Label,
+}
+
 /// `[layers.tenancy]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -59,6 +72,16 @@ pub struct TenancyConfig {
     /// grafana-organization mode: the CRD version to watch (`v1alpha1` or
     /// `v1alpha2`; both tenant shapes are read either way).
     pub crd_version: String,
+    /// Whether tenants travel as `X-Scope-OrgID` or as a label matcher.
+    pub enforce: Enforcement,
+    /// Label mode: the label that names a series' tenant (`tenant` when
+    /// unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Label mode: tools (unprefixed) whose answers cannot be scoped by the
+    /// label, allowed anyway; every other such tool is refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub label_unscoped_tools: Vec<String>,
 }
 
 impl Default for TenancyConfig {
@@ -72,6 +95,9 @@ impl Default for TenancyConfig {
             cache_ttl: ConfigDuration::secs(60),
             max_staleness: ConfigDuration::secs(300),
             crd_version: "v1alpha2".into(),
+            enforce: Enforcement::Header,
+            label: None,
+            label_unscoped_tools: Vec::new(),
         }
     }
 }
