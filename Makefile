@@ -40,13 +40,16 @@ fuzz:
 	scripts/fuzz.sh
 
 # Benchmarks (not part of `make test`): see README "Performance".
-#   make bench        full run (~8 min plus the build): target/bench/results.{json,md} + README section
+#   make bench        full run (~8 min plus the build): target/bench/results.{json,md} + README section,
+#                     then the PromQL check overhead (bench/promql_overhead.py, ~10 s): README "PromQL check overhead"
 #   make bench-smoke  the same harness with tiny sizes and the debug build (< 60 s)
 .PHONY: bench bench-smoke
 bench:
 	scripts/install-prometheus.sh
 	$(CARGO) build --release -p mcp-prometheus -p loadgen
+	$(CARGO) build --release -p mcp-prometheus-layers --example promql_overhead
 	python3 bench/bench.py
+	python3 bench/promql_overhead.py
 
 bench-smoke:
 	scripts/install-prometheus.sh
