@@ -135,8 +135,12 @@ async fn exists(target: &Target, metric: &str) -> Option<bool> {
 }
 
 async fn metric_names(cache: &NameCache, target: &Target) -> Option<Arc<Vec<String>>> {
-    let key = format!("{}\u{0}{}", target.name(), target.tenants_key());
-    if let Some(names) = cache.get(&key) {
+    // A forwarding upstream answers each caller by its own credential:
+    // its names are never shared between callers.
+    let key = target
+        .sharing_key()
+        .map(|tenants| format!("{}\u{0}{tenants}", target.name()));
+    if let Some(names) = key.as_deref().and_then(|key| cache.get(key)) {
         return Some(names);
     }
     let answer = target
@@ -144,7 +148,9 @@ async fn metric_names(cache: &NameCache, target: &Target) -> Option<Arc<Vec<Stri
         .await
         .ok()?;
     let names = Arc::new(answer.data);
-    cache.put(key, names.clone());
+    if let Some(key) = key {
+        cache.put(key, names.clone());
+    }
     Some(names)
 }
 

@@ -58,8 +58,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// The call's tenants as one key (`a|b`; empty without tenancy): what
-    /// caches of upstream answers are keyed by besides the upstream.
+    /// The key a cache of this upstream's answers may share them under
+    /// (`a|b`; empty without tenancy), or `None` when the answers depend on
+    /// the caller's own forwarded credential and must not be shared.
+    pub fn sharing_key(&self) -> Option<String> {
+        self.scope.inbound.is_none().then(|| self.tenants_key())
+    }
+
+    /// The call's tenants as one key (`a|b`; empty without tenancy).
     pub fn tenants_key(&self) -> String {
         self.scope
             .tenants

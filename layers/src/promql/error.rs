@@ -47,6 +47,15 @@ impl PromqlError {
         }
     }
 
+    pub(super) fn too_deep(query: &str, at: usize) -> Self {
+        Self {
+            message: format!("brackets or signs nest more than {} deep", super::MAX_DEPTH),
+            position: Some(at),
+            fragment: fragment(query, Some(at)),
+            hint: "flatten the expression: no real query nests this deep".into(),
+        }
+    }
+
     pub(super) fn empty() -> Self {
         Self {
             message: "the query is empty".into(),

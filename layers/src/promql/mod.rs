@@ -18,6 +18,11 @@ use promql_parser::parser::VectorSelector;
 /// model's query is never this long; the parser's cost grows with it).
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 
+/// The deepest nesting parsed: the parser, the printer and the walkers
+/// recurse once per level, so a query nested thousands deep would
+/// overflow a worker's stack and abort the process.
+pub const MAX_DEPTH: usize = 128;
+
 /// Parses `query`, or says where and why it is not PromQL.
 pub fn parse(query: &str) -> Result<Expr, PromqlError> {
     if query.len() > MAX_QUERY_BYTES {
@@ -26,7 +31,41 @@ pub fn parse(query: &str) -> Result<Expr, PromqlError> {
     if query.trim().is_empty() {
         return Err(PromqlError::empty());
     }
+    if let Some(at) = too_deep(query) {
+        return Err(PromqlError::too_deep(query, at));
+    }
     promql_parser::parser::parse(query).map_err(|message| PromqlError::new(query, &message))
+}
+
+/// The character position where brackets or signs nest deeper than
+/// [`MAX_DEPTH`], if they do (counted outside strings; a run of unary
+/// signs counts as nesting too).
+fn too_deep(query: &str) -> Option<usize> {
+    let (mut depth, mut signs) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, ch) in query.chars().enumerate() {
+        if let Some(q) = quote {
+            match ch {
+                '\\' if q != '`' && !escaped => escaped = true,
+                c if c == q && !escaped => quote = None,
+                _ => escaped = false,
+            }
+            continue;
+        }
+        match ch {
+            '"' | '\'' | '`' => quote = Some(ch),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '-' | '+' => signs += 1,
+            c if c.is_whitespace() => {}
+            _ => signs = 0,
+        }
+        if depth > MAX_DEPTH || signs > MAX_DEPTH {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// A query as a tool parsed it, carried on its upstream request so the

@@ -59,3 +59,18 @@ fn every_selector_is_reached_for_rewriting() {
     .expect("no extension nodes");
     assert_eq!(seen, 3);
 }
+
+#[test]
+fn nesting_is_bounded_before_the_parser_recurses() {
+    let deep = format!("{}up{}", "(".repeat(5000), ")".repeat(5000));
+    let err = parse(&deep).expect_err("too deep");
+    assert!(err.message.contains("nest more than"), "{err}");
+    let signs = format!("{}1", "-".repeat(5000));
+    assert!(parse(&signs).is_err());
+    let fine = format!("{}up{}", "(".repeat(50), ")".repeat(50));
+    assert!(parse(&fine).is_ok());
+    assert!(
+        parse("up{job=\"((((((((((\"}").is_ok(),
+        "brackets in strings do not count"
+    );
+}

@@ -27,16 +27,20 @@ pub enum GuardrailRule {
     MaxPoints,
     /// A subquery resolving too finely.
     MinSubqueryStep,
+    /// A query, `match[]` or range parameter the rules cannot read (it
+    /// does not parse here): in `enforce` mode, unjudged is refused.
+    Unreadable,
 }
 
 impl GuardrailRule {
     /// Every rule, for the metric's closed label set.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::MaxSeriesPerSelector,
         Self::UnboundedRegex,
         Self::MaxRange,
         Self::MaxPoints,
         Self::MinSubqueryStep,
+        Self::Unreadable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl GuardrailRule {
             Self::MaxRange => "max_range",
             Self::MaxPoints => "max_points",
             Self::MinSubqueryStep => "min_subquery_step",
+            Self::Unreadable => "unreadable",
         }
     }
 }

@@ -61,6 +61,9 @@ pub(super) struct QueryRequest {
     pub window: Option<Duration>,
     /// A range query's `step`, when it parses.
     pub step: Option<Duration>,
+    /// What could not be read (a text that does not parse here, a range
+    /// parameter that is not a time): judged unjudgeable, not passed.
+    pub unreadable: Vec<String>,
 }
 
 /// Reads the query of `request`, or `None` when it calls no query API or
@@ -68,7 +71,7 @@ pub(super) struct QueryRequest {
 /// put back unchanged.
 pub(super) fn read(request: &mut Request<Full<Bytes>>) -> Option<QueryRequest> {
     let api = Api::of(request)?;
-    let mut params: Vec<(String, String)> = request
+    let url_params: Vec<(String, String)> = request
         .uri()
         .query()
         .map(|q| {
@@ -77,39 +80,61 @@ pub(super) fn read(request: &mut Request<Full<Bytes>>) -> Option<QueryRequest> {
                 .collect()
         })
         .unwrap_or_default();
+    // Prometheus reads the first value, a POST form's before the URL's
+    // (Go's FormValue): the rules read the same one.
+    let mut params: Vec<(String, String)> = Vec::new();
     if request.method() == Method::POST && is_form(request) {
         let form = take_body(request.body_mut());
         params.extend(url::form_urlencoded::parse(&form).into_owned());
         *request.body_mut() = Full::new(form);
     }
+    params.extend(url_params);
     let parsed = request.extensions().get::<ParsedQuery>();
     let texts = params.iter().filter(|(key, _)| match api {
         Api::Matchers => key == "match[]",
         _ => key == "query",
     });
-    let exprs: Vec<Arc<Expr>> = texts
-        .filter_map(|(_, text)| match parsed {
-            Some(p) if *p.text == **text => Some(p.expr.clone()),
-            _ => promql::parse(text).ok().map(Arc::new),
-        })
-        .collect();
-    if exprs.is_empty() {
+    let mut unreadable = Vec::new();
+    let mut exprs: Vec<Arc<Expr>> = Vec::new();
+    for (key, text) in texts {
+        match parsed {
+            Some(p) if *p.text == **text => exprs.push(p.expr.clone()),
+            _ => match promql::parse(text) {
+                Ok(expr) => exprs.push(Arc::new(expr)),
+                Err(error) => unreadable.push(format!("{key}: {}", error.message)),
+            },
+        }
+    }
+    if exprs.is_empty() && unreadable.is_empty() {
         return None;
     }
     let param = |name: &str| {
         params
             .iter()
-            .rev()
             .find(|(key, _)| key == name)
             .map(|(_, v)| v.as_str())
     };
     let (window, step) = if api == Api::QueryRange {
-        let start = param("start").and_then(timestamp);
-        let end = param("end").and_then(timestamp);
+        let mut read = |name: &str, value: Option<f64>| {
+            if param(name).is_some() && value.is_none() {
+                unreadable.push(format!(
+                    "{name}: {:?} is not a time this server reads",
+                    param(name).unwrap_or_default()
+                ));
+            }
+            value
+        };
+        let start = read("start", param("start").and_then(timestamp));
+        let end = read("end", param("end").and_then(timestamp));
         let window = start
             .zip(end)
             .and_then(|(start, end)| duration_from_seconds(end - start));
-        (window, param("step").and_then(|s| parse_duration(s).ok()))
+        let step = param("step").and_then(|s| {
+            parse_duration(s)
+                .ok()
+                .or_else(|| s.trim().parse::<f64>().ok().and_then(duration_from_seconds))
+        });
+        (window, step)
     } else {
         (None, None)
     };
@@ -118,6 +143,7 @@ pub(super) fn read(request: &mut Request<Full<Bytes>>) -> Option<QueryRequest> {
         exprs,
         window,
         step,
+        unreadable,
     })
 }
 
@@ -197,9 +223,10 @@ mod tests {
     }
 
     #[test]
-    fn only_query_apis_with_parsing_promql_are_read() {
+    fn only_query_apis_are_read_and_broken_promql_is_kept_as_unreadable() {
         assert!(read(&mut get("/api/v1/targets?query=up")).is_none());
-        assert!(read(&mut get("/api/v1/query?query=sum(")).is_none());
+        let broken = read(&mut get("/api/v1/query?query=sum(")).expect("judged, not skipped");
+        assert!(broken.exprs.is_empty() && broken.unreadable.len() == 1);
         let got = read(&mut get(
             "/api/v1/label/job/values?match[]=up&match[]=%7B__name__%3D~%22.%2B%22%7D",
         ))

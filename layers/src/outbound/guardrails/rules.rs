@@ -52,6 +52,14 @@ pub(super) fn check(limits: &Limits, request: &QueryRequest) -> Checked {
             checked.findings.push(finding);
         }
     };
+    for what in &request.unreadable {
+        add(
+            GuardrailRule::Unreadable,
+            format!(
+                "{what}: the guardrails cannot judge what they cannot read; send PromQL this server parses (validate_query shows why not) and times as RFC 3339 or Unix seconds"
+            ),
+        );
+    }
     if request.api == Api::QueryRange {
         range_query(limits, request, &mut add);
     }

@@ -147,6 +147,16 @@ where
             }),
         }
     }
+    if checked.precheck.len() > MAX_PRECHECKS {
+        // Counting stops at MAX_PRECHECKS: the rest would go unjudged.
+        findings.push(Finding {
+            rule: GuardrailRule::MaxSeriesPerSelector,
+            detail: format!(
+                "{} selectors have no label matcher besides the metric name, more than the {MAX_PRECHECKS} this server counts per query; add label matchers such as {{job=\"…\"}}",
+                checked.precheck.len()
+            ),
+        });
+    }
     let decisions = shared.decide(findings, unchecked)?;
     let mut response = inner.oneshot(req).await.map_err(Into::into)?;
     attach(&mut response, decisions);

@@ -138,7 +138,12 @@ impl TenantLabelLayer {
         request: &mut Request<RequestBody>,
     ) -> Result<Option<Filtering>, TenantLabelError> {
         let extensions = request.extensions();
-        if extensions.get::<Probe>().is_some() && extensions.get::<TenantSet>().is_none() {
+        let probe = extensions.get::<Probe>().is_some();
+        let endpoint = extensions.get::<UpstreamEndpoint>().map(|e| e.endpoint);
+        let probed = endpoint.and_then(|e| scoping(e, request.uri().path()));
+        // A readiness probe acts for no caller; it passes without tenants
+        // only where nothing tenant-scoped is read.
+        if probe && extensions.get::<TenantSet>().is_none() && probed == Some(Scoping::Harmless) {
             return Ok(None);
         }
         let tenants = extensions
@@ -146,14 +151,10 @@ impl TenantLabelLayer {
             .cloned()
             .ok_or(TenantLabelError::Missing)?;
         self.check(&tenants)?;
-        let endpoint = extensions
-            .get::<UpstreamEndpoint>()
-            .map(|e| e.endpoint)
-            .ok_or(TenantLabelError::NoEndpoint)?;
-        let scoping =
-            scoping(endpoint, request.uri().path()).ok_or(TenantLabelError::UnknownEndpoint {
-                endpoint: endpoint.to_owned(),
-            })?;
+        let endpoint = endpoint.ok_or(TenantLabelError::NoEndpoint)?;
+        let scoping = probed.ok_or(TenantLabelError::UnknownEndpoint {
+            endpoint: endpoint.to_owned(),
+        })?;
         let param = match scoping {
             Scoping::Query => Param::Query,
             Scoping::Match => Param::Match,

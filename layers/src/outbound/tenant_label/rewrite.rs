@@ -42,6 +42,10 @@ pub enum RewriteError {
         "a series selector is a metric name and/or label matchers in braces, e.g. up{{job=\"api\"}}, without offset or @; {0:?} is not one"
     )]
     NotASelector(String),
+    #[error(
+        "info() with one argument looks up target_info series by their job and instance alone, which no tenant matcher can scope; give the info series selector as its second argument: info(x, target_info{{…}})"
+    )]
+    UnscopableInfo,
     #[error(transparent)]
     Tenant(#[from] TenantIdError),
     #[error("internal: the tenant matcher could not be built")]
@@ -145,6 +149,20 @@ impl TenantMatcher {
             Some(expr) => expr.clone(),
             None => promql::parse(query)?,
         };
+        // Prometheus evaluates a one-argument info() with a Select of its
+        // own (`target_info` by job and instance): tenants cannot scope it.
+        let mut unscopable = false;
+        promql::walk(&expr, &mut |node| {
+            if let Expr::Call(call) = node
+                && call.func.name == "info"
+                && call.args.args.len() < 2
+            {
+                unscopable = true;
+            }
+        });
+        if unscopable {
+            return Err(RewriteError::UnscopableInfo);
+        }
         let mut failed = None;
         promql::selectors_mut(&mut expr, &mut |vs| {
             if let Err(error) = self.scope(vs) {

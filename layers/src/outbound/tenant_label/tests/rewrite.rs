@@ -138,6 +138,19 @@ fn refused_rather_than_sent_changed() {
         let err = a.rewrite_query(invalid, None).expect_err(invalid);
         assert!(matches!(err, RewriteError::Promql(_)), "{invalid}: {err}");
     }
+    // Prometheus looks up a one-argument info()'s target_info series by job
+    // and instance alone: no tenant matcher reaches that lookup.
+    for query in ["info(demo)", "sum(info(rate(demo[5m])))"] {
+        let err = a.rewrite_query(query, None).expect_err(query);
+        assert!(
+            matches!(err, RewriteError::UnscopableInfo),
+            "{query}: {err}"
+        );
+    }
+    let two = a
+        .rewrite_query("info(demo, target_info{env=\"prod\"})", None)
+        .expect("the second argument is scoped");
+    assert_eq!(two.matches("tenant=\"a\"").count(), 2, "{two}");
 }
 
 #[test]
