@@ -7,6 +7,7 @@
 mod alerting;
 pub mod args;
 mod discovery;
+pub mod exemplars;
 pub mod hints;
 #[cfg(test)]
 mod hostile_args;

@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 
 use super::args::input_schema;
 use super::output::output_schema;
-use super::{ToolContext, ToolError, ToolOutput, alerting, discovery, query, status, validate};
+use super::{
+    ToolContext, ToolError, ToolOutput, alerting, discovery, exemplars, query, status, validate,
+};
 
 /// Decodes arguments (closed schema; errors name the argument) and runs a
 /// tool function.
@@ -135,7 +137,7 @@ tools! {
         "The Alertmanagers Prometheus sends alerts to (active and dropped).";
     "get_rules" => alerting::rules, alerting::RulesArgs, "Rules",
         "Alerting and recording rules with health, last error and state, filterable by type, name, group, file.";
-    "query_exemplars" => query::exemplars, query::ExemplarArgs, "Exemplars",
+    "query_exemplars" => exemplars::exemplars, exemplars::ExemplarArgs, "Exemplars",
         "Exemplars (e.g. trace IDs) attached to the series of a selector within a time range.";
     "get_targets_metadata" => discovery::targets_metadata, discovery::TargetsMetadataArgs, "Target metadata",
         "Metric metadata as scraped from targets, by target selector and/or metric name.";
