@@ -45,7 +45,7 @@ answers at once, minus the same request through no layers
 | parse alone | {p["median_us"]:.1f} µs | {p["p99_us"]:.1f} µs |
 | parse + guardrails + label rewrite | {c["median_us"]:.1f} µs | {c["p99_us"]:.1f} µs |
 
-A direct `up` query to Prometheus takes about 1 ms at 32 clients (see
+A direct `up` query to Prometheus takes 1–2 ms at 32 clients (see
 "Performance"), so the checks add a few percent to a call. Queries refused by
 a layer in this run: {r["refused_by_a_layer"]}.
 """
