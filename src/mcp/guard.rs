@@ -61,7 +61,12 @@ impl CallGuards {
         match parts {
             Some(parts) => Caller {
                 permissions: parts.extensions.get::<ToolPermissions>().cloned(),
-                extensions: parts.extensions.clone(),
+                // Only the audit line reads them: not copied without one.
+                extensions: if self.audit.is_some() {
+                    parts.extensions.clone()
+                } else {
+                    http::Extensions::new()
+                },
                 stdio: false,
             },
             // Over HTTP every call has its request: a call without one gets

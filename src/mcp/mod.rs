@@ -124,6 +124,13 @@ impl PrometheusMcp {
     ) -> Outcome {
         let started = Instant::now();
         let tool = self.tool_of(name);
+        // The audit line needs the arguments and scope after the tool took
+        // them: copied only when there is an audit log to write.
+        let audited = self
+            .guards
+            .audit
+            .is_some()
+            .then(|| (arguments.clone(), scope.clone()));
         let outcome = match tool {
             None => {
                 self.metrics
@@ -139,19 +146,19 @@ impl PrometheusMcp {
                         .record(tool, Some(refusal.outcome()), started.elapsed());
                     Outcome::failed(refusal.outcome(), refusal.message())
                 }
-                Ok(()) => {
-                    self.run(tool, arguments.clone(), scope.clone(), started)
-                        .await
-                }
+                Ok(()) => self.run(tool, arguments, scope, started).await,
             },
+        };
+        let Some((arguments, scope)) = &audited else {
+            return outcome;
         };
         let output = outcome.output.as_ref();
         self.guards.audit(
             caller,
             &AuditedCall {
                 tool: tool.unwrap_or(name),
-                arguments: &arguments,
-                scope: &scope,
+                arguments,
+                scope,
                 outcome: outcome.outcome,
                 reason: outcome.reason.as_deref(),
                 upstream: output.map(|o| o.upstream.as_str()),
