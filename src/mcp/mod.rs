@@ -199,7 +199,13 @@ impl PrometheusMcp {
                 self.metrics.record(tool, None, started.elapsed());
                 let text = output.full_text();
                 let structured = serde_json::to_value(&output).unwrap_or_default();
-                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                let mut content = vec![ContentBlock::text(text)];
+                if let Some(png) = &output.image {
+                    use base64::Engine as _;
+                    let data = base64::engine::general_purpose::STANDARD.encode(png);
+                    content.push(ContentBlock::image(data, "image/png"));
+                }
+                let mut result = CallToolResult::success(content);
                 result.structured_content = Some(structured);
                 Outcome {
                     result,

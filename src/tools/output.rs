@@ -94,6 +94,10 @@ pub struct ToolOutput {
     /// The concise rendering for the model.
     #[serde(skip)]
     pub text: String,
+    /// A picture of the answer (PNG bytes), sent as an `image` content
+    /// block after the text.
+    #[serde(skip)]
+    pub image: Option<Vec<u8>>,
 }
 
 impl ToolOutput {
@@ -113,6 +117,7 @@ impl ToolOutput {
             hints: Vec::new(),
             guardrails: Vec::new(),
             text,
+            image: None,
         }
     }
 

@@ -131,11 +131,49 @@ async fn hinted(
     output.with_hints(hints)
 }
 
-/// `execute_range_query`: a range query with defaults a model can rely on.
-pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput, ToolError> {
+/// The time window of a range query, as sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// Unix seconds.
+    pub start: f64,
+    /// Unix seconds.
+    pub end: f64,
+    /// Seconds between points.
+    #[allow(dead_code)] // read by the summaries and the chart
+    pub step: f64,
+}
+
+/// What a range query needs besides the expression: the arguments
+/// `execute_range_query` and the chart tool share.
+pub struct RangeRequest {
+    pub query: String,
+    pub start: Option<TimeArg>,
+    pub end: Option<TimeArg>,
+    pub step: Option<DurationArg>,
+    pub timeout: Option<DurationArg>,
+    pub limit: Option<u64>,
+    pub stats: Option<bool>,
+    pub lookback_delta: Option<DurationArg>,
+    pub unlimited: Option<bool>,
+    pub upstream: Option<String>,
+    pub org_id: Option<String>,
+}
+
+/// A checked range query, ready to send: the target in the call's scope
+/// with its budget, the API call, its window and its parse.
+pub struct PreparedRange {
+    pub target: Target,
+    pub call: ApiCall,
+    pub window: Window,
+    pub parsed: ParsedQuery,
+}
+
+/// Checks a range query's arguments (defaults: the last hour, about 120
+/// points) and builds its request; nothing is sent.
+pub fn prepare_range(ctx: &ToolContext, args: RangeRequest) -> Result<PreparedRange, ToolError> {
     let unlimited = ctx.unlimited(args.unlimited)?;
     let limit = ctx.query_limit(args.limit, unlimited)?;
-    let upstream = ctx
+    let target = ctx
         .upstream(args.upstream.as_deref(), args.org_id.as_deref())?
         .with_budget(limit, unlimited);
     let parsed = super::promql::query("query", &args.query)?;
@@ -168,14 +206,46 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
         ("step", format_unix(step)),
     ];
     params.extend(common_params(
-        &ctx,
+        ctx,
         args.timeout,
         args.stats,
         args.lookback_delta,
     ));
     let call = ApiCall::post("/api/v1/query_range", params).with_parsed(parsed.clone());
-    let output = run_query(&upstream, call).await?;
-    Ok(hinted(&ctx, &upstream, output, &parsed, start, end).await)
+    Ok(PreparedRange {
+        target,
+        call,
+        window: Window { start, end, step },
+        parsed,
+    })
+}
+
+/// `execute_range_query`: a range query with defaults a model can rely on.
+pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput, ToolError> {
+    let prepared = prepare_range(
+        &ctx,
+        RangeRequest {
+            query: args.query,
+            start: args.start,
+            end: args.end,
+            step: args.step,
+            timeout: args.timeout,
+            limit: args.limit,
+            stats: args.stats,
+            lookback_delta: args.lookback_delta,
+            unlimited: args.unlimited,
+            upstream: args.upstream,
+            org_id: args.org_id,
+        },
+    )?;
+    let PreparedRange {
+        target,
+        call,
+        window,
+        parsed,
+    } = prepared;
+    let output = run_query(&target, call).await?;
+    Ok(hinted(&ctx, &target, output, &parsed, window.start, window.end).await)
 }
 
 /// Sends a query (the truncate layer cuts its answer to the call's
