@@ -17,6 +17,7 @@ mod query;
 pub mod registry;
 mod render;
 mod status;
+pub mod summary;
 pub mod validate;
 
 use std::sync::Arc;
