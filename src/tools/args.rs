@@ -140,8 +140,12 @@ fn compact(value: &mut serde_json::Value) {
     let Some(object) = value.as_object_mut() else {
         return;
     };
-    object.remove("title");
-    object.remove("format");
+    // Only the annotations: a property may be called `format` or `title`.
+    for annotation in ["title", "format"] {
+        if object.get(annotation).is_some_and(serde_json::Value::is_string) {
+            object.remove(annotation);
+        }
+    }
     if let Some(serde_json::Value::Array(types)) = object.get_mut("type") {
         types.retain(|t| t != "null");
         if types.len() == 1 {
@@ -189,6 +193,8 @@ mod tests {
         time: Option<TimeArg>,
         step: Option<DurationArg>,
         limit: Option<u32>,
+        /// How to answer.
+        format: Option<String>,
     }
 
     #[test]
@@ -206,6 +212,8 @@ mod tests {
             schema["properties"]["query"]["description"],
             "The PromQL expression."
         );
+        // A property named like an annotation is a property all the same.
+        assert_eq!(schema["properties"]["format"]["type"], "string");
         let text = schema.to_string();
         assert!(
             !text.contains("null") && !text.contains("title") && !text.contains("$schema"),

@@ -136,7 +136,8 @@ async def test_query_now_minus_5m_returns_vector(target: Target, transport: Tran
 async def test_range_step(target: Target, transport: TransportSpec, step: object) -> None:
     async with connect(target, transport) as c:
         r = (await c.call("execute_range_query",
-                          {"query": "time()", "start": T0 - 60, "end": T0, "step": step})).ok()
+                          {"query": "time()", "start": T0 - 60, "end": T0, "step": step,
+                           "format": "samples"})).ok()
         d = r.data
         assert d["resultType"] == "matrix", r.describe()
         ts = [float(v[0]) for v in d["result"][0]["values"]]
@@ -149,7 +150,7 @@ async def test_range_rfc3339_and_long_duration(target: Target) -> None:
     async with connect(target, HTTP_LEGACY_SSE) as c:
         r = (await c.call("execute_range_query", {
             "query": "time()", "start": "2023-11-14T20:43:20Z", "end": "2023-11-14T22:13:20Z",
-            "step": "1h30m"})).ok()
+            "step": "1h30m", "format": "samples"})).ok()
         ts = [float(v[0]) for v in r.data["result"][0]["values"]]
         assert ts == [T0 - 5400, T0], r.describe()
 
@@ -171,7 +172,7 @@ async def test_range_query_automatic_step(target: Target) -> None:
 
     async with connect(target, HTTP_AUTO_JSON) as c:
         now = time.time()
-        r = (await c.call("execute_range_query", {"query": "time()"})).ok()
+        r = (await c.call("execute_range_query", {"query": "time()", "format": "samples"})).ok()
         vals = r.data["result"][0]["values"]
         ts = [float(v[0]) for v in vals]
         assert len(ts) >= 2, r.describe()

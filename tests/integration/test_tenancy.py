@@ -58,7 +58,7 @@ async def test_alice_sees_only_tenant_a(authn_server: LayeredServer, router: Ten
         assert lv.data == ["tenant-a"], lv.describe()
         rng = (await c.call("execute_range_query", {"query": "up", "start": "now-1m", "end": "now",
                                                     "step": "10s"})).ok()
-        assert {s["metric"]["tenant"] for s in rng.data["result"]} == ALICE_TENANTS, rng.describe()
+        assert {s["labels"]["tenant"] for s in rng.data["series"]} == ALICE_TENANTS, rng.describe()
     assert set(org_ids(router, mark)) == {"tenant-a"}, org_ids(router, mark)
     assert_tenants_within(router, mark, ALICE_TENANTS, "alice")
 

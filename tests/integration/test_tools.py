@@ -77,7 +77,8 @@ def check_query_up(r: ToolResult, st: Stack) -> None:
     assert hits, f"no up{{job=prometheus}} series:\n{r.describe()}"
     assert hits[0]["value"][1] == "1", r.describe()
     assert isinstance(hits[0]["value"][0], (int, float)), r.describe()
-    assert 'job="prometheus"' in r.text and "=> 1" in r.text, f"text rendering:\n{r.describe()}"
+    assert any('job="prometheus"' in line and line.endswith(" 1") for line in r.text.splitlines()), \
+        f"text rendering:\n{r.describe()}"
 
 
 def check_recording_rule(r: ToolResult, st: Stack) -> None:
@@ -97,11 +98,13 @@ def check_range(r: ToolResult, st: Stack, min_points: int = 3) -> None:
 
 
 def check_range_defaults(r: ToolResult, st: Stack) -> None:
-    # last hour with an automatic step: Prometheus has only run for seconds,
-    # so query something that has a value at every step
+    # last hour with an automatic step, summarized: Prometheus has only run
+    # for seconds, so query something that has a value at every step
     d = r.data
-    assert d.get("resultType") == "matrix" and len(d["result"]) == 1, r.describe()
-    assert len(d["result"][0]["values"]) >= 2, r.describe()
+    assert d.get("resultType") == "matrix" and d.get("format") == "summary", r.describe()
+    assert len(d["series"]) == 1 and d["series"][0]["points"] >= 2, r.describe()
+    assert d["series"][0]["min"] == d["series"][0]["max"] == 1, r.describe()
+    assert "| {} |" in r.text, r.describe()
 
 
 def check_list_metrics(r: ToolResult, st: Stack) -> None:
@@ -233,7 +236,8 @@ CASES: dict[str, Case] = {
     "execute_query": ("execute_query", {"query": "up"}, check_query_up),
     "execute_query-recording_rule": ("execute_query", {"query": "job:up:sum"}, check_recording_rule),
     "execute_range_query": ("execute_range_query",
-                            {"query": 'up{job="prometheus"}', "start": "now-1m", "end": "now", "step": "1s"},
+                            {"query": 'up{job="prometheus"}', "start": "now-1m", "end": "now", "step": "1s",
+                             "format": "samples"},
                             check_range),
     "execute_range_query-defaults": ("execute_range_query", {"query": "vector(1)"}, check_range_defaults),
     # the server caps list results by default (200): ask for everything
@@ -356,7 +360,7 @@ async def test_input_schemas(target: Target) -> None:
     expected_props = {
         "execute_query": {"query", "time", "timeout", "limit", "stats", "lookback_delta", "unlimited"},
         "execute_range_query": {"query", "start", "end", "step", "timeout", "limit", "stats", "lookback_delta",
-                                "unlimited"},
+                                "unlimited", "format", "max_points"},
         "list_metrics": {"matches", "start", "end", "limit"},
         "get_metric_metadata": {"metric", "limit"},
         "list_label_names": {"matches", "start", "end", "limit"},
@@ -499,7 +503,8 @@ async def test_large_result(target: Target, transport: TransportSpec) -> None:
     query = " or ".join(f'label_replace(vector(1), "i", "{i}", "", "")' for i in range(n_series))
     async with connect(target, transport) as c:
         r = (await c.call("execute_range_query", {"query": query, "start": T0_BIG - (n_points - 1), "end": T0_BIG,
-                                                  "step": 1, "limit": 5000, "unlimited": True})).ok()
+                                                  "step": 1, "limit": 5000, "unlimited": True,
+                                                  "format": "samples"})).ok()
         d = r.data
         assert d["resultType"] == "matrix" and len(d["result"]) == n_series, r.text[:300]
         assert all(len(s["values"]) == n_points for s in d["result"]), [len(s["values"]) for s in d["result"]]
