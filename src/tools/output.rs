@@ -146,9 +146,10 @@ impl ToolOutput {
     /// guardrails' warnings, and that the truncate layer cut the answer
     /// (its counts reach the tool through [`Notes::items_total`]).
     pub fn with_notes(mut self, notes: Notes) -> Self {
-        self.warnings = notes.warnings;
-        self.infos = notes.infos;
-        self.guardrails = notes.guardrails;
+        // Added to what the tool already noted (e.g. that it thinned samples).
+        self.warnings.extend(notes.warnings);
+        self.infos.extend(notes.infos);
+        self.guardrails.extend(notes.guardrails);
         if let Some(cut) = notes.truncation.filter(|t| t.truncated) {
             self.truncated = true;
             self.has_more = true;
