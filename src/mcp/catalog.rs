@@ -130,7 +130,13 @@ pub async fn page(
         .unwrap_or_default();
     names.sort_unstable();
     names.dedup();
-    let complete = answer.notes.truncation.is_none();
+    // The truncate layer reports on every answer it read; only a cut one
+    // is incomplete.
+    let complete = !answer
+        .notes
+        .truncation
+        .as_ref()
+        .is_some_and(|t| t.truncated);
     let start = request
         .after
         .as_deref()
