@@ -176,7 +176,7 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
 pub fn window(argument: &str, value: &str) -> Result<Duration, ArgumentError> {
     let duration = parse_duration(value)
         .map_err(|error| ArgumentError(format!("{argument}: {error}, e.g. 30d")))?;
-    if duration < MIN_WINDOW || duration > MAX_WINDOW || duration.as_secs() % 60 != 0 {
+    if duration < MIN_WINDOW || duration > MAX_WINDOW || !duration.as_secs().is_multiple_of(60) {
         return Err(ArgumentError(format!(
             "{argument}: {:?} is outside 7d..366d (in whole minutes); send the SLO period, e.g. 30d or 28d",
             cut(value)
@@ -190,7 +190,7 @@ pub fn window(argument: &str, value: &str) -> Result<Duration, ArgumentError> {
 pub fn promql_duration(duration: Duration) -> String {
     let seconds = duration.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds >= size && seconds % size == 0 {
+        if seconds >= size && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }
