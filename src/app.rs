@@ -143,7 +143,8 @@ impl App {
                         .map(crate::config::LocalPrincipal::principal)
                 }),
             ),
-        );
+        )
+        .with_upstream_facts(crate::mcp::UpstreamFacts::from_config(&config));
         Ok(Self {
             config,
             metrics: Arc::new(metrics),

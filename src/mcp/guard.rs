@@ -158,6 +158,44 @@ impl CallGuards {
     }
 }
 
+/// What the audit line of one `resources/read` that asked an upstream
+/// says.
+pub struct AuditedRead<'a> {
+    pub uri: &'a str,
+    pub upstream: &'a str,
+    pub scope: &'a CallScope,
+    pub outcome: &'a str,
+    pub reason: Option<&'a str>,
+    pub items: Option<u64>,
+    pub bytes: u64,
+    pub duration: Duration,
+}
+
+impl CallGuards {
+    /// Writes the audit line of one catalog read (when the audit log is
+    /// on): like a tool call's, with the URI as its only argument.
+    pub fn audit_read(&self, caller: &Caller, read: &AuditedRead<'_>) {
+        let Some(audit) = &self.audit else { return };
+        let mut event = AuditEvent::new(EventKind::ResourceRead, read.outcome, &caller.extensions);
+        event.tenants = read
+            .scope
+            .tenants
+            .as_ref()
+            .map(|t| t.as_slice().to_vec())
+            .unwrap_or_default();
+        event.arguments = Some(redact(
+            &serde_json::json!({ "uri": read.uri }),
+            audit.max_argument_bytes(),
+        ));
+        event.upstream = Some(cut(read.upstream, MAX_NAME_BYTES));
+        event.reason = read.reason.map(|r| cut(r, 1024));
+        event.items = read.items;
+        event.bytes = Some(read.bytes);
+        event.duration_ms = Some(u64::try_from(read.duration.as_millis()).unwrap_or(u64::MAX));
+        audit.record(&event);
+    }
+}
+
 /// The longest tool or upstream name written (a caller may send any).
 const MAX_NAME_BYTES: usize = 128;
 

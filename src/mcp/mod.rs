@@ -1,15 +1,25 @@
 //! The MCP server: `tools/list` and `tools/call` over the tool registry,
-//! with the policy's decision applied to both, and `logging/setLevel`.
+//! with the policy's decision applied to both, `logging/setLevel`, and
+//! the prompts and resources of [`surface`].
 
+mod catalog;
 mod guard;
+mod instructions;
 mod logging;
+mod prompt_args;
+mod prompt_text;
+mod prompts;
+mod resources;
+mod surface;
 
 use std::sync::Arc;
 
 #[allow(deprecated)] // logging/setLevel: clients before 2026-07-28 use it (SEP-2577)
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     SetLevelRequestParams, Tool,
 };
 use rmcp::service::RequestContext;
@@ -19,18 +29,14 @@ use tokio::time::Instant;
 pub use guard::CallGuards;
 use guard::{AuditedCall, Caller};
 use logging::SessionLog;
+pub use resources::UpstreamFacts;
+use surface::Surface;
 
 use crate::stack::panic::{Panics, guard};
 use crate::telemetry::metrics::ToolMetrics;
 use crate::tools::ToolContext;
 use crate::tools::registry::{self, tool_list};
 use mcp_prometheus_layers::call_scope::CallScope;
-
-const INSTRUCTIONS: &str = "Read-only access to Prometheus-compatible metrics. \
-Start with list_metrics or find_series to discover names and labels, then execute_query \
-(instant) or execute_range_query. Results are cut to a limit; when `truncated` is true, \
-follow the hint to narrow the request. Times accept RFC 3339, Unix seconds or now-1h; \
-durations 30s, 5m, 1h.";
 
 /// The MCP handler; cheap to clone. Each session gets its own copy from
 /// [`PrometheusMcp::for_session`] (its own logging level).
@@ -49,6 +55,8 @@ pub struct PrometheusMcp {
     keep_headers: bool,
     guards: CallGuards,
     log: SessionLog,
+    /// Prompts, resources and instructions (fixed at start-up).
+    surface: Arc<Surface>,
 }
 
 /// How one call ended, before it becomes a result and an audit line.
@@ -89,6 +97,7 @@ impl PrometheusMcp {
             panics,
             stdio_scope,
             keep_headers,
+            surface: Arc::new(Surface::new(prefix, &guards)),
             guards,
             log: SessionLog::default(),
         }
@@ -230,15 +239,73 @@ impl ServerHandler for PrometheusMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
-                .enable_tools()
                 .enable_logging()
+                .enable_prompts()
+                .enable_resources()
+                .enable_tools()
                 .build(),
         )
         .with_server_info(Implementation::new(
             "mcp-prometheus",
             env!("CARGO_PKG_VERSION"),
         ))
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(self.surface.instructions.clone())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let parts = context.extensions.get::<http::request::Parts>();
+        Ok(self.prompts_for(&self.guards.caller(parts)))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = self
+            .guards
+            .caller(context.extensions.get::<http::request::Parts>());
+        self.prompt_for(&caller, &request.name, request.arguments)
+            .map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let parts = context.extensions.get::<http::request::Parts>();
+        Ok(self.resources_for(&self.guards.caller(parts)))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let parts = context.extensions.get::<http::request::Parts>();
+        Ok(self.templates_for(&self.guards.caller(parts)))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let parts = context.extensions.get::<http::request::Parts>();
+        // The catalog reaches an upstream in the caller's scope, as a tool.
+        let scope = match parts {
+            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
+            None => self.stdio_scope.clone(),
+        };
+        let caller = self.guards.caller(parts);
+        self.read_for(&caller, &request.uri, scope)
+            .await
+            .map(Into::into)
     }
 
     async fn list_tools(

@@ -42,6 +42,8 @@ pub enum EventKind {
     RateLimit,
     /// A Prometheus API request through the passthrough route.
     Passthrough,
+    /// A `resources/read` that asks an upstream (the metric catalog).
+    ResourceRead,
 }
 
 /// One line of the audit log.

@@ -25,7 +25,7 @@ use crate::identity::{PeerAddr, Principal, TenantSet};
 use crate::inbound::selector::{PrincipalSelector, SelectorError};
 pub use address::{AddressLimit, AddressLimitLayer, AddressLimited};
 use buckets::{Buckets, Rate, retry_after_secs};
-pub use service::{RateLimit, RateLimitLayer};
+pub use service::{CHARGED_RESOURCE_PREFIX, RateLimit, RateLimitLayer};
 
 /// `[layers.ratelimit]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -1,6 +1,7 @@
 //! The per-caller limit on the HTTP path: a POST is read (at most
-//! `max_body_bytes`), and if it is a tool call, a token is taken from the
-//! caller's bucket. Over the limit: `429`, `Retry-After`, and a JSON-RPC error the
+//! `max_body_bytes`), and if it is a tool call, or a `resources/read` of a
+//! resource that asks an upstream ([`CHARGED_RESOURCE_PREFIX`]), a token is
+//! taken from the caller's bucket. Over the limit: `429`, `Retry-After`, and a JSON-RPC error the
 //! client's SDK shows. Nothing else is refused; `every_request` (the
 //! passthrough route, where each request is one API call) counts every
 //! request instead.
@@ -78,18 +79,33 @@ pub struct RateLimit<S> {
     layer: RateLimitLayer,
 }
 
-/// The number of tool calls in a POST body (0 or 1) and its id. Read as
+/// URIs under this prefix are read from an upstream (the metric
+/// catalog): a `resources/read` of one costs a token like a tool call.
+/// The MCP service builds those URIs from this constant.
+pub const CHARGED_RESOURCE_PREFIX: &str = "prometheus://upstreams/";
+
+/// Whether `message` reaches an upstream: a tool call, or a read of a
+/// resource under [`CHARGED_RESOURCE_PREFIX`].
+fn charged(message: &Value) -> bool {
+    match message.get("method").and_then(Value::as_str) {
+        Some("tools/call") => true,
+        Some("resources/read") => message
+            .get("params")
+            .and_then(|p| p.get("uri"))
+            .and_then(Value::as_str)
+            .is_some_and(|uri| uri.starts_with(CHARGED_RESOURCE_PREFIX)),
+        _ => false,
+    }
+}
+
+/// The number of charged calls in a POST body (0 or 1) and its message. Read as
 /// a generic value, so a duplicated key counts as the last one, never
 /// less. A batch (a JSON array) counts nothing: rmcp reads one message per
 /// request and refuses an array, so counting it would only let a caller
 /// drain a shared bucket with calls that never run.
 fn tool_calls(body: &[u8]) -> (u32, Value) {
     match serde_json::from_slice::<Value>(body) {
-        Ok(message @ Value::Object(_))
-            if message.get("method").and_then(Value::as_str) == Some("tools/call") =>
-        {
-            (1, message)
-        }
+        Ok(message @ Value::Object(_)) if charged(&message) => (1, message),
         // Not a call, not JSON (the MCP service refuses it), or a batch.
         _ => (0, Value::Null),
     }
@@ -103,9 +119,18 @@ fn refused_call_event(
     message: &Value,
     limited: &Limited,
 ) -> AuditEvent {
+    let params = message.get("params");
+    if message.get("method").and_then(Value::as_str) == Some("resources/read") {
+        let mut event = AuditEvent::new(EventKind::ResourceRead, "limited", extensions);
+        event.tenants = Vec::new();
+        event.arguments = params
+            .and_then(|p| p.get("uri"))
+            .map(|uri| redact(&json!({ "uri": uri }), audit.max_argument_bytes()));
+        event.reason = Some(limited.to_string());
+        return event;
+    }
     let mut event = AuditEvent::new(EventKind::ToolCall, "limited", extensions);
     event.tenants = Vec::new();
-    let params = message.get("params");
     event.tool = params
         .and_then(|p| p.get("name"))
         .and_then(Value::as_str)
@@ -236,5 +261,20 @@ mod tests {
         assert_eq!(tool_calls(br#"{"result":{}}"#).0, 0, "a response");
         let duplicated = br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#;
         assert_eq!(tool_calls(duplicated).0, 1, "the last key counts");
+    }
+
+    #[test]
+    fn reads_of_upstream_resources_are_charged_and_others_are_not() {
+        let catalog = br#"{"jsonrpc":"2.0","id":2,"method":"resources/read",
+            "params":{"uri":"prometheus://upstreams/local/metrics?cursor=YQ"}}"#;
+        assert_eq!(tool_calls(catalog).0, 1);
+        for free in [
+            br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"prometheus://upstreams"}}"#.as_slice(),
+            br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"prometheus://docs/promql-cheatsheet"}}"#,
+            br#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":7}}"#,
+            br#"{"jsonrpc":"2.0","id":2,"method":"resources/list"}"#,
+        ] {
+            assert_eq!(tool_calls(free).0, 0, "{}", String::from_utf8_lossy(free));
+        }
     }
 }

@@ -210,3 +210,59 @@ async fn a_body_longer_than_the_limit_is_refused_unbuffered() {
         response.body()
     );
 }
+
+#[tokio::test]
+async fn a_catalog_read_over_the_limit_gets_429_and_an_audit_line_of_its_own() {
+    let dir = std::env::temp_dir().join(format!(
+        "ratelimit-read-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("audit.jsonl");
+    let audit = crate::audit::AuditConfig {
+        enabled: true,
+        sink: crate::audit::SinkKind::File,
+        path: Some(path.clone()),
+        ..Default::default()
+    }
+    .build()
+    .expect("audit")
+    .expect("on");
+    let layer = layers(DEV).by_caller.audited(Some(audit));
+    let service = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(String::from("read")))
+    }));
+    let read = |id: u32, uri: &str| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"resources/read","params":{{"uri":"{uri}"}}}}"#
+        );
+        let mut request = Request::post("/mcp")
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(principal("alice", &["team-dev"]));
+        service.clone().oneshot(request)
+    };
+    let catalog = "prometheus://upstreams/local/metrics";
+    for id in 0..2 {
+        let response = read(id, catalog).await.expect("infallible");
+        assert_eq!(response.body(), "read", "within the burst of 2");
+    }
+    let free = read(5, "prometheus://docs/promql-cheatsheet")
+        .await
+        .expect("infallible");
+    assert_eq!(free.body(), "read", "a static resource costs nothing");
+    let refused = read(9, catalog).await.expect("infallible");
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = serde_json::from_str(refused.body()).expect("json-rpc");
+    assert_eq!(body["id"], 9);
+    let text = std::fs::read_to_string(&path).expect("audit file");
+    let line: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("json");
+    assert_eq!(line["event"], "resource_read");
+    assert_eq!(line["outcome"], "limited");
+    assert_eq!(line["arguments"]["uri"], catalog);
+    let _ = std::fs::remove_dir_all(dir);
+}
