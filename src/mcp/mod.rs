@@ -313,8 +313,12 @@ impl ServerHandler for PrometheusMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        // The list changes only with the config (a restart): fresh for the
+        // same time as the other lists.
         if !self.guards.policy_on {
-            return Ok(ListToolsResult::with_all_items((*self.tools).clone()));
+            return Ok(ListToolsResult::with_all_items((*self.tools).clone())
+                .with_ttl_ms(resources::LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public));
         }
         let caller = self
             .guards
@@ -329,7 +333,9 @@ impl ServerHandler for PrometheusMcp {
             .cloned()
             .collect();
         // The list depends on who asks: no shared cache may serve it.
-        Ok(ListToolsResult::with_all_items(visible).with_cache_scope(CacheScope::Private))
+        Ok(ListToolsResult::with_all_items(visible)
+            .with_ttl_ms(resources::LIST_TTL_MS)
+            .with_cache_scope(CacheScope::Private))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -142,7 +142,10 @@ fn compact(value: &mut serde_json::Value) {
     };
     // Only the annotations: a property may be called `format` or `title`.
     for annotation in ["title", "format"] {
-        if object.get(annotation).is_some_and(serde_json::Value::is_string) {
+        if object
+            .get(annotation)
+            .is_some_and(serde_json::Value::is_string)
+        {
             object.remove(annotation);
         }
     }

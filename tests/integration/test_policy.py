@@ -126,6 +126,7 @@ async def test_tools_list_result_is_private(policy_server: LayeredServer) -> Non
     """The list depends on who asks: cacheScope private, raw and via the SDK (legacy session)."""
     msg = rpc_message(raw_rpc(policy_server.mcp_url, "tools/list", {}, who(policy_server, ["team-dev"])))
     assert msg["result"].get("cacheScope") == "private", msg["result"].get("cacheScope")
+    assert msg["result"].get("ttlMs") == 300000, "fresh until the config changes (a restart)"
     assert {t["name"] for t in msg["result"]["tools"]} == DEV_TOOLS
     async with authed(policy_server.mcp_url, who(policy_server, ["sre"]), "legacy") as c:
         page = await c.client.list_tools(cache_mode="bypass")

@@ -251,8 +251,9 @@ def test_every_protocol_version_lists_gets_and_reads(http_json_server: Any, vers
     assert [p["name"] for p in listed["prompts"]] == list(PROMPT_ARGS)
     resources = call("resources/list", {})["result"]
     templates = call("resources/templates/list", {})["result"]
+    tools = call("tools/list", {})["result"]
     if version == "2026-07-28":
-        for result in (listed, resources, templates):
+        for result in (listed, resources, templates, tools):
             assert (result["ttlMs"], result["cacheScope"]) == (300000, "public"), result
     got = call("prompts/get", {"name": "slo_burn_rate", "arguments": PROMPT_ARGS["slo_burn_rate"]})["result"]
     assert "(burn rate 14.4)" in got["messages"][0]["content"]["text"]
