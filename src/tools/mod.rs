@@ -16,6 +16,7 @@ pub mod promql;
 mod query;
 pub mod registry;
 mod render;
+mod schemas;
 mod status;
 pub mod summary;
 pub mod validate;

@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use crate::upstream::Notes;
 use mcp_prometheus_layers::outbound::guardrails::GuardrailDecision;
-use serde_json::{Value, json};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 
 /// Tool families share their advice on how to narrow a truncated answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,24 +198,6 @@ impl ToolOutput {
             text.push_str(info);
         }
         text
-    }
-}
-
-/// The output schema every tool declares: the envelope's required fields
-/// (the optional ones stay undeclared to keep `tools/list` small).
-pub fn output_schema() -> rmcp::model::JsonObject {
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "upstream": {"type": "string"},
-            "data": {},
-            "truncated": {"type": "boolean"}
-        },
-        "required": ["upstream", "data", "truncated"]
-    });
-    match schema {
-        Value::Object(object) => object,
-        _ => rmcp::model::JsonObject::new(),
     }
 }
 
