@@ -34,6 +34,40 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# Shipping (not part of `make test`; README "Install"): the release binary,
+# its OCI image and its MCP Bundle, each under target/. Both scripts install
+# what they need (buildah and skopeo; node's @anthropic-ai/mcpb).
+#   make image        target/mcp-prometheus.oci.tar, built FROM scratch by buildah, no daemon, no pull
+#   make bundle       target/mcp-prometheus.mcpb (this machine's platform), validated by `mcpb validate`
+#   make test-image   the image unpacked and run in a chroot as user 65532 (tests/integration/test_image.py)
+#   make test-bundle  the bundle unpacked and started as its manifest says (tests/integration/test_bundle.py)
+# TARGET_DIR is where cargo builds (CARGO_TARGET_DIR when set).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RELEASE_BIN = $(TARGET_DIR)/release/mcp-prometheus
+IMAGE_ARCHIVE = $(CURDIR)/target/mcp-prometheus.oci.tar
+BUNDLE = $(CURDIR)/target/mcp-prometheus.mcpb
+.PHONY: release image bundle test-image test-bundle
+
+release:
+	$(CARGO) build --release --locked --bin mcp-prometheus
+
+image: release
+	scripts/build-image.sh $(RELEASE_BIN) $(IMAGE_ARCHIVE)
+
+bundle: release
+	scripts/build-bundle.sh $(RELEASE_BIN) $(BUNDLE)
+
+test-image: image
+	scripts/setup-test-env.sh
+	scripts/setup-chart-test-env.sh
+	MCP_PROMETHEUS_IMAGE=$(IMAGE_ARCHIVE) MCP_PROMETHEUS_BIN=$(RELEASE_BIN) \
+		.venv/bin/python -m pytest tests/integration/test_image.py $(PYTEST_ARGS)
+
+test-bundle: bundle
+	scripts/setup-test-env.sh
+	MCP_PROMETHEUS_BUNDLE=$(BUNDLE) MCP_PROMETHEUS_BIN=$(RELEASE_BIN) \
+		.venv/bin/python -m pytest tests/integration/test_bundle.py $(PYTEST_ARGS)
+
 # Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS (default 60) each.
 .PHONY: fuzz
 fuzz:
