@@ -69,7 +69,7 @@ bah config \
     --cmd '["--listen", "0.0.0.0:8080", "--observability-listen", "0.0.0.0:9091"]' \
     --user 65532:65532 \
     --workingdir / \
-    --port 8080 --port 9091 \
+    --port 8080/tcp --port 9091/tcp \
     --os linux --arch "$arch" \
     --label "org.opencontainers.image.title=mcp-prometheus" \
     --label "org.opencontainers.image.description=MCP server giving AI assistants authenticated, tenant-scoped, read-only access to Prometheus and Grafana Mimir" \
