@@ -36,7 +36,8 @@ epoch="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || 
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch="$(uname -m)" ;; esac
 created="$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)"
 
-work="$repo/target/image"
+# Scratch space beside the archive (two builds to different archives do not meet).
+work="${out%.tar}.build"
 stage="$work/stage"
 "$repo/scripts/stage-rootfs.sh" "$binary" "$stage"
 
@@ -85,7 +86,7 @@ bah rm "$ctr" >/dev/null
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
 bah push --quiet "localhost/$name:$tag" "oci-archive:$out:$name:$tag"
-rm -rf "$work/storage" "$work/run" "$work/runtime.tar" "$work/app.tar"
+rm -rf "$work"
 
 log "wrote $out ($(du -h "$out" | cut -f1)), $name:$tag, revision $revision"
 skopeo inspect --format '{{range .Layers}}{{println .}}{{end}}' "oci-archive:$out" >&2

@@ -19,9 +19,8 @@ pub fn apply_env_overrides(
     config: &mut Config,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    let get = |name: &str| {
-        lookup(name).filter(|v| !v.trim().is_empty() && !is_bundle_placeholder(v))
-    };
+    let get =
+        |name: &str| lookup(name).filter(|v| !v.trim().is_empty() && !is_bundle_placeholder(v));
     apply_layer_overrides(config, &get)?;
     crate::oauth::config::apply_env(&mut config.oauth, &get).map_err(|message| {
         ConfigError::Invalid {
@@ -253,10 +252,7 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(config.upstreams[0].url, "http://127.0.0.1:9090");
-        assert!(matches!(
-            config.upstreams[0].auth,
-            UpstreamAuthConfig::None
-        ));
+        assert!(matches!(config.upstreams[0].auth, UpstreamAuthConfig::None));
         // Anything else is a value, even with a dollar sign in it.
         let config = with_env(&[("PROMETHEUS_TOKEN", "${user_config.}x")]).expect("valid");
         assert!(matches!(
