@@ -13,7 +13,7 @@ run:
 build:
 	$(CARGO) build --workspace --all-targets
 
-test: lint test-unit test-integration test-chart
+test: lint test-unit test-integration test-chart test-ship
 
 test-unit:
 	$(CARGO) test --workspace
@@ -33,6 +33,46 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Shipping (not part of `make test`; README "Install"): the release binary,
+# its OCI image and its MCP Bundle, each under target/. Both scripts install
+# what they need (buildah and skopeo; node's @anthropic-ai/mcpb).
+#   make image        target/mcp-prometheus.oci.tar, built FROM scratch by buildah, no daemon, no pull
+#   make bundle       target/mcp-prometheus.mcpb (this machine's platform), validated by `mcpb validate`
+#   make test-image   the image unpacked and run in a chroot as user 65532 (tests/integration/test_image.py)
+#   make test-bundle  the bundle unpacked and started as its manifest says (tests/integration/test_bundle.py)
+#   make test-ship    both tests on the debug build's image and bundle (part of `make test`)
+# TARGET_DIR is where cargo builds (CARGO_TARGET_DIR when set).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RELEASE_BIN = $(TARGET_DIR)/release/mcp-prometheus
+IMAGE_ARCHIVE = $(CURDIR)/target/mcp-prometheus.oci.tar
+BUNDLE = $(CURDIR)/target/mcp-prometheus.mcpb
+.PHONY: release image bundle test-image test-bundle test-ship
+
+release:
+	$(CARGO) build --release --locked --bin mcp-prometheus
+
+image: release
+	scripts/build-image.sh $(RELEASE_BIN) $(IMAGE_ARCHIVE)
+
+bundle: release
+	scripts/build-bundle.sh $(RELEASE_BIN) $(BUNDLE)
+
+test-image: image
+	scripts/setup-test-env.sh
+	scripts/setup-chart-test-env.sh
+	MCP_PROMETHEUS_IMAGE=$(IMAGE_ARCHIVE) MCP_PROMETHEUS_BIN=$(RELEASE_BIN) \
+		.venv/bin/python -m pytest tests/integration/test_image.py $(PYTEST_ARGS)
+
+test-bundle: bundle
+	scripts/setup-test-env.sh
+	MCP_PROMETHEUS_BUNDLE=$(BUNDLE) MCP_PROMETHEUS_BIN=$(RELEASE_BIN) \
+		.venv/bin/python -m pytest tests/integration/test_bundle.py $(PYTEST_ARGS)
+
+# In `make test`: the same image and bundle tests on artifacts of the debug
+# build (debug info stripped), without a release build (scripts/test-ship.sh).
+test-ship: build
+	scripts/test-ship.sh $(TARGET_DIR)/debug/mcp-prometheus $(PYTEST_ARGS)
 
 # Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS (default 60) each.
 .PHONY: fuzz

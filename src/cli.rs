@@ -7,10 +7,22 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Transport;
 
+/// What `version` and `--version` print: the release, the git revision
+/// and the build date (from build.rs), so an image or bundle in the field
+/// says exactly which source it runs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("MCP_PROMETHEUS_GIT_REVISION"),
+    ", built ",
+    env!("MCP_PROMETHEUS_BUILD_DATE"),
+    ")"
+);
+
 /// An MCP server giving AI assistants read-only access to Prometheus and
 /// Grafana Mimir.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-prometheus", version, about)]
+#[command(name = "mcp-prometheus", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,8 +40,11 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Print the version.
+    /// Print the version, git revision and build date.
     Version,
+    /// Print the built-in tools (name, title, description) as JSON, so
+    /// packaging (the MCP Bundle manifest) lists them without copying.
+    Tools,
 }
 
 /// Options of `serve`; each overrides the matching config key.

@@ -14,6 +14,7 @@ mod tenancy;
 mod tools;
 mod upstream;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -33,11 +34,37 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
-            println!("mcp-prometheus {}", env!("CARGO_PKG_VERSION"));
+            println!("mcp-prometheus {}", cli::VERSION);
             ExitCode::SUCCESS
         }
+        Command::Tools => print_tools(),
         Command::CheckConfig { config } => check_config(&config),
         Command::Serve(args) => serve(args),
+    }
+}
+
+/// Prints `[{name, title, description}]` of every built-in tool, unprefixed,
+/// in `tools/list` order: the MCP Bundle manifest is generated from it.
+fn print_tools() -> ExitCode {
+    let tools: Vec<serde_json::Value> = tools::registry::tool_list("")
+        .into_iter()
+        .map(|tool| {
+            serde_json::json!({
+                "name": tool.name,
+                "title": tool.title,
+                "description": tool.description,
+            })
+        })
+        .collect();
+    // A closed pipe (`| head`) is a failure to report, not a panic.
+    let mut out = std::io::stdout().lock();
+    match serde_json::to_writer_pretty(&mut out, &tools) {
+        Ok(()) if writeln!(out).is_ok() => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("cannot print the tools: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

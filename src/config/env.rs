@@ -12,12 +12,15 @@ use super::{Config, ConfigError, TenancyMode, UpstreamConfig};
 
 /// Applies `PROMETHEUS_*` overrides read through `lookup` (the process
 /// environment in production, a map in tests). Empty values count as unset,
-/// as in the Go server.
+/// as in the Go server; so does a `${user_config.…}` placeholder that an MCP
+/// Bundle host left in place for an optional field the user did not fill
+/// (never a real URL or token: sending it would be a bogus credential).
 pub fn apply_env_overrides(
     config: &mut Config,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let get =
+        |name: &str| lookup(name).filter(|v| !v.trim().is_empty() && !is_bundle_placeholder(v));
     apply_layer_overrides(config, &get)?;
     crate::oauth::config::apply_env(&mut config.oauth, &get).map_err(|message| {
         ConfigError::Invalid {
@@ -105,6 +108,15 @@ fn apply_layer_overrides(
         tenancy.groups = groups;
     }
     Ok(())
+}
+
+/// `${user_config.NAME}` exactly: an unsubstituted MCP Bundle variable.
+fn is_bundle_placeholder(value: &str) -> bool {
+    value
+        .trim()
+        .strip_prefix("${user_config.")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .is_some_and(|name| !name.is_empty() && !name.contains(['{', '}']))
 }
 
 fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -230,6 +242,23 @@ mod tests {
             config.server.public_url.as_deref(),
             Some("https://file.example")
         );
+    }
+
+    #[test]
+    fn unsubstituted_bundle_variables_are_ignored() {
+        let config = with_env(&[
+            ("PROMETHEUS_URL", "${user_config.prometheus_url}"),
+            ("PROMETHEUS_TOKEN", " ${user_config.prometheus_token} "),
+        ])
+        .expect("valid");
+        assert_eq!(config.upstreams[0].url, "http://127.0.0.1:9090");
+        assert!(matches!(config.upstreams[0].auth, UpstreamAuthConfig::None));
+        // Anything else is a value, even with a dollar sign in it.
+        let config = with_env(&[("PROMETHEUS_TOKEN", "${user_config.}x")]).expect("valid");
+        assert!(matches!(
+            &config.upstreams[0].auth,
+            UpstreamAuthConfig::Bearer { token: Some(t), .. } if t.expose() == "${user_config.}x"
+        ));
     }
 
     #[test]

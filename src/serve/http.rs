@@ -53,7 +53,15 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
                 shutdown.clone(),
             ),
         );
-        mcp_routes = mcp_routes.route_service(&server.mcp_path, mcp);
+        // rmcp answers a session DELETE with 202, which the official
+        // Python SDK logs as "Session termination failed: 202" on every
+        // close; the session is gone, so say 204. Other methods as rmcp
+        // answers them (a 202 to a POSTed notification is right).
+        let delete = tower::util::MapResponse::new(mcp.clone(), session_ended);
+        mcp_routes = mcp_routes.route_service(
+            &server.mcp_path,
+            axum::routing::delete_service(delete).fallback_service(mcp),
+        );
     }
     if server.transport == Transport::Sse || server.legacy_sse {
         mcp_routes = mcp_routes.merge(sse::routes(app, shutdown));
@@ -72,6 +80,14 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
         );
     }
     router
+}
+
+/// A 202 to a session DELETE becomes 204 No Content (the body is empty).
+fn session_ended<B>(mut response: http::Response<B>) -> http::Response<B> {
+    if response.status() == http::StatusCode::ACCEPTED {
+        *response.status_mut() = http::StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 /// Serves until `shutdown`; in-flight requests then get

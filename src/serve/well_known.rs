@@ -8,6 +8,9 @@ use serde_json::json;
 
 use crate::config::Config;
 
+/// The Go server's non-standard path of the same document.
+pub const GO_SERVER_ALIAS: &str = "/.well-known/protected-resources";
+
 /// The metadata routes, when authn is on (there is nothing to discover
 /// otherwise).
 pub fn router(config: &Config) -> Option<Router> {
@@ -55,6 +58,9 @@ pub fn router(config: &Config) -> Option<Router> {
                 "/.well-known/oauth-protected-resource",
                 get(handler.clone()),
             )
-            .route(&suffixed, get(handler)),
+            .route(&suffixed, get(handler.clone()))
+            // Where the Go mcp-prometheus (mcp-oauth) served the document;
+            // kept so clients configured against it keep discovering.
+            .route(GO_SERVER_ALIAS, get(handler)),
     )
 }

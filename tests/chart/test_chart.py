@@ -163,7 +163,9 @@ def test_chart_owned_keys(rendered: Rendered) -> None:
     assert cfg["observability"]["listen"] == "0.0.0.0:9091"
     mount = rendered.container["volumeMounts"][0]
     assert mount["mountPath"] == "/etc/mcp-prometheus/config.toml" and mount["readOnly"]
-    assert rendered.container["args"] == ["serve", "--config", "/etc/mcp-prometheus/config.toml"]
+    # The image's entrypoint is `mcp-prometheus serve` (tests/integration/test_image.py runs this argv).
+    assert "command" not in rendered.container
+    assert rendered.container["args"] == ["--config", "/etc/mcp-prometheus/config.toml"]
     annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
     assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/config"])
 
@@ -478,17 +480,26 @@ def test_image_defaults_to_app_version() -> None:
     app_version = chart().metadata["appVersion"]
     assert app_version == cargo["workspace"]["package"]["version"], "chart appVersion != Cargo.toml version"
     r = render({})
-    assert r.container["image"] == f"ghcr.io/giantswarm/mcp-prometheus:{app_version}"
+    # Our own image (make image), never the Go server's ghcr.io/giantswarm/mcp-prometheus.
+    assert r.container["image"] == f"mcp-prometheus:{app_version}"
+    assert "image.registry is empty" in r.notes
+    pushed = render({"image": {"registry": "registry.example.com/team"}})
+    assert pushed.container["image"] == f"registry.example.com/team/mcp-prometheus:{app_version}"
+    assert "image.registry is empty" not in pushed.notes
     digest = "sha256:" + "a" * 64
-    assert render({"image": {"digest": digest}}).container["image"] == f"ghcr.io/giantswarm/mcp-prometheus@{digest}"
+    assert render({"image": {"registry": "r.example", "digest": digest}}).container["image"] == \
+        f"r.example/mcp-prometheus@{digest}"
 
 
 def test_dockerfile_matches_the_chart() -> None:
     text = (REPO / "Dockerfile").read_text()
     assert re.search(r"^FROM rust:\S+ AS builder", text, re.M)
     assert "--release" in text
-    assert re.search(r"^FROM gcr\.io/distroless/cc-debian12:nonroot", text, re.M)
+    assert re.search(r"^FROM scratch$", text, re.M)
     assert re.search(r"^USER 65532", text, re.M)
+    assert re.search(r'^ENTRYPOINT \["/usr/local/bin/mcp-prometheus", "serve"\]$', text, re.M)
+    cargo = tomllib.loads((REPO / "Cargo.toml").read_text())
+    assert f'org.opencontainers.image.version="{cargo["workspace"]["package"]["version"]}"' in text
     assert chart().values["podSecurityContext"]["runAsUser"] == 65532
 
 
