@@ -144,7 +144,8 @@ impl App {
                 }),
             ),
         )
-        .with_upstream_facts(crate::mcp::UpstreamFacts::from_config(&config));
+        .with_upstream_facts(crate::mcp::UpstreamFacts::from_config(&config))
+        .with_upstream_count(config.upstreams.len());
         Ok(Self {
             config,
             metrics: Arc::new(metrics),

@@ -103,6 +103,17 @@ impl PrometheusMcp {
         }
     }
 
+    /// Leaves the `upstream` argument out of `tools/list` when there is
+    /// only one upstream to name.
+    pub fn with_upstream_count(mut self, upstreams: usize) -> Self {
+        if upstreams == 1 {
+            let mut tools = (*self.tools).clone();
+            registry::hide_argument(&mut tools, "upstream");
+            self.tools = Arc::new(tools);
+        }
+        self
+    }
+
     /// The handler of a new session: shared tools and guards, its own
     /// logging level.
     pub fn for_session(&self) -> Self {

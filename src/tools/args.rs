@@ -115,6 +115,18 @@ impl JsonSchema for DurationArg {
     }
 }
 
+/// Arguments many tools share, described once in the server instructions
+/// instead of in every tool's schema (`tools/list` stays small).
+pub const COMMON_ARGUMENTS: &[&str] = &[
+    "upstream",
+    "org_id",
+    "limit",
+    "unlimited",
+    "timeout",
+    "stats",
+    "lookback_delta",
+];
+
 /// The input schema of an arguments struct, as small as it can be: inlined,
 /// no `$schema`, no titles, no `null` alternatives (optional arguments are
 /// simply absent from `required`). Struct doc comments are dropped too: the
@@ -126,6 +138,22 @@ pub fn input_schema<T: JsonSchema>() -> JsonObject {
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut value = schema.to_value();
     compact(&mut value);
+    if let Some(serde_json::Value::Object(properties)) = value.get_mut("properties") {
+        for (name, property) in properties.iter_mut() {
+            let Some(property) = property.as_object_mut() else {
+                continue;
+            };
+            if COMMON_ARGUMENTS.contains(&name.as_str()) {
+                property.remove("description");
+            }
+            // Defaults and `minimum: 0` (from unsigned types) say nothing the
+            // tool's answer to a bad value would not.
+            property.remove("default");
+            if property.get("minimum").is_some_and(|m| m == 0) {
+                property.remove("minimum");
+            }
+        }
+    }
     if let Some(object) = value.as_object_mut() {
         object.remove("description");
     }

@@ -39,60 +39,36 @@ fn strings_map() -> Value {
     json!({"type": "object", "additionalProperties": {"type": "string"}})
 }
 
-/// `[{name, value}]`, as the TSDB statistics list their top entries.
-fn name_values() -> Value {
-    array(object(&[("name", t("string")), ("value", t("integer"))], &["name", "value"]))
-}
-
-/// `data` of a query tool: an instant vector (with its summary past 20
-/// series), or a scalar or string as `[time, "value"]`.
+/// `data` of a query tool: Prometheus's result (an instant vector, or a
+/// scalar or string as `[time, "value"]`), and its summary past 20 series.
 fn instant_data() -> Value {
-    let item = json!({
-        "type": ["object", "number", "string"],
-        "properties": {"metric": def("l"), "value": t("array"), "histogram": t("array")}
-    });
-    let ranked = array(object(&[("series", t("string")), ("value", t("number"))], &[]));
-    let summary = object(
-        &[
-            ("count", t("integer")),
-            ("top", ranked.clone()),
-            ("bottom", ranked),
-            ("labels", json!({"type": "object", "additionalProperties": object(
-                &[("distinct", t("integer")), ("common", t("array"))], &[])})),
-        ],
-        &["count"],
-    );
     object(
         &[
-            ("resultType", json!({"enum": ["vector", "matrix", "scalar", "string"]})),
-            ("result", array(item)),
-            ("summary", summary),
+            ("resultType", t("string")),
+            ("result", t("array")),
+            ("summary", t("object")),
         ],
         &["resultType", "result"],
     )
 }
 
 /// `data` of `execute_range_query`: statistics per series (`format:
-/// summary`; every statistic a number, absent when the series has no
-/// finite value) or Prometheus's matrix (`format: samples`).
+/// summary`: labels, marks, and numbers: points, min, max, mean, last,
+/// p95, delta, trend_per_hour, nan, inf…) or Prometheus's matrix (`format:
+/// samples`).
 fn range_data() -> Value {
     let stats = json!({
         "type": "object",
-        "properties": {"labels": def("l"), "marks": array(t("string"))},
-        "additionalProperties": t("number"),
-        "required": ["labels", "points", "nan", "inf"]
+        "properties": {"labels": def("l"), "marks": t("array")},
+        "additionalProperties": t("number")
     });
-    let samples = object(
-        &[("metric", def("l")), ("values", array(array(json!({"type": ["number", "string"]}))))],
-        &["metric"],
-    );
     object(
         &[
             ("resultType", t("string")),
-            ("format", json!({"enum": ["summary"]})),
-            ("window", object(&[("start", t("number")), ("end", t("number")), ("step", t("number"))], &[])),
+            ("format", t("string")),
+            ("window", t("object")),
             ("series", array(stats)),
-            ("result", array(samples)),
+            ("result", t("array")),
         ],
         &["resultType"],
     )
@@ -105,144 +81,100 @@ fn strings_but(typed: &[(&str, Value)], required: &[&str]) -> Value {
     schema
 }
 
-/// The `data` schema of each tool, by unprefixed name.
+/// The `data` schema of each tool, by unprefixed name: the shape down to
+/// where Prometheus's own objects begin (those stay open: Prometheus adds
+/// fields from version to version).
 fn data_schema(tool: &str) -> Value {
     let strings = || array(t("string"));
+    let arrays = |names: &[&str]| {
+        let fields: Vec<(&str, Value)> = names.iter().map(|n| (*n, t("array"))).collect();
+        object(&fields, &[])
+    };
     match tool {
         "execute_query" => instant_data(),
         "execute_range_query" => range_data(),
         "list_metrics" | "list_label_names" | "list_label_values" => strings(),
-        "get_metric_metadata" => json!({"type": "object", "additionalProperties":
-            array(strings_but(&[], &["type", "help"]))}),
+        "get_metric_metadata" => json!({"type": "object", "additionalProperties": t("array")}),
         "find_series" => array(def("l")),
-        "get_targets" => object(
-            &[
-                ("activeTargets", array(strings_but(
-                    &[("labels", def("l")), ("discoveredLabels", def("l")), ("lastScrapeDuration", t("number"))],
-                    &["labels", "health"],
-                ))),
-                ("droppedTargets", array(object(&[("discoveredLabels", def("l"))], &[]))),
-            ],
-            &[],
-        ),
-        "get_build_info" | "get_flags" => strings_map(),
-        "get_runtime_info" => json!({"type": "object", "properties": {"reloadConfigSuccess": t("boolean")},
-            "additionalProperties": {"type": ["string", "integer"]}}),
+        "get_targets" => arrays(&["activeTargets", "droppedTargets"]),
+        "get_build_info" | "get_flags" => def("l"),
+        "get_runtime_info" => t("object"),
         "get_config" => object(&[("yaml", t("string"))], &["yaml"]),
-        "get_tsdb_stats" => object(
-            &[
-                ("headStats", json!({"type": "object", "additionalProperties": t("integer")})),
-                ("seriesCountByMetricName", def("nv")),
-                ("labelValueCountByLabelName", def("nv")),
-                ("memoryInBytesByLabelName", def("nv")),
-                ("seriesCountByLabelValuePair", def("nv")),
-            ],
-            &[],
+        "get_tsdb_stats" => json!({"type": "object", "properties": {"headStats": t("object")},
+            "additionalProperties": t("array")}),
+        "get_alerts" => object(
+            &[(
+                "alerts",
+                array(strings_but(
+                    &[("labels", def("l")), ("annotations", def("l"))],
+                    &[],
+                )),
+            )],
+            &["alerts"],
         ),
-        "get_alerts" => object(&[("alerts", array(def("a")))], &["alerts"]),
-        "get_alertmanagers" => {
-            let urls = array(object(&[("url", t("string"))], &["url"]));
-            object(&[("activeAlertmanagers", urls.clone()), ("droppedAlertmanagers", urls)], &[])
-        }
-        "get_rules" => {
-            let rule = object(
-                &[
-                    ("name", t("string")),
-                    ("query", t("string")),
-                    ("type", json!({"enum": ["alerting", "recording"]})),
-                    ("labels", def("l")),
-                    ("annotations", def("l")),
-                    ("alerts", array(def("a"))),
-                ],
-                &["name", "query", "type"],
-            );
-            let group = object(&[("name", t("string")), ("file", t("string")), ("rules", array(rule))], &["name", "rules"]);
-            object(&[("groups", array(group))], &["groups"])
-        }
+        "get_alertmanagers" => arrays(&["activeAlertmanagers", "droppedAlertmanagers"]),
+        "get_rules" => object(
+            &[(
+                "groups",
+                array(object(&[("name", t("string")), ("rules", t("array"))], &[])),
+            )],
+            &["groups"],
+        ),
         "query_exemplars" => array(object(
-            &[
-                ("seriesLabels", def("l")),
-                ("exemplars", array(object(
-                    &[("labels", def("l")), ("value", t("string")), ("timestamp", t("number"))],
-                    &["value", "timestamp"],
-                ))),
-            ],
-            &["seriesLabels", "exemplars"],
+            &[("seriesLabels", def("l")), ("exemplars", t("array"))],
+            &[],
         )),
-        "get_targets_metadata" => array(strings_but(&[("target", def("l"))], &["metric"])),
+        "get_targets_metadata" => array(strings_but(&[("target", def("l"))], &[])),
         "check_ready" => object(
-            &[("ready", t("boolean")), ("status", t("integer")), ("endpoint", t("string")), ("message", t("string"))],
+            &[
+                ("ready", t("boolean")),
+                ("status", t("integer")),
+                ("message", t("string")),
+            ],
             &["ready"],
         ),
-        "validate_query" => object(
-            &[
-                ("valid", t("boolean")),
-                ("expression", t("string")),
-                ("selectors", array(t("object"))),
-                ("functions", strings()),
-                ("aggregations", strings()),
-                ("subqueries", t("array")),
-                ("warnings", strings()),
-                ("series", array(object(
-                    &[("selector", t("string")), ("series", t("integer")), ("error", t("string"))],
-                    &["selector"],
-                ))),
-                ("error", t("string")),
-                ("position", t("integer")),
-                ("fragment", t("string")),
-                ("hint", t("string")),
-            ],
-            &["valid"],
-        ),
-        _ => t("object"),
+        "validate_query" => json!({"type": "object", "properties": {"valid": t("boolean"),
+            "expression": t("string"), "position": t("integer")},
+            "additionalProperties": {"type": ["array", "string"]}, "required": ["valid"]}),
+        _ => json!({}),
     }
 }
 
-/// The schemas a tool's schema may refer to by `#/$defs/<name>`.
-fn defs() -> [(&'static str, Value); 4] {
-    [
-        ("l", strings_map()),
-        ("s", array(t("string"))),
-        ("nv", name_values()),
-        (
-            "a",
-            strings_but(&[("labels", def("l")), ("annotations", def("l"))], &["labels", "state"]),
-        ),
-    ]
+/// Replaces every reference to the label-set definition with the
+/// definition itself (where it is used once, a reference costs more).
+fn inline_labels(value: &mut Value) {
+    match value {
+        Value::Object(object) if object.get("$ref").is_some_and(|r| r == LABELS_REF) => {
+            *value = strings_map();
+        }
+        Value::Object(object) => object.values_mut().for_each(inline_labels),
+        Value::Array(items) => items.iter_mut().for_each(inline_labels),
+        _ => {}
+    }
 }
+
+/// The one shared definition: a label set (`#/$defs/l`).
+const LABELS_REF: &str = "#/$defs/l";
 
 /// The output schema of `tool`: the envelope every answer shares (where it
 /// came from, whether it was cut, what Prometheus and the guardrails warned
 /// of) around the tool's own `data`.
 pub fn output_schema(tool: &str) -> rmcp::model::JsonObject {
-    let mut schema = object(
-        &[
-            ("upstream", t("string")),
-            ("data", data_schema(tool)),
-            ("truncated", t("boolean")),
-            ("has_more", t("boolean")),
-            ("total", t("integer")),
-            ("returned", t("integer")),
-            ("hint", t("string")),
-            ("warnings", def("s")),
-            ("infos", def("s")),
-            ("hints", def("s")),
-            ("guardrails", array(object(&[("rule", t("string")), ("action", t("string")), ("detail", t("string"))], &[]))),
-        ],
-        &["upstream", "data", "truncated", "has_more"],
-    );
-    // Only the definitions this schema uses (one level of nesting: `a` uses `l`).
-    let text = schema.to_string();
-    let used: Map<String, Value> = defs()
-        .into_iter()
-        .filter(|(name, _)| {
-            text.contains(&format!("\"#/$defs/{name}\""))
-                || (*name == "l" && text.contains("\"#/$defs/a\""))
-        })
-        .map(|(name, schema)| (name.to_owned(), schema))
-        .collect();
-    if !used.is_empty() {
-        schema["$defs"] = Value::Object(used);
+    // The envelope's optional fields (has_more, total, returned, hint,
+    // warnings, infos, hints, guardrails) are documented in the README, not
+    // declared: each declaration is paid on every listing, for every tool.
+    let mut schema = json!({
+        "type": "object",
+        "properties": {"upstream": t("string"), "truncated": t("boolean"), "data": data_schema(tool)},
+        "required": ["upstream", "truncated", "data"],
+    });
+    // Label sets are the one part a schema repeats: defined once where
+    // they recur, written in place where they occur once.
+    let uses = schema.to_string().matches(LABELS_REF).count();
+    if uses > 1 {
+        schema["$defs"] = json!({"l": strings_map()});
+    } else {
+        inline_labels(&mut schema);
     }
     match schema {
         Value::Object(object) => object,
@@ -258,7 +190,7 @@ mod tests {
     #[test]
     fn every_tool_has_its_own_data_schema() {
         for tool in TOOL_NAMES {
-            assert_ne!(data_schema(tool), t("object"), "{tool} has no data schema");
+            assert_ne!(data_schema(tool), json!({}), "{tool} has no data schema");
         }
     }
 
@@ -266,23 +198,11 @@ mod tests {
     fn every_reference_is_defined() {
         for tool in TOOL_NAMES {
             let schema = Value::Object(output_schema(tool));
-            let text = schema.to_string();
-            for (name, _) in defs() {
-                if text.contains(&format!("\"#/$defs/{name}\"")) {
-                    assert!(schema["$defs"][name].is_object(), "{tool}: $defs/{name} missing");
-                }
+            if schema.to_string().contains(LABELS_REF) {
+                assert_eq!(schema["$defs"]["l"], strings_map(), "{tool}");
+            } else {
+                assert!(schema.get("$defs").is_none(), "{tool}: unused $defs");
             }
-        }
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn probe() {
-        for tool in crate::tools::registry::TOOL_NAMES {
-            let s = serde_json::Value::Object(super::output_schema(tool)).to_string();
-            let d = super::data_schema(tool).to_string();
-            eprintln!("PROBE {tool} total={} data={}", s.len(), d.len());
         }
     }
 }

@@ -72,7 +72,8 @@ impl SeriesStats {
             }
         }
         let finite_samples = || samples.iter().filter(|s| s.1.is_finite());
-        let (Some(first), Some(last)) = (finite_samples().next(), finite_samples().last()) else {
+        let (Some(first), Some(last)) = (finite_samples().next(), finite_samples().next_back())
+        else {
             return stats;
         };
         stats.last = Some(last.1);
