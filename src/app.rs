@@ -145,7 +145,7 @@ impl App {
             ),
         )
         .with_upstream_facts(crate::mcp::UpstreamFacts::from_config(&config))
-        .with_upstream_count(config.upstreams.len());
+        .hiding_arguments(&meaningless_arguments(&config, tenancy_on));
         Ok(Self {
             config,
             metrics: Arc::new(metrics),
@@ -156,5 +156,41 @@ impl App {
             passthrough,
             readiness,
         })
+    }
+}
+
+/// Tool arguments this deployment gives no meaning: `upstream` with a
+/// single upstream; `org_id` when tenancy is off and no upstream lets a
+/// caller pick the tenant (the argument is then refused).
+fn meaningless_arguments(config: &Config, tenancy_on: bool) -> Vec<&'static str> {
+    let mut hidden = Vec::new();
+    if config.upstreams.len() == 1 {
+        hidden.push("upstream");
+    }
+    if !tenancy_on && !config.upstreams.iter().any(|u| u.allow_org_id_override) {
+        hidden.push("org_id");
+    }
+    hidden
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UpstreamConfig;
+
+    #[test]
+    fn arguments_are_offered_only_where_they_mean_something() {
+        let mut config =
+            Config::parse("[[upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:9090\"\n")
+                .expect("parses");
+        assert_eq!(
+            meaningless_arguments(&config, false),
+            ["upstream", "org_id"]
+        );
+        assert_eq!(meaningless_arguments(&config, true), ["upstream"]);
+        let mut second = UpstreamConfig::new("b", "http://127.0.0.1:9091");
+        second.allow_org_id_override = true;
+        config.upstreams.push(second);
+        assert!(meaningless_arguments(&config, false).is_empty());
     }
 }

@@ -249,6 +249,16 @@ pub struct UpstreamConfig {
     /// Send credentials over plain http to a non-loopback host anyway.
     #[serde(default)]
     pub allow_plain_http_credentials: bool,
+    /// Where a person opens this upstream's queries (its Prometheus UI, or
+    /// Grafana): query answers then carry a link to the same query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// Which UI `external_url` is: `prometheus` (default) or `grafana`.
+    #[serde(default)]
+    pub external_ui: crate::upstream::ExternalUi,
+    /// With `external_ui = "grafana"`: the datasource uid Explore opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana_datasource: Option<String>,
 }
 
 fn default_upstream_timeout() -> ConfigDuration {
@@ -273,7 +283,21 @@ impl UpstreamConfig {
             allow_org_id_override: false,
             max_response_bytes: default_max_response_bytes(),
             allow_plain_http_credentials: false,
+            external_url: None,
+            external_ui: crate::upstream::ExternalUi::default(),
+            grafana_datasource: None,
         }
+    }
+
+    /// The link settings, checked: what answers' links are built from.
+    pub fn external_link(
+        &self,
+    ) -> Result<Option<crate::upstream::ExternalLink>, crate::upstream::LinkConfigError> {
+        crate::upstream::ExternalLink::build(
+            self.external_url.as_deref(),
+            self.external_ui,
+            self.grafana_datasource.as_deref(),
+        )
     }
 }
 

@@ -103,12 +103,15 @@ impl PrometheusMcp {
         }
     }
 
-    /// Leaves the `upstream` argument out of `tools/list` when there is
-    /// only one upstream to name.
-    pub fn with_upstream_count(mut self, upstreams: usize) -> Self {
-        if upstreams == 1 {
+    /// Leaves arguments the deployment makes meaningless out of
+    /// `tools/list` (`upstream` with one upstream, `org_id` when no caller
+    /// may pick a tenant); calls that pass them are still accepted.
+    pub fn hiding_arguments(mut self, arguments: &[&str]) -> Self {
+        if !arguments.is_empty() {
             let mut tools = (*self.tools).clone();
-            registry::hide_argument(&mut tools, "upstream");
+            for argument in arguments {
+                registry::hide_argument(&mut tools, argument);
+            }
             self.tools = Arc::new(tools);
         }
         self

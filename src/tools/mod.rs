@@ -82,6 +82,17 @@ impl Target {
         self.upstream.name()
     }
 
+    /// A link that opens `expr` over `time` in the UI the operator named
+    /// (`external_url`), with that UI's name.
+    pub fn link(
+        &self,
+        expr: &str,
+        time: crate::upstream::LinkTime,
+    ) -> Option<(&'static str, String)> {
+        let link = self.upstream.link()?;
+        Some((link.ui_name(), link.query(expr, time)))
+    }
+
     /// Calls a Prometheus API endpoint in this call's scope.
     pub async fn api<T: DeserializeOwned>(
         &self,

@@ -93,6 +93,12 @@ pub struct ToolOutput {
     /// pre-check that failed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub guardrails: Vec<GuardrailDecision>,
+    /// Opens the same query and time range in the upstream's UI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The name of that UI ("Prometheus", "Grafana").
+    #[serde(skip)]
+    link_ui: &'static str,
     /// The concise rendering for the model.
     #[serde(skip)]
     pub text: String,
@@ -118,6 +124,8 @@ impl ToolOutput {
             infos: Vec::new(),
             hints: Vec::new(),
             guardrails: Vec::new(),
+            link: None,
+            link_ui: "",
             text,
             image: None,
         }
@@ -131,6 +139,15 @@ impl ToolOutput {
         if returned < total {
             self.truncated = true;
             self.hint = Some(self.family.hint());
+        }
+        self
+    }
+
+    /// Adds a link back to the upstream's UI (`(ui name, url)`).
+    pub fn with_link(mut self, link: Option<(&'static str, String)>) -> Self {
+        if let Some((ui, url)) = link {
+            self.link_ui = ui;
+            self.link = Some(url);
         }
         self
     }
@@ -196,6 +213,9 @@ impl ToolOutput {
         for info in &self.infos {
             text.push_str("\nInfo: ");
             text.push_str(info);
+        }
+        if let Some(link) = &self.link {
+            text.push_str(&format!("\nOpen in {}: {link}", self.link_ui));
         }
         text
     }

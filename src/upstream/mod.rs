@@ -8,6 +8,7 @@ mod call;
 mod client;
 mod error;
 mod forward;
+mod link;
 mod registry;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use call::ApiCall;
 pub use client::pooled_client;
 pub use error::UpstreamError;
 pub use forward::{Forward, GUARDRAIL_HEADER};
+pub use link::{ExternalLink, ExternalUi, LinkConfigError, LinkTime};
 pub use registry::{UnknownUpstream, Upstreams};
 
 use crate::config::UpstreamConfig;
@@ -50,6 +52,8 @@ pub struct Upstream {
     max_response_bytes: usize,
     /// Credentials are the caller's: a probe without them may get 401.
     forwards_credentials: bool,
+    /// Where a person opens this upstream's queries.
+    link: Option<ExternalLink>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +97,8 @@ impl Upstream {
             }
         }
         Self {
+            // Checked at start-up (validate_upstreams calls the same build).
+            link: config.external_link().ok().flatten(),
             name: config.name.as_str().into(),
             base: config.url.trim_end_matches('/').to_owned(),
             service: stacks.tools,
@@ -101,6 +107,11 @@ impl Upstream {
             max_response_bytes: config.max_response_bytes,
             forwards_credentials: matches!(config.auth, UpstreamAuthConfig::Forward { .. }),
         }
+    }
+
+    /// Where a person opens this upstream's queries, if the operator said.
+    pub fn link(&self) -> Option<&ExternalLink> {
+        self.link.as_ref()
     }
 
     /// The operator's name for this upstream.

@@ -238,6 +238,9 @@ impl Config {
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(invalid(key("url"), "must not have a query or fragment"));
             }
+            upstream
+                .external_link()
+                .map_err(|e| invalid(key("external_url"), e.to_string()))?;
             if self.queries_itself(&url) {
                 return Err(invalid(
                     key("url"),

@@ -13,7 +13,7 @@ use super::args::{DurationArg, TimeArg};
 use super::summary::samples::RangeData;
 use super::{Target, ToolContext, ToolError, ToolOutput};
 use crate::promtime::{format_seconds, format_unix, now_unix};
-use crate::upstream::ApiCall;
+use crate::upstream::{ApiCall, LinkTime};
 use mcp_prometheus_layers::promql::ParsedQuery;
 pub use prepare::{PreparedRange, RangeRequest, Window, prepare_range};
 
@@ -112,6 +112,8 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         .upstream(args.upstream.as_deref(), args.org_id.as_deref())?
         .with_budget(limit, unlimited);
     let parsed = super::promql::query("query", &args.query)?;
+    let at = args.time.as_ref().map_or_else(now_unix, |t| t.0);
+    let link = upstream.link(&args.query, LinkTime::Instant(at));
     let mut params = vec![("query", args.query)];
     if let Some(time) = &args.time {
         params.push(("time", format_unix(time.0)));
@@ -122,9 +124,8 @@ pub async fn instant(ctx: ToolContext, args: InstantQueryArgs) -> Result<ToolOut
         args.stats,
         args.lookback_delta,
     ));
-    let at = args.time.map_or_else(now_unix, |t| t.0);
     let call = ApiCall::post("/api/v1/query", params).with_parsed(parsed.clone());
-    let output = run_query(&upstream, call).await?;
+    let output = run_query(&upstream, call).await?.with_link(link);
     Ok(hinted(&ctx, &upstream, output, &parsed, at, at).await)
 }
 
@@ -170,7 +171,7 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
     } = prepare_range(
         &ctx,
         RangeRequest {
-            query: args.query,
+            query: args.query.clone(),
             start: args.start,
             end: args.end,
             step: args.step,
@@ -195,7 +196,23 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
                 .with_notes(answer.notes)
         }
     };
-    Ok(hinted(&ctx, &target, output, &parsed, window.start, window.end).await)
+    let link = target.link(
+        &args.query,
+        LinkTime::Range {
+            start: window.start,
+            end: window.end,
+            step: window.step,
+        },
+    );
+    Ok(hinted(
+        &ctx,
+        &target,
+        output.with_link(link),
+        &parsed,
+        window.start,
+        window.end,
+    )
+    .await)
 }
 
 /// Sends an instant query (the truncate layer cuts its answer to the
