@@ -92,6 +92,39 @@ fn utc(at: f64) -> Option<DateTime<chrono::Utc>> {
     DateTime::from_timestamp_millis((at * 1000.0).round() as i64)
 }
 
+/// Round values from `min` to `max`, at most `max` of them: multiples of
+/// 1, 2 or 5 × 10^k times `scale` (1024^k for bytes, so that ticks fall on
+/// whole KiB, MiB…).
+pub fn value_ticks(min: f64, max: f64, count: usize, scale: f64) -> Vec<f64> {
+    let count = count.max(2);
+    let (low, high) = (min / scale, max / scale);
+    let span = high - low;
+    if !span.is_finite() || span <= 0.0 || !scale.is_normal() {
+        return vec![min];
+    }
+    let magnitude = 10f64.powf((span / count as f64).log10().floor());
+    let Some(step) = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| span / step < count as f64)
+        .filter(|step| step.is_normal())
+    else {
+        return vec![min];
+    };
+    let first = (low / step).ceil();
+    (0..count)
+        .map(|i| (first + i as f64) * step)
+        .take_while(|v| *v <= high + step * 1e-9)
+        .map(|v| {
+            if v.abs() < step * 1e-9 {
+                0.0
+            } else {
+                v * scale
+            }
+        })
+        .collect()
+}
+
 /// The axis caption: `time (UTC), 2026-01-02` for a window within one day,
 /// `time (UTC), 2026-01-02 – 2026-01-05` otherwise.
 pub fn caption(start: f64, end: f64) -> String {
@@ -151,6 +184,22 @@ mod tests {
         assert!(time_ticks(0.0, f64::INFINITY, 6).len() == 1);
         let far = time_ticks(1e16, 1e16 + 100.0, 6);
         assert!(!far.is_empty() && far.len() <= 6, "{far:?}");
+    }
+
+    #[test]
+    fn value_ticks_are_round() {
+        assert_eq!(
+            value_ticks(0.0, 10.5, 6, 1.0),
+            [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(value_ticks(-3.0, 3.0, 6, 1.0), [-2.0, 0.0, 2.0]);
+        let mib = 1024.0 * 1024.0;
+        let ticks = value_ticks(45.0 * mib, 54.0 * mib, 6, mib);
+        assert!(ticks.iter().all(|t| (t / mib).fract() == 0.0), "{ticks:?}");
+        assert_eq!(value_ticks(5.0, 5.0, 6, 1.0), [5.0]);
+        assert!(value_ticks(-1e300, 1e300, 6, 1.0).len() <= 6);
+        assert_eq!(value_ticks(0.0, 1e-320, 6, 1.0), [0.0]);
+        assert_eq!(value_ticks(0.0, f64::INFINITY, 6, 1.0), [0.0]);
     }
 
     #[test]

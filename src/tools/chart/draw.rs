@@ -1,25 +1,19 @@
-//! Drawing the chart with plotters into an RGB buffer, then PNG. Text is
-//! set in the bundled DejaVu Sans through ab_glyph: no system fonts, no
-//! fontconfig, the same picture on every machine.
+//! Drawing the chart: plotters draws the frame, grid and lines into an RGB
+//! buffer, [`super::text`] sets every text in the bundled font (no system
+//! fonts, no fontconfig: the same picture on every machine), then PNG.
 
 use std::ops::Range;
-use std::sync::OnceLock;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 use serde::Serialize;
 
-use super::axis::{caption, time_ticks};
+use super::axis::{caption, time_ticks, value_ticks};
 use super::legend::cut;
-use super::units::{self, Unit};
+use super::text::{self, Align, Canvas};
+use super::units::{self, Kind, Unit};
 use crate::tools::query::Window;
-
-/// DejaVu Sans 2.37 (Debian fonts-dejavu-core; Bitstream Vera license,
-/// assets/fonts/DejaVuSans-LICENSE.txt).
-static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
 
 /// Line colours (Tableau 10), in series order.
 pub const PALETTE: [RGBColor; 10] = [
@@ -35,12 +29,18 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 const GRID: RGBColor = RGBColor(225, 225, 225);
-const MUTED: RGBColor = RGBColor(90, 90, 90);
+const INK: [u8; 3] = [30, 30, 30];
+const MUTED: [u8; 3] = [100, 100, 100];
+/// Text sizes, in pixels.
+const TITLE: f32 = 15.0;
+const LABEL: f32 = 12.0;
 const LEGEND_ROW: u32 = 18;
 /// Narrowest legend column, in pixels.
 const LEGEND_COLUMN: u32 = 250;
 /// Average advance of a 12 px DejaVu Sans character, for cutting text.
 const CHAR_PX: u32 = 7;
+/// Room below the plot for the time labels and the axis caption.
+const X_AXIS: u32 = 44;
 
 /// What to draw: everything owned, so that drawing can run off the async
 /// runtime.
@@ -96,24 +96,14 @@ fn draw_error(error: impl std::fmt::Display) -> ChartError {
     ChartError::Draw(error.to_string())
 }
 
-fn font() -> Result<(), ChartError> {
-    static LOADED: OnceLock<bool> = OnceLock::new();
-    let loaded = *LOADED
-        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
-    if loaded {
-        Ok(())
-    } else {
-        Err(ChartError::Font)
-    }
-}
-
-/// The time axis: linear, with ticks on round UTC times.
-struct TimeAxis {
+/// A linear axis whose ticks are chosen here (round UTC times, round
+/// values in the unit), not by plotters.
+struct Axis {
     linear: RangedCoordf64,
     ticks: Vec<f64>,
 }
 
-impl Ranged for TimeAxis {
+impl Ranged for Axis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
@@ -154,10 +144,19 @@ pub fn value_range(lines: &[Line]) -> (f64, f64) {
 
 /// Draws `picture` as a PNG of its size.
 pub fn draw(picture: &Picture) -> Result<Drawn, ChartError> {
-    font()?;
+    let font = text::font().ok_or(ChartError::Font)?;
     let (width, height) = (picture.width, picture.height);
     let mut buffer = vec![0u8; width as usize * height as usize * 3];
-    let area = paint(picture, &mut buffer)?;
+    let (area, texts) = paint(picture, font, &mut buffer)?;
+    let mut canvas = Canvas {
+        pixels: &mut buffer,
+        width,
+        height,
+        font,
+    };
+    for t in &texts {
+        canvas.text(&t.text, t.x, t.top, t.size, t.color, t.align);
+    }
     let mut png = Vec::with_capacity(buffer.len() / 8);
     {
         let mut encoder = png::Encoder::new(&mut png, width, height);
@@ -170,8 +169,47 @@ pub fn draw(picture: &Picture) -> Result<Drawn, ChartError> {
     Ok(Drawn { png, area })
 }
 
-fn paint(picture: &Picture, buffer: &mut [u8]) -> Result<PlotArea, ChartError> {
+/// A text to set once plotters is done with the buffer.
+struct Text {
+    text: String,
+    x: f32,
+    top: f32,
+    size: f32,
+    color: [u8; 3],
+    align: Align,
+}
+
+fn label(text: String, x: i32, top: i32, align: Align) -> Text {
+    Text {
+        text,
+        x: x as f32,
+        top: top as f32,
+        size: LABEL,
+        color: INK,
+        align,
+    }
+}
+
+/// The value ticks' scale: whole KiB, MiB… for bytes.
+fn tick_scale(unit: Option<Unit>, low: f64, high: f64) -> f64 {
+    if unit.map(|u| u.kind) != Some(Kind::Bytes) {
+        return 1.0;
+    }
+    let largest = low.abs().max(high.abs());
+    let mut scale = 1.0;
+    while scale * 1024.0 <= largest && scale < 1e18 {
+        scale *= 1024.0;
+    }
+    scale
+}
+
+fn paint(
+    picture: &Picture,
+    font: &ab_glyph::FontRef<'static>,
+    buffer: &mut [u8],
+) -> Result<(PlotArea, Vec<Text>), ChartError> {
     let (width, height) = (picture.width, picture.height);
+    let mut texts = Vec::new();
     let root = BitMapBackend::with_buffer(buffer, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
 
@@ -179,12 +217,19 @@ fn paint(picture: &Picture, buffer: &mut [u8]) -> Result<PlotArea, ChartError> {
     let max_rows = ((height * 3 / 10) / LEGEND_ROW).max(1) as usize;
     let entries = legend_entries(picture, max_rows * columns);
     let rows = entries.len().div_ceil(columns);
-    let legend_height = rows as u32 * LEGEND_ROW + 8;
-    let (upper, lower) = root.split_vertically(height.saturating_sub(legend_height));
+    let legend_top = height.saturating_sub(rows as u32 * LEGEND_ROW + 8);
+    let (upper, lower) = root.split_vertically(legend_top);
 
-    let window = picture.window;
+    let (window, unit) = (picture.window, picture.unit);
     let (y_min, y_max) = value_range(&picture.lines);
-    let ticks = time_ticks(
+    let y_ticks = value_ticks(y_min, y_max, 6, tick_scale(unit, y_min, y_max));
+    let y_labels: Vec<String> = y_ticks.iter().map(|v| units::format(*v, unit)).collect();
+    let widest = y_labels
+        .iter()
+        .map(|l| text::width(font, l, LABEL))
+        .fold(0.0, f32::max);
+    let y_area = (widest.ceil() as u32 + 14).clamp(30, width / 3);
+    let x_ticks = time_ticks(
         window.start,
         window.end,
         (width / 110).clamp(2, 12) as usize,
@@ -194,43 +239,34 @@ fn paint(picture: &Picture, buffer: &mut [u8]) -> Result<PlotArea, ChartError> {
     } else {
         window.start + 1.0
     };
-    let axis = TimeAxis {
+    let x_axis = Axis {
         linear: (window.start..x_end).into(),
-        ticks: ticks.iter().map(|t| t.at).collect(),
+        ticks: x_ticks.iter().map(|t| t.at).collect(),
     };
-    let title = cut(&picture.title, (width.saturating_sub(40) / 8) as usize);
-    let unit = picture.unit;
+    let y_axis = Axis {
+        linear: (y_min..y_max).into(),
+        ticks: y_ticks.clone(),
+    };
+    let top_margin = if unit.is_some() { 48 } else { 34 };
     let mut chart = ChartBuilder::on(&upper)
-        .caption(title, (FAMILY, 15))
-        .margin_top(6)
+        .margin_top(top_margin)
         .margin_left(8)
         .margin_right(24)
-        .x_label_area_size(44)
-        .y_label_area_size(if unit.is_some() { 96 } else { 72 })
-        .build_cartesian_2d(axis, y_min..y_max)
+        .x_label_area_size(X_AXIS)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x_axis, y_axis)
         .map_err(draw_error)?;
-    let x_label = |at: &f64| {
-        ticks
-            .iter()
-            .find(|t| t.at == *at)
-            .map(|t| t.label.clone())
-            .unwrap_or_default()
-    };
-    let y_label = |v: &f64| units::format(*v, unit);
-    let mut mesh = chart.configure_mesh();
-    mesh.x_label_formatter(&x_label)
-        .y_labels(6)
-        .y_label_formatter(&y_label)
-        .x_desc(caption(window.start, window.end))
-        .label_style((FAMILY, 12))
-        .axis_desc_style((FAMILY, 12))
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|_| String::new())
+        // plotters without a font feature cannot set text; a transparent
+        // label is skipped before it tries (ours are set afterwards)
+        .label_style(TextStyle::from(("sans-serif", LABEL).into_font()).color(&TRANSPARENT))
         .bold_line_style(GRID)
-        .light_line_style(WHITE);
-    if let Some(unit) = unit {
-        mesh.y_desc(unit.name());
-    }
-    mesh.draw().map_err(draw_error)?;
-
+        .light_line_style(GRID)
+        .draw()
+        .map_err(draw_error)?;
     for (line, color) in picture.lines.iter().zip(PALETTE.iter().cycle()) {
         for segment in &line.segments {
             if let [point] = segment.as_slice() {
@@ -248,16 +284,49 @@ fn paint(picture: &Picture, buffer: &mut [u8]) -> Result<PlotArea, ChartError> {
         }
     }
     let (xs, ys) = chart.plotting_area().get_pixel_range();
+
+    let title = cut(&picture.title, (width.saturating_sub(40) / 8) as usize);
+    texts.push(Text {
+        size: TITLE,
+        ..label(title, width as i32 / 2, 8, Align::Center)
+    });
+    if let Some(unit) = unit {
+        texts.push(Text {
+            color: MUTED,
+            ..label(unit.name().into(), 8, ys.start - 22, Align::Left)
+        });
+    }
+    for (tick, text) in y_ticks.iter().zip(y_labels) {
+        let (_, y) = chart.backend_coord(&(window.start, *tick));
+        texts.push(label(text, xs.start - 8, y - 8, Align::Right));
+    }
+    for tick in x_ticks {
+        let (x, _) = chart.backend_coord(&(tick.at, y_min));
+        texts.push(label(tick.label, x, ys.end + 8, Align::Center));
+    }
+    let caption = caption(window.start, window.end);
+    texts.push(label(
+        caption,
+        (xs.start + xs.end) / 2,
+        ys.end + 26,
+        Align::Center,
+    ));
     if picture.lines.iter().all(|l| l.segments.is_empty()) {
-        let style = TextStyle::from((FAMILY, 20).into_font()).color(&MUTED);
-        let at = ((xs.start + xs.end) / 2 - 40, (ys.start + ys.end) / 2 - 10);
-        root.draw_text("no data", &style, at).map_err(draw_error)?;
+        texts.push(Text {
+            size: 20.0,
+            color: MUTED,
+            ..label(
+                "no data".into(),
+                (xs.start + xs.end) / 2,
+                (ys.start + ys.end) / 2 - 10,
+                Align::Center,
+            )
+        });
     }
 
     let column_width = width.saturating_sub(20) / columns as u32;
     let label_chars = (column_width.saturating_sub(30) / CHAR_PX) as usize;
-    let style = TextStyle::from((FAMILY, 12).into_font());
-    for (i, (label, color)) in entries.iter().enumerate() {
+    for (i, (entry, color)) in entries.iter().enumerate() {
         let x = 10 + (i % columns) as i32 * column_width as i32;
         let y = 4 + (i / columns) as i32 * LEGEND_ROW as i32;
         if let Some(color) = color {
@@ -268,24 +337,26 @@ fn paint(picture: &Picture, buffer: &mut [u8]) -> Result<PlotArea, ChartError> {
                 ))
                 .map_err(draw_error)?;
         }
-        let text_style = if color.is_some() {
-            style.clone()
-        } else {
-            style.color(&MUTED)
-        };
-        lower
-            .draw_text(&cut(label, label_chars), &text_style, (x + 22, y))
-            .map_err(draw_error)?;
+        texts.push(Text {
+            color: if color.is_some() { INK } else { MUTED },
+            ..label(
+                cut(entry, label_chars),
+                x + 22,
+                legend_top as i32 + y,
+                Align::Left,
+            )
+        });
     }
     root.present().map_err(draw_error)?;
-    Ok(PlotArea {
+    let area = PlotArea {
         left: xs.start,
         top: ys.start,
         right: xs.end,
         bottom: ys.end,
         y_min,
         y_max,
-    })
+    };
+    Ok((area, texts))
 }
 
 /// The legend's entries with their colours, and `+N more` (no colour) for

@@ -9,6 +9,7 @@ mod draw;
 mod legend;
 mod series;
 mod summary;
+mod text;
 mod units;
 
 use schemars::JsonSchema;
