@@ -115,7 +115,7 @@ async def test_the_plotted_pixels_follow_a_step_function(chart_server: McpServer
     sent = range_requests(fake)[-1]
     assert (float(sent["start"]), float(sent["end"]), float(sent["step"])) == (START, END, STEP), sent
     assert len(step_values(START, END, STEP)) == 61
-    assert "1 series, all drawn" in r.text and "0/10/10" in r.text, r.text
+    assert "1 series, all drawn" in r.text and "min 0, max 10, last 10" in r.text, r.text
     assert "\n" not in r.texts[0], "one paragraph"
 
 
@@ -126,8 +126,8 @@ async def test_hostile_samples_draw_with_gaps(chart_server: McpServer) -> None:
     assert r.data["plotted"] == 3, r.describe()
     text = r.text
     assert 'Shared labels: job="chart".' in text, text
-    assert "1/3/3" in text, "gaps series: min 1, max 3, last 3 (by time, not by arrival)"
-    assert "5/5/5" in text, "a flat series"
+    assert "min 1, max 3, last 3" in text, "gaps series: last by time, not by arrival"
+    assert "min 5, max 5, last 5" in text, "a flat series"
     assert "samples were not drawn" in text, text
     assert "x" * 200 not in text, "label values are cut"
     assert "\n" not in r.texts[0], "a newline in a label stays out of the paragraph"

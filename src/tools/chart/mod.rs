@@ -29,6 +29,9 @@ pub const DEFAULT_WIDTH: u32 = 800;
 pub const DEFAULT_HEIGHT: u32 = 400;
 /// Longest legend entry before the drawing cuts it to its column.
 const LEGEND_CHARS: usize = 120;
+/// Drawings at once: each holds a core and width × height × 3 bytes (4.8 MB
+/// at the default caps), so concurrent calls wait rather than add up.
+static DRAWINGS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// Arguments of `render_range_query`.
 #[derive(Deserialize, JsonSchema)]
@@ -169,7 +172,9 @@ pub async fn render(ctx: ToolContext, args: RenderArgs) -> Result<ToolOutput, To
     };
     // Drawing is CPU work of tens of milliseconds: off the async runtime,
     // and a panic inside plotters fails this drawing, not the server.
+    let permit = DRAWINGS.acquire().await.ok();
     let drawn = tokio::task::spawn_blocking(move || draw::draw(&picture)).await;
+    drop(permit);
     let mut data = json!({
         "resultType": result_type,
         "series": total,

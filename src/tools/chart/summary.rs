@@ -26,7 +26,7 @@ pub struct Facts<'a> {
 }
 
 /// `Chart of up from … to … (UTC), step 15s: 3 series, all drawn. Shared
-/// labels: job="api". Per series min/max/last: {instance="a"} 0/1/1; …`
+/// labels: job="api". Per series: {instance="a"} min 0, max 1, last 1; …`
 pub fn paragraph(facts: &Facts<'_>) -> String {
     let window = facts.window;
     let drawn = facts.series.len();
@@ -57,7 +57,7 @@ pub fn paragraph(facts: &Facts<'_>) -> String {
     if let Some(unit) = facts.unit {
         text.push_str(&format!(" Values in {}.", unit.name()));
     }
-    text.push_str(" Per series min/max/last:");
+    text.push_str(" Per series:");
     let mut skipped = 0;
     for (i, (series, entry)) in facts.series.iter().zip(facts.entries).enumerate() {
         skipped += series.skipped;
@@ -66,7 +66,7 @@ pub fn paragraph(facts: &Facts<'_>) -> String {
             || "no numeric samples".to_owned(),
             |s| {
                 let f = |v| units::format(v, facts.unit);
-                format!("{}/{}/{}", f(s.min), f(s.max), f(s.last))
+                format!("min {}, max {}, last {}", f(s.min), f(s.max), f(s.last))
             },
         );
         text.push_str(&format!("{separator}{} {figures}", cut(entry, NAME_CHARS)));
@@ -142,7 +142,9 @@ mod tests {
         assert!(text.contains(r#"Shared labels: job="api"."#), "{text}");
         assert!(text.contains("Values in bytes."), "{text}");
         assert!(
-            text.contains(r#"{instance="a"} 0 B/2 KiB/1 KiB; {instance="b"} no numeric samples."#),
+            text.contains(
+                r#"{instance="a"} min 0 B, max 2 KiB, last 1 KiB; {instance="b"} no numeric samples."#
+            ),
             "{text}"
         );
         assert!(text.contains("3 samples were not drawn"), "{text}");
