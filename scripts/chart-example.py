@@ -8,7 +8,7 @@ stdin/stdout (initialize, then one tools/call; Python's standard library
 only), writes the image block to the output file and prints the text
 summary. Give the local Prometheus a few minutes of data first.
 
-  scripts/chart-example.py [--query Q] [--start now-15m] [--out docs/chart-example.png]
+  scripts/chart-example.py [--query Q] [--start now-10m] [--out docs/chart-example.png]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-QUERY = 'sum by (job) (rate(process_cpu_seconds_total[1m]))'
+QUERY = '{__name__=~"go_memstats_(heap_alloc|heap_inuse|next_gc)_bytes", job="prometheus"}'
 
 
 def config(url: str) -> str:
@@ -71,7 +71,7 @@ def call(binary: str, config_path: str, arguments: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--query", default=QUERY)
-    parser.add_argument("--start", default="now-15m")
+    parser.add_argument("--start", default="now-10m")
     parser.add_argument("--out", default=str(REPO / "docs" / "chart-example.png"))
     parser.add_argument("--width", type=int, default=800)
     parser.add_argument("--height", type=int, default=400)

@@ -3,6 +3,8 @@
 
 use chrono::DateTime;
 
+use super::units::{Kind, Unit};
+
 /// Tick spacings, in seconds, from a second to a year.
 const STEPS: &[f64] = &[
     1.0,
@@ -92,8 +94,8 @@ fn utc(at: f64) -> Option<DateTime<chrono::Utc>> {
     DateTime::from_timestamp_millis((at * 1000.0).round() as i64)
 }
 
-/// Round values from `min` to `max`, at most `max` of them: multiples of
-/// 1, 2 or 5 × 10^k times `scale` (1024^k for bytes, so that ticks fall on
+/// Round values from `min` to `max`, at most `count` + 1 of them: multiples of
+/// 1, 2, 2.5 or 5 × 10^k times `scale` (1024^k for bytes, so that ticks fall on
 /// whole KiB, MiB…).
 pub fn value_ticks(min: f64, max: f64, count: usize, scale: f64) -> Vec<f64> {
     let count = count.max(2);
@@ -103,16 +105,16 @@ pub fn value_ticks(min: f64, max: f64, count: usize, scale: f64) -> Vec<f64> {
         return vec![min];
     }
     let magnitude = 10f64.powf((span / count as f64).log10().floor());
-    let Some(step) = [1.0, 2.0, 5.0, 10.0]
+    let Some(step) = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * magnitude)
-        .find(|step| span / step < count as f64)
+        .find(|step| span / step <= count as f64)
         .filter(|step| step.is_normal())
     else {
         return vec![min];
     };
     let first = (low / step).ceil();
-    (0..count)
+    (0..=count)
         .map(|i| (first + i as f64) * step)
         .take_while(|v| *v <= high + step * 1e-9)
         .map(|v| {
@@ -123,6 +125,41 @@ pub fn value_ticks(min: f64, max: f64, count: usize, scale: f64) -> Vec<f64> {
             }
         })
         .collect()
+}
+
+/// The value range: the data's, padded by 5 % (a flat line gets room
+/// around it), from 0 when the data is all positive and near it.
+pub fn value_range(mut values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let Some(first) = values.next() else {
+        return (0.0, 1.0);
+    };
+    let (min, max) = values.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let pad = if max > min {
+        (max - min) * 0.05
+    } else if min == 0.0 {
+        1.0
+    } else {
+        min.abs() * 0.1
+    };
+    let low = if min >= 0.0 && min - pad < 0.0 {
+        0.0
+    } else {
+        min - pad
+    };
+    (low, max + pad)
+}
+
+/// The value ticks' scale: whole KiB, MiB… for bytes.
+pub fn tick_scale(unit: Option<Unit>, low: f64, high: f64) -> f64 {
+    if unit.map(|u| u.kind) != Some(Kind::Bytes) {
+        return 1.0;
+    }
+    let largest = low.abs().max(high.abs());
+    let mut scale = 1.0;
+    while scale * 1024.0 <= largest && scale < 1e18 {
+        scale *= 1024.0;
+    }
+    scale
 }
 
 /// The axis caption: `time (UTC), 2026-01-02` for a window within one day,
@@ -192,14 +229,33 @@ mod tests {
             value_ticks(0.0, 10.5, 6, 1.0),
             [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
         );
-        assert_eq!(value_ticks(-3.0, 3.0, 6, 1.0), [-2.0, 0.0, 2.0]);
+        assert_eq!(value_ticks(-3.0, 3.0, 3, 1.0), [-2.0, 0.0, 2.0]);
+        assert_eq!(
+            value_ticks(11.0, 23.5, 7, 1.0),
+            [12.0, 14.0, 16.0, 18.0, 20.0, 22.0]
+        );
+        assert_eq!(
+            value_ticks(11.0, 23.5, 6, 1.0),
+            [12.5, 15.0, 17.5, 20.0, 22.5]
+        );
         let mib = 1024.0 * 1024.0;
         let ticks = value_ticks(45.0 * mib, 54.0 * mib, 6, mib);
         assert!(ticks.iter().all(|t| (t / mib).fract() == 0.0), "{ticks:?}");
         assert_eq!(value_ticks(5.0, 5.0, 6, 1.0), [5.0]);
-        assert!(value_ticks(-1e300, 1e300, 6, 1.0).len() <= 6);
+        assert!(value_ticks(-1e300, 1e300, 6, 1.0).len() <= 7);
         assert_eq!(value_ticks(0.0, 1e-320, 6, 1.0), [0.0]);
         assert_eq!(value_ticks(0.0, f64::INFINITY, 6, 1.0), [0.0]);
+    }
+
+    #[test]
+    fn value_ranges_pad_and_keep_flat_lines_visible() {
+        assert_eq!(value_range([0.0, 10.0].into_iter()), (0.0, 10.5));
+        assert_eq!(value_range([5.0, 5.0].into_iter()), (4.5, 5.5));
+        assert_eq!(value_range([0.0].into_iter()), (0.0, 1.0));
+        assert_eq!(value_range([-2.0, -1.0].into_iter()), (-2.05, -0.95));
+        assert_eq!(value_range(std::iter::empty()), (0.0, 1.0));
+        let (low, high) = value_range([-1e300, 1e300].into_iter());
+        assert!(low.is_finite() && high.is_finite());
     }
 
     #[test]

@@ -9,10 +9,10 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::axis::{caption, time_ticks, value_ticks};
+use super::axis::{caption, tick_scale, time_ticks, value_range, value_ticks};
 use super::legend::cut;
 use super::text::{self, Align, Canvas};
-use super::units::{self, Kind, Unit};
+use super::units::{self, Unit};
 use crate::tools::query::Window;
 
 /// Line colours (Tableau 10), in series order.
@@ -67,11 +67,17 @@ pub struct Line {
 /// spans (so a reader, or a test, can map values to pixels).
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct PlotArea {
+    /// The first column of the plot (the start of the window).
     pub left: i32,
+    /// The first row of the plot (`y_max`).
     pub top: i32,
+    /// One past the last column (the end of the window).
     pub right: i32,
+    /// One past the last row (`y_min`).
     pub bottom: i32,
+    /// The value at the bottom edge.
     pub y_min: f64,
+    /// The value at the top edge.
     pub y_max: f64,
 }
 
@@ -115,31 +121,6 @@ impl Ranged for Axis {
     fn range(&self) -> Range<f64> {
         self.linear.range()
     }
-}
-
-/// The value range: the data's, padded by 5 % (a flat line gets room
-/// around it), from 0 when the data is all positive and near it.
-pub fn value_range(lines: &[Line]) -> (f64, f64) {
-    let mut values = lines
-        .iter()
-        .flat_map(|l| l.segments.iter().flatten().map(|p| p.1));
-    let Some(first) = values.next() else {
-        return (0.0, 1.0);
-    };
-    let (min, max) = values.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let pad = if max > min {
-        (max - min) * 0.05
-    } else if min == 0.0 {
-        1.0
-    } else {
-        min.abs() * 0.1
-    };
-    let low = if min >= 0.0 && min - pad < 0.0 {
-        0.0
-    } else {
-        min - pad
-    };
-    (low, max + pad)
 }
 
 /// Draws `picture` as a PNG of its size.
@@ -190,19 +171,6 @@ fn label(text: String, x: i32, top: i32, align: Align) -> Text {
     }
 }
 
-/// The value ticks' scale: whole KiB, MiB… for bytes.
-fn tick_scale(unit: Option<Unit>, low: f64, high: f64) -> f64 {
-    if unit.map(|u| u.kind) != Some(Kind::Bytes) {
-        return 1.0;
-    }
-    let largest = low.abs().max(high.abs());
-    let mut scale = 1.0;
-    while scale * 1024.0 <= largest && scale < 1e18 {
-        scale *= 1024.0;
-    }
-    scale
-}
-
 fn paint(
     picture: &Picture,
     font: &ab_glyph::FontRef<'static>,
@@ -221,8 +189,16 @@ fn paint(
     let (upper, lower) = root.split_vertically(legend_top);
 
     let (window, unit) = (picture.window, picture.unit);
-    let (y_min, y_max) = value_range(&picture.lines);
-    let y_ticks = value_ticks(y_min, y_max, 6, tick_scale(unit, y_min, y_max));
+    let (y_min, y_max) = value_range(
+        picture
+            .lines
+            .iter()
+            .flat_map(|l| l.segments.iter().flatten().map(|p| p.1)),
+    );
+    let top_margin = if unit.is_some() { 48 } else { 34 };
+    // a tick every 40 px or so of the plot's height
+    let y_count = (legend_top.saturating_sub(top_margin + X_AXIS) / 40).clamp(2, 10) as usize;
+    let y_ticks = value_ticks(y_min, y_max, y_count, tick_scale(unit, y_min, y_max));
     let y_labels: Vec<String> = y_ticks.iter().map(|v| units::format(*v, unit)).collect();
     let widest = y_labels
         .iter()
@@ -247,7 +223,6 @@ fn paint(
         linear: (y_min..y_max).into(),
         ticks: y_ticks.clone(),
     };
-    let top_margin = if unit.is_some() { 48 } else { 34 };
     let mut chart = ChartBuilder::on(&upper)
         .margin_top(top_margin)
         .margin_left(8)

@@ -34,6 +34,7 @@ pub struct Series {
 pub struct Stats {
     pub min: f64,
     pub max: f64,
+    /// The value at the latest time (not the last to arrive).
     pub last: f64,
 }
 

@@ -11,8 +11,11 @@ use serde_json::{Map, Value};
 /// What a metric name says its values measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `_seconds`: durations, written ms, s, min, h, d.
     Seconds,
+    /// `_bytes`: sizes, written in KiB, MiB… (1024).
     Bytes,
+    /// `_ratio`: 0..1, written as a percentage.
     Ratio,
 }
 
