@@ -74,6 +74,14 @@ test-bundle: bundle
 test-ship: build
 	scripts/test-ship.sh $(TARGET_DIR)/debug/mcp-prometheus $(PYTEST_ARGS)
 
+# docs/chart-example.png (not part of `make test`): render_range_query draws it
+# from the local Prometheus that `make run` starts (PROMETHEUS_URL to change;
+# give it a few minutes of data first). See README "Charts".
+.PHONY: chart-example
+chart-example:
+	$(CARGO) build --bin mcp-prometheus
+	python3 scripts/chart-example.py
+
 # Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS (default 60) each.
 .PHONY: fuzz
 fuzz:

@@ -28,6 +28,7 @@ pub use env::apply_env_overrides;
 pub use mcp_prometheus_layers::audit::AuditConfig;
 pub use mcp_prometheus_layers::duration::ConfigDuration;
 pub use validate::ConfigError;
+pub use validate::{CHART_MIN_HEIGHT, CHART_MIN_WIDTH};
 
 /// The defaults `serve` uses without `--config`: the file `make run` uses.
 pub const STANDALONE_TOML: &str = include_str!("../../config/standalone.toml");
@@ -312,6 +313,14 @@ pub struct ToolsConfig {
     pub max_limit: usize,
     /// Upper bound for a query's `timeout` argument.
     pub max_query_timeout: ConfigDuration,
+    /// Widest chart `render_range_query` draws, in pixels: bounds the
+    /// memory of one drawing (width × height × 3 bytes).
+    pub chart_max_width: u32,
+    /// Tallest chart `render_range_query` draws, in pixels.
+    pub chart_max_height: u32,
+    /// Most series one chart draws (the rest are counted in its legend):
+    /// more lines than this are unreadable, and each costs drawing time.
+    pub chart_max_series: usize,
 }
 
 impl Default for ToolsConfig {
@@ -320,6 +329,9 @@ impl Default for ToolsConfig {
             default_limit: 200,
             max_limit: 5000,
             max_query_timeout: ConfigDuration::secs(120),
+            chart_max_width: 1600,
+            chart_max_height: 1000,
+            chart_max_series: 10,
         }
     }
 }

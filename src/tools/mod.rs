@@ -6,6 +6,7 @@
 
 mod alerting;
 pub mod args;
+mod chart;
 mod discovery;
 pub mod exemplars;
 pub mod hints;

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use super::args::input_schema;
 use super::schemas::output_schema;
 use super::{
-    ToolContext, ToolError, ToolOutput, alerting, discovery, exemplars, query, status, validate,
+    ToolContext, ToolError, ToolOutput, alerting, chart, discovery, exemplars, query, status,
+    validate,
 };
 
 /// Decodes arguments (closed schema; errors name the argument) and runs a
@@ -41,7 +42,11 @@ where
 /// `query`, `discovery`, `status` or `alerting`.
 pub fn family(tool: &str) -> &'static str {
     match tool {
-        "execute_query" | "execute_range_query" | "query_exemplars" | "validate_query" => "query",
+        "execute_query"
+        | "execute_range_query"
+        | "query_exemplars"
+        | "validate_query"
+        | "render_range_query" => "query",
         "list_metrics"
         | "get_metric_metadata"
         | "list_label_names"
@@ -158,6 +163,8 @@ tools! {
         "Whether the upstream is ready to serve queries (/-/ready, or /ready on Mimir).";
     "validate_query" => validate::validate, validate::ValidateArgs, "Validate a query",
         "Checks PromQL without running it: its parts and common mistakes; check_series=true counts each selector's series.";
+    "render_range_query" => chart::render, chart::RenderArgs, "Range query chart",
+        "Draw a range query as a PNG line chart, with a text summary.";
 }
 
 #[cfg(test)]
@@ -165,9 +172,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn twenty_read_only_closed_tools() {
+    fn twenty_one_read_only_closed_tools() {
         let tools = tool_list("");
-        assert_eq!(tools.len(), 20);
+        assert_eq!(tools.len(), 21);
         for tool in &tools {
             let schema = serde_json::Value::Object((*tool.input_schema).clone());
             assert_eq!(schema["additionalProperties"], false, "{}", tool.name);

@@ -512,6 +512,7 @@ def test_dockerfile_matches_the_chart() -> None:
     ({"ciliumNetworkPolicy": {"enabled": True}}, "ciliumNetworkPolicy"),
     ({"config": {"layers": {"authn": {"enabld": True}}}}, "enabld"),
     ({"config": {"server": {"max_request_body_bytes": 1}}}, "max_request_body_bytes"),
+    ({"config": {"tools": {"chart_max_width": 100000}}}, "chart_max_width"),
     ({"config": {"layers": {"tenancy": {"mode": "groups"}}}}, "mode"),
     ({"config": {"oauth": {"storage": {"kind": "redis"}}}}, "kind"),
     ({"config": {"upstreams": []}}, "upstreams"),

@@ -118,7 +118,7 @@ def assert_denied(srv: LayeredServer, router: TenantRouter, headers: dict[str, s
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_tools_list_per_group(policy_server: LayeredServer, groups: list[str], expected: set[str],
                                     mode: str) -> None:
-    assert len(ALL_TOOLS) == 20 and len(SRE_TOOLS) == 18
+    assert len(ALL_TOOLS) == 21 and len(SRE_TOOLS) == 19
     assert await listed(policy_server, who(policy_server, groups), mode) == expected
 
 
@@ -184,11 +184,11 @@ async def test_deny_beats_allow(policy_server: LayeredServer, router: TenantRout
 @pytest.mark.parametrize("groups,sub,expected", [
     (["fam"], "user-1", DISCOVERY | ALERTING),
     (["rx"], "user-1", {t for t in ALL_TOOLS if t.startswith(("get_", "list_"))}),
-    (["glob"], "user-1", {"execute_query", "validate_query", "get_rules"}),
+    (["glob"], "user-1", {"execute_query", "validate_query", "get_rules", "render_range_query"}),
     (["qual"], "user-1", {"check_ready"}),
     (["nobody"], "user-1", ALL_TOOLS),
-    (["glob"], "erin", {"execute_query", "validate_query", "get_rules"}),
-    (["nobody"], "erin", {"execute_query", "execute_range_query", "validate_query"}),
+    (["glob"], "erin", {"execute_query", "validate_query", "get_rules", "render_range_query"}),
+    (["nobody"], "erin", {"execute_query", "execute_range_query", "validate_query", "render_range_query"}),
 ], ids=["family", "regex", "glob-minus-deny", "issuer#group", "default-allow", "deny-across-rules", "subject"])
 async def test_pattern_rules(pattern_server: LayeredServer, groups: list[str], sub: str, expected: set[str]) -> None:
     assert len({t for t in ALL_TOOLS if t.startswith(("get_", "list_"))}) == 14

@@ -112,14 +112,14 @@ async def test_only_tool_calls_count_and_the_sdk_sees_an_error(rl_server: Layere
         for _ in range(3):
             (await c.call("execute_query", QUERY)).ok()
         for _ in range(5):  # tools/list and ping are not counted
-            assert len(await c.list_tools()) == 20
+            assert len(await c.list_tools()) == 21
             await c.client.send_ping()
         with pytest.raises(MCPError, match='rate limit "slow" reached') as e:
             await c.client.call_tool("execute_query", QUERY)
         assert e.value.code == -32000, e.value
     for _ in range(3):
         msg = rpc_message(raw_rpc(rl_server.mcp_url, "tools/list", {}, dev))
-        assert len(msg["result"]["tools"]) == 20, msg
+        assert len(msg["result"]["tools"]) == 21, msg
     assert queries(router, mark) == 3
     assert_429(raw_call(rl_server.mcp_url, "execute_query", QUERY, dev), "slow")
 

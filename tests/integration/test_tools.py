@@ -6,6 +6,8 @@ handshake, 2025-11-25) and http-auto-{json,sse} (server/discover, 2026-07-28).
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any, Callable
 
 import pytest
@@ -36,6 +38,7 @@ EXPECTED_TOOLS = {
     "get_targets_metadata",
     "check_ready",
     "validate_query",
+    "render_range_query",
 }
 
 
@@ -230,6 +233,17 @@ def check_validate(r: ToolResult, st: Stack) -> None:
     assert counts["up"] >= 1 and counts["prometheus_http_requests_total"] >= 1, r.describe()
 
 
+def check_chart(r: ToolResult, stack: Stack) -> None:
+    """A PNG image block of the asked size after the summary text (every transport carries it)."""
+    images = [c for c in r.raw.content if getattr(c, "type", None) == "image"]
+    assert len(images) == 1 and images[0].mime_type == "image/png", r.describe()
+    png = base64.b64decode(images[0].data)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (640, 320), png[:32]
+    d = r.data
+    assert d["resultType"] == "matrix" and d["series"] == d["plotted"] == 1, r.describe()
+    assert r.text.startswith("Chart of `up{job=\"prometheus\"}`") and "1 series, all drawn" in r.text, r.describe()
+
+
 Case = tuple[str, dict[str, Any], Callable[[ToolResult, Stack], None]]
 
 CASES: dict[str, Case] = {
@@ -264,6 +278,8 @@ CASES: dict[str, Case] = {
     "check_ready": ("check_ready", {}, check_ready),
     "validate_query": ("validate_query", {"query": 'sum by (job) (rate(prometheus_http_requests_total[5m])) + on() up',
                                           "check_series": True}, check_validate),
+    "render_range_query": ("render_range_query", {"query": 'up{job="prometheus"}', "start": "now-2m", "end": "now",
+                                                  "step": "5s", "width": 640, "height": 320}, check_chart),
 }
 
 
@@ -351,6 +367,7 @@ REQUIRED_ARGS = {
     "find_series": {"matches"},
     "query_exemplars": {"query"},
     "validate_query": {"query"},
+    "render_range_query": {"query"},
 }
 
 
@@ -374,6 +391,8 @@ async def test_input_schemas(target: Target) -> None:
         "query_exemplars": {"query", "start", "end", "limit"},
         "get_targets_metadata": {"match_target", "metric", "limit"},
         "validate_query": {"query", "check_series"},
+        "render_range_query": {"query", "start", "end", "step", "timeout", "limit", "lookback_delta", "width",
+                               "height"},
     }
     async with connect(target, HTTP_AUTO_JSON) as c:
         tools = {t.name: t for t in await c.list_tools()}

@@ -59,7 +59,7 @@ impl Config {
         if tools.max_query_timeout.0.is_zero() {
             return Err(invalid("tools.max_query_timeout", "must be more than 0s"));
         }
-        Ok(())
+        tools.validate_chart()
     }
 
     /// Under stdio there is no caller identity, so group-based tenancy
@@ -315,6 +315,8 @@ impl Config {
     }
 }
 
+mod chart;
+pub use chart::{CHART_MIN_HEIGHT, CHART_MIN_WIDTH};
 mod oauth;
 
 #[cfg(test)]
