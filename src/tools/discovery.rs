@@ -17,7 +17,7 @@ use crate::upstream::Notes;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NamesArgs {
-    /// Series selectors to restrict to, e.g. `["{job=\"api\"}"]`.
+    /// Series selectors such as {job='api'}.
     #[serde(default)]
     matches: Vec<String>,
     /// Window start.
@@ -57,7 +57,7 @@ pub struct LabelValuesArgs {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesArgs {
-    /// Series selectors (at least one), e.g. `["up{job=\"api\"}"]`.
+    /// Series selectors (at least one) such as up{job='api'}.
     matches: Vec<String>,
     /// Window start.
     start: Option<TimeArg>,

@@ -124,17 +124,17 @@ macro_rules! tools {
 
 tools! {
     "execute_query" => query::instant, query::InstantQueryArgs, "Instant query",
-        "Evaluate a PromQL expression at one point in time (default now). Returns series with their latest values.";
+        "Evaluate PromQL at one instant (default now): series and their values.";
     "execute_range_query" => query::range, query::RangeQueryArgs, "Range query",
-        "Evaluate a PromQL expression over a time range (default: the last hour, about 120 points per series).";
+        "Evaluate PromQL over a range (default: last hour): statistics per series, or format=samples.";
     "list_metrics" => discovery::list_metrics, discovery::NamesArgs, "List metric names",
-        "List metric names, optionally only those of series matching selectors.";
+        "Metric names, optionally of series matching selectors.";
     "get_metric_metadata" => discovery::metric_metadata, discovery::MetadataArgs, "Metric metadata",
         "Type (counter, gauge, histogram…), help text and unit of metrics.";
     "list_label_names" => discovery::label_names, discovery::NamesArgs, "List label names",
-        "List label names, optionally only those of series matching selectors.";
+        "Label names, optionally of series matching selectors.";
     "list_label_values" => discovery::label_values, discovery::LabelValuesArgs, "List label values",
-        "List the values of one label, optionally only on series matching selectors.";
+        "Values of one label, optionally on series matching selectors.";
     "find_series" => discovery::find_series, discovery::SeriesArgs, "Find series",
         "Find series (label sets) matching selectors.";
     "get_targets" => status::targets, status::TargetsArgs, "Scrape targets",
@@ -142,27 +142,27 @@ tools! {
     "get_build_info" => status::build_info, status::UpstreamOnlyArgs, "Build information",
         "Version, revision and Go version of the Prometheus server.";
     "get_runtime_info" => status::runtime_info, status::UpstreamOnlyArgs, "Runtime information",
-        "Start time, storage retention, goroutines, reload status and other runtime facts.";
+        "Start time, retention, goroutines, reload status and other runtime facts.";
     "get_flags" => status::flags, status::UpstreamOnlyArgs, "Command-line flags",
         "The flags the Prometheus server runs with.";
     "get_config" => status::config, status::UpstreamOnlyArgs, "Loaded configuration",
         "The loaded Prometheus configuration, as YAML.";
     "get_tsdb_stats" => status::tsdb_stats, status::TsdbArgs, "TSDB cardinality",
-        "Head block cardinality: series count, top metrics and labels by series count.";
+        "Head cardinality: series count, top metrics and labels.";
     "get_alerts" => alerting::alerts, alerting::AlertsArgs, "Active alerts",
-        "Pending and firing alerts with their labels, annotations and since when they are active.";
+        "Pending and firing alerts: labels, annotations, since when.";
     "get_alertmanagers" => status::alertmanagers, status::UpstreamOnlyArgs, "Alertmanagers",
         "The Alertmanagers Prometheus sends alerts to (active and dropped).";
     "get_rules" => alerting::rules, alerting::RulesArgs, "Rules",
-        "Alerting and recording rules with health, last error and state, filterable by type, name, group, file.";
+        "Alerting and recording rules: health, errors, state; filter by type, name, group, file.";
     "query_exemplars" => exemplars::exemplars, exemplars::ExemplarArgs, "Exemplars",
-        "Exemplars (e.g. trace IDs) attached to the series of a selector within a time range.";
+        "Exemplars (e.g. trace IDs) of a selector's series in a time range.";
     "get_targets_metadata" => discovery::targets_metadata, discovery::TargetsMetadataArgs, "Target metadata",
-        "Metric metadata as scraped from targets, by target selector and/or metric name.";
+        "Metric metadata as scraped, by target selector and/or metric.";
     "check_ready" => status::ready, status::UpstreamOnlyArgs, "Readiness",
-        "Whether the upstream is ready to serve queries (/-/ready, or /ready on Mimir).";
+        "Whether the upstream is ready (/-/ready; /ready on Mimir).";
     "validate_query" => validate::validate, validate::ValidateArgs, "Validate a query",
-        "Checks PromQL without running it: its parts and common mistakes; check_series=true counts each selector's series.";
+        "Check PromQL without running it: parts and common mistakes; check_series counts series.";
     "render_range_query" => chart::render, chart::RenderArgs, "Range query chart",
         "Draw a range query as a PNG line chart, with a text summary.";
 }

@@ -136,6 +136,9 @@ fn data_schema(tool: &str) -> Value {
         "validate_query" => json!({"type": "object", "properties": {"valid": t("boolean"),
             "expression": t("string"), "position": t("integer")},
             "additionalProperties": {"type": ["array", "string"]}, "required": ["valid"]}),
+        "render_range_query" => json!({"type": "object", "properties": {"resultType": t("string"),
+            "unit": {"type": ["string", "null"]}, "plot": t("object")},
+            "additionalProperties": t("number"), "required": ["series", "plotted", "width", "height"]}),
         _ => json!({}),
     }
 }

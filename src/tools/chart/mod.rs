@@ -205,9 +205,18 @@ pub async fn render(ctx: ToolContext, args: RenderArgs) -> Result<ToolOutput, To
             None
         }
     };
+    let link = target.link(
+        &parsed.text,
+        crate::upstream::LinkTime::Range {
+            start: window.start,
+            end: window.end,
+            step: window.step,
+        },
+    );
     let mut output = ToolOutput::new(Family::Query, target.name(), data, text)
         .counted(plotted, total)
-        .with_notes(notes);
+        .with_notes(notes)
+        .with_link(link);
     output.image = image;
     if total == 0 {
         let hints =

@@ -21,9 +21,9 @@ pub use prepare::{PreparedRange, RangeRequest, Window, prepare_range};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstantQueryArgs {
-    /// PromQL expression, e.g. `sum by (job) (rate(http_requests_total[5m]))`.
+    /// PromQL, e.g. sum by (job) (rate(x_total[5m])).
     query: String,
-    /// Time (default now); RFC 3339, Unix s, now-5m.
+    /// Time (default now).
     time: Option<TimeArg>,
     /// Evaluation timeout.
     timeout: Option<DurationArg>,
@@ -47,11 +47,11 @@ pub struct InstantQueryArgs {
 pub struct RangeQueryArgs {
     /// PromQL expression.
     query: String,
-    /// Start (default end-1h); RFC 3339, Unix s, now-1h.
+    /// Start (default end-1h).
     start: Option<TimeArg>,
     /// End (default now).
     end: Option<TimeArg>,
-    /// Step: 15s, 1m, or seconds (default ~120 points).
+    /// Step, e.g. 15s (default ~120 points).
     step: Option<DurationArg>,
     /// Evaluation timeout.
     timeout: Option<DurationArg>,
@@ -69,7 +69,7 @@ pub struct RangeQueryArgs {
     org_id: Option<String>,
     /// summary (default): statistics per series; samples: the points.
     format: Option<RangeFormat>,
-    /// With samples: at most this many points per series (min/max kept).
+    /// With samples: most points per series (min/max kept).
     max_points: Option<u64>,
 }
 
