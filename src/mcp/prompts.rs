@@ -214,6 +214,10 @@ fn matchers(value: &str) -> Result<&str, ArgumentError> {
             "matchers: {why}; send label matchers only, e.g. job=\"api\",instance=~\"web-.*\""
         ))
     };
+    // A `#` would comment out the rest of the line the matchers go into.
+    if value.contains(['#', '\n', '\r']) {
+        return Err(bad("no comments or line breaks"));
+    }
     match parse(&format!("{{{value}}}")) {
         Ok(Expr::VectorSelector(selector))
             if selector.name.is_none() && selector.matchers.or_matchers.is_empty() =>

@@ -128,6 +128,11 @@ fn bad_arguments_are_refused_with_what_to_send() {
             "__name__",
         ),
         (
+            "slo_burn_rate",
+            json!({"error_metric": "e", "total_metric": "t", "objective": "99", "matchers": "job=\"a\"} #"}),
+            "no comments or line breaks",
+        ),
+        (
             "nope",
             json!({}),
             "the prompts are investigate_alert, cardinality_audit, slo_burn_rate",

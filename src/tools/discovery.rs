@@ -130,6 +130,13 @@ fn string_list(upstream: &str, data: Value, notes: &Notes, heading: &str) -> Too
     let returned = items.len();
     let total = notes.items_total(returned);
     let text = format!("{heading} ({total}):\n{}", items.join("\n"));
+    // What the schema promises (an array of strings), whatever the upstream sent.
+    let data = Value::Array(
+        items
+            .into_iter()
+            .map(|s| Value::String(s.to_owned()))
+            .collect(),
+    );
     ToolOutput::new(Family::Discovery, upstream, data, text).counted(returned, total)
 }
 

@@ -94,10 +94,16 @@ fn data_schema(tool: &str) -> Value {
         "execute_query" => instant_data(),
         "execute_range_query" => range_data(),
         "list_metrics" | "list_label_names" | "list_label_values" => strings(),
-        "get_metric_metadata" => json!({"type": "object", "additionalProperties": t("array")}),
+        "get_metric_metadata" => {
+            json!({"type": "object", "additionalProperties": {"type": ["array", "number"]}})
+        }
         "find_series" => array(def("l")),
         "get_targets" => arrays(&["activeTargets", "droppedTargets"]),
-        "get_build_info" | "get_flags" => def("l"),
+        "get_flags" => def("l"),
+        // Mimir adds `features`, an object.
+        "get_build_info" => {
+            json!({"type": "object", "additionalProperties": {"type": ["string", "object"]}})
+        }
         "get_runtime_info" => t("object"),
         "get_config" => object(&[("yaml", t("string"))], &["yaml"]),
         "get_tsdb_stats" => json!({"type": "object", "properties": {"headStats": t("object")},
@@ -128,13 +134,14 @@ fn data_schema(tool: &str) -> Value {
         "check_ready" => object(
             &[
                 ("ready", t("boolean")),
-                ("status", t("integer")),
+                // No status when the upstream could not be asked at all.
+                ("status", json!({"type": ["integer", "null"]})),
                 ("message", t("string")),
             ],
             &["ready"],
         ),
         "validate_query" => json!({"type": "object", "properties": {"valid": t("boolean"),
-            "expression": t("string"), "position": t("integer")},
+            "expression": t("string"), "position": {"type": ["integer", "null"]}},
             "additionalProperties": {"type": ["array", "string"]}, "required": ["valid"]}),
         "render_range_query" => json!({"type": "object", "properties": {"resultType": t("string"),
             "unit": {"type": ["string", "null"]}, "plot": t("object")},

@@ -516,6 +516,9 @@ def test_dockerfile_matches_the_chart() -> None:
     ({"config": {"layers": {"tenancy": {"mode": "groups"}}}}, "mode"),
     ({"config": {"oauth": {"storage": {"kind": "redis"}}}}, "kind"),
     ({"config": {"upstreams": []}}, "upstreams"),
+    ({"config": {"upstreams": [{"name": "p", "url": "http://p:9090", "external_ui": "kibana"}]}}, "external_ui"),
+    ({"config": {"upstreams": [{"name": "p", "url": "http://p:9090", "external_url": "javascript:x"}]}},
+     "external_url"),
 ])
 def test_schema_refuses(values: dict[str, Any], where: str) -> None:
     assert where in render_error(values)

@@ -172,9 +172,14 @@ pub async fn render(ctx: ToolContext, args: RenderArgs) -> Result<ToolOutput, To
     };
     // Drawing is CPU work of tens of milliseconds: off the async runtime,
     // and a panic inside plotters fails this drawing, not the server.
+    // The permit lives with the drawing, not with this call: a cancelled
+    // call must not free a slot while its drawing still runs.
     let permit = DRAWINGS.acquire().await.ok();
-    let drawn = tokio::task::spawn_blocking(move || draw::draw(&picture)).await;
-    drop(permit);
+    let drawn = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        draw::draw(&picture)
+    })
+    .await;
     let mut data = json!({
         "resultType": result_type,
         "series": total,

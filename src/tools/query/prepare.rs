@@ -83,9 +83,9 @@ pub fn prepare_range(ctx: &ToolContext, args: RangeRequest) -> Result<PreparedRa
         ));
     }
     let step = match args.step {
-        Some(step) if step.0.is_zero() => {
+        Some(step) if step.0.as_secs_f64() < 0.001 => {
             return Err(ToolError::InvalidArguments(
-                "step: must be more than 0, e.g. \"15s\" or 60".into(),
+                "step: must be at least 1ms (Prometheus's resolution), e.g. \"15s\" or 60".into(),
             ));
         }
         Some(step) => step.0.as_secs_f64(),

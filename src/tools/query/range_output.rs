@@ -8,7 +8,7 @@ use super::Window;
 use crate::tools::render::{count, series_name, timestamp};
 use crate::tools::summary::downsample::min_max_per_bucket;
 use crate::tools::summary::matrix::{self, step_text};
-use crate::tools::summary::number::short;
+use crate::tools::summary::number::short_or_dash;
 use crate::tools::summary::samples::{RangeData, parse_value};
 use crate::tools::{Family, ToolOutput};
 use crate::upstream::Notes;
@@ -108,8 +108,9 @@ fn points_line(points: &[Value]) -> String {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return ": no points".into();
     };
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let min = finite(values.iter().copied().fold(f64::INFINITY, f64::min));
+    let max = finite(values.iter().copied().fold(f64::NEG_INFINITY, f64::max));
     let at = |point: &Value| point.get(0).map(timestamp).unwrap_or_default();
     format!(
         ": {} {}..{}, last {}, min {}, max {}",
@@ -117,8 +118,8 @@ fn points_line(points: &[Value]) -> String {
         at(first),
         at(last),
         last.get(1).and_then(Value::as_str).unwrap_or_default(),
-        short(min),
-        short(max),
+        short_or_dash(min),
+        short_or_dash(max),
     )
 }
 

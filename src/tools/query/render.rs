@@ -16,6 +16,10 @@ pub fn instant_output(upstream: &str, mut data: Map<String, Value>, notes: &Note
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_owned();
+    // The declared shape, whatever the upstream left out.
+    data.insert("resultType".into(), Value::String(result_type.clone()));
+    data.entry("result")
+        .or_insert_with(|| Value::Array(Vec::new()));
     let mut counts = None;
     let text = match data.get("result") {
         Some(Value::Array(items)) if result_type == "vector" => {
