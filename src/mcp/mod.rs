@@ -218,14 +218,14 @@ impl PrometheusMcp {
             }
         };
         match outcome {
-            Some(Ok(output)) => {
+            Some(Ok(mut output)) => {
                 self.metrics.record(tool, None, started.elapsed());
                 let text = output.full_text();
-                let structured = serde_json::to_value(&output).unwrap_or_default();
+                let structured = output.take_structured();
                 let mut content = vec![ContentBlock::text(text)];
-                if let Some(png) = &output.image {
+                if let Some(png) = output.image.take() {
                     use base64::Engine as _;
-                    let data = base64::engine::general_purpose::STANDARD.encode(png);
+                    let data = base64::engine::general_purpose::STANDARD.encode(&png);
                     content.push(ContentBlock::image(data, "image/png"));
                 }
                 let mut result = CallToolResult::success(content);

@@ -183,6 +183,18 @@ impl ToolOutput {
         self
     }
 
+    /// The structured content, with `data` moved rather than copied (an
+    /// answer's data can be megabytes); what stays behind (counts, notes)
+    /// still serves the audit line and the session log.
+    pub fn take_structured(&mut self) -> Value {
+        let data = std::mem::take(&mut self.data);
+        let mut structured = serde_json::to_value(&*self).unwrap_or_default();
+        if let Value::Object(object) = &mut structured {
+            object.insert("data".into(), data);
+        }
+        structured
+    }
+
     /// The text content: the rendering, then what was cut, the guardrails'
     /// warnings and Prometheus's, so a model that reads only text misses
     /// nothing.
@@ -238,8 +250,11 @@ mod tests {
         assert!(text.contains("[truncated: 1 of 3 shown]"), "{text}");
         assert!(text.contains("matches"), "{text}");
         assert!(text.contains("Warning: partial data"), "{text}");
-        let value = serde_json::to_value(&output).expect("serializes");
+        let mut output = output;
+        let value = output.take_structured();
         assert_eq!(value["total"], 3);
+        assert_eq!(value["data"], json!(["a"]));
+        assert_eq!(output.data, Value::Null, "moved, not copied");
         assert!(value.get("text").is_none());
         assert!(
             value.get("guardrails").is_none(),
