@@ -148,6 +148,7 @@ impl Scanner {
         while i < chunk.len() {
             match self.lex {
                 Lex::Str => i = self.string_run(chunk, i),
+                Lex::Number => i = self.number_run(chunk, i),
                 Lex::Invalid => {
                     self.raw(&chunk[i..]);
                     return;
@@ -195,6 +196,38 @@ impl Scanner {
             }
         }
         start + n + 1
+    }
+
+    /// Consumes the digits of a number in one go (most of a range answer
+    /// is timestamps); the byte that ends it is left for the next state.
+    fn number_run(&mut self, chunk: &[u8], start: usize) -> usize {
+        let rest = &chunk[start..];
+        let n = rest
+            .iter()
+            .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            .unwrap_or(rest.len());
+        let (digits, after) = rest.split_at(n);
+        self.put_run(digits);
+        if after.is_empty() {
+            return chunk.len();
+        }
+        self.value_end();
+        start + n
+    }
+
+    /// `put(b, 1)` for every byte of `run`, in one copy when it fits.
+    fn put_run(&mut self, run: &[u8]) {
+        if self.skip.is_some() || run.is_empty() {
+            return;
+        }
+        if run.len() <= self.room() {
+            self.reserve(run.len());
+            self.out.extend_from_slice(run);
+        } else {
+            for &b in run {
+                self.put(b, 1);
+            }
+        }
     }
 
     fn string_bytes(&mut self, run: &[u8]) {
