@@ -10,7 +10,9 @@ pub const MAX_INSTRUCTIONS_BYTES: usize = 1024;
 
 /// Instructions naming the `enabled` tools (unprefixed) as `prefix` serves
 /// them; a family none of whose tools is enabled is left out.
-pub fn instructions(prefix: &str, enabled: &[&str]) -> String {
+/// Arguments in `hidden` (left out of `tools/list` by the deployment) are
+/// not mentioned.
+pub fn instructions(prefix: &str, enabled: &[&str], hidden: &[&str]) -> String {
     let has = |tool: &str| enabled.contains(&tool);
     let name = |tool: &str| format!("{prefix}{tool}");
     let named = |tools: &[&str]| {
@@ -33,7 +35,12 @@ pub fn instructions(prefix: &str, enabled: &[&str]) -> String {
     if !discovery.is_empty() {
         text.push_str(&format!(" Discover names and labels with {discovery}."));
     }
-    let query = named(&["execute_query", "execute_range_query", "validate_query"]);
+    let query = named(&[
+        "execute_query",
+        "execute_range_query",
+        "render_range_query",
+        "validate_query",
+    ]);
     if !query.is_empty() {
         text.push_str(&format!(" Query with {query}."));
     }
@@ -46,10 +53,19 @@ pub fn instructions(prefix: &str, enabled: &[&str]) -> String {
         text.push_str(&format!(" Server state: {status}."));
     }
     if !enabled.is_empty() {
+        let offered = |argument: &str| !hidden.contains(&argument);
+        match (offered("upstream"), offered("org_id")) {
+            (true, true) => text.push_str(
+                " Tools take `upstream` (default: the first) and `org_id` (tenants a|b).",
+            ),
+            (true, false) => text.push_str(" Tools take `upstream` (default: the first)."),
+            (false, true) => text.push_str(" Tools take `org_id` (tenants a|b)."),
+            (false, false) => {}
+        }
         text.push_str(
-            " Tools take `upstream` (default: the first) and `org_id` (tenants a|b). \
-             Results are cut to a limit; when `truncated` is true, follow the hint to narrow \
-             the request. Times: RFC 3339, Unix seconds or now-1h; durations 30s, 5m, 1h. \
+            " Results are cut to `limit` (`unlimited` lifts it where allowed); when `truncated` \
+             is true, follow the hint to narrow the request. Times: RFC 3339, Unix seconds or \
+             now-1h; durations 30s, 5m, 1h (`step`, `timeout`, `lookback_delta`). \
              Prompts and the resource prometheus://docs/promql-cheatsheet guide common tasks.",
         );
     } else {
@@ -72,7 +88,7 @@ mod tests {
 
     #[test]
     fn every_tool_family_is_named_with_its_prefix_within_a_kib() {
-        let text = instructions("mcp_prometheus_", TOOL_NAMES);
+        let text = instructions("mcp_prometheus_", TOOL_NAMES, &[]);
         assert!(text.len() < MAX_INSTRUCTIONS_BYTES, "{} bytes", text.len());
         for tool in [
             "mcp_prometheus_list_metrics",
@@ -87,7 +103,7 @@ mod tests {
 
     #[test]
     fn absent_tools_and_families_are_not_named() {
-        let text = instructions("", &["execute_query", "list_metrics"]);
+        let text = instructions("", &["execute_query", "list_metrics"], &[]);
         assert!(text.contains("Query with execute_query."), "{text}");
         assert!(text.contains("with list_metrics."), "{text}");
         for absent in [
@@ -98,14 +114,29 @@ mod tests {
         ] {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
-        assert!(instructions("", &[]).contains("No tools are enabled"));
+        assert!(instructions("", &[], &[]).contains("No tools are enabled"));
     }
 
     #[test]
     fn a_long_prefix_still_fits() {
         let prefix = "a_very_long_operator_chosen_prefix_for_every_tool_".repeat(2);
-        let text = instructions(&prefix, TOOL_NAMES);
+        let text = instructions(&prefix, TOOL_NAMES, &[]);
         assert!(text.len() <= MAX_INSTRUCTIONS_BYTES, "{} bytes", text.len());
         assert!(text.contains("tools/list names the tools"), "{text}");
+    }
+
+    #[test]
+    fn hidden_arguments_are_not_mentioned() {
+        let text = instructions("", TOOL_NAMES, &["upstream", "org_id"]);
+        assert!(
+            !text.contains("`upstream`") && !text.contains("`org_id`"),
+            "{text}"
+        );
+        let text = instructions("", TOOL_NAMES, &["upstream"]);
+        assert!(
+            !text.contains("`upstream`") && text.contains("`org_id`"),
+            "{text}"
+        );
+        assert!(text.contains("render_range_query"), "{text}");
     }
 }

@@ -97,7 +97,7 @@ impl PrometheusMcp {
             panics,
             stdio_scope,
             keep_headers,
-            surface: Arc::new(Surface::new(prefix, &guards)),
+            surface: Arc::new(Surface::new(prefix, &guards, &[])),
             guards,
             log: SessionLog::default(),
         }
@@ -113,6 +113,11 @@ impl PrometheusMcp {
                 registry::hide_argument(&mut tools, argument);
             }
             self.tools = Arc::new(tools);
+            let instructions = Surface::new(&self.prefix, &self.guards, arguments).instructions;
+            self.surface = Arc::new(Surface {
+                facts: self.surface.facts.clone(),
+                instructions,
+            });
         }
         self
     }

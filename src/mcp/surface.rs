@@ -33,7 +33,7 @@ pub struct Surface {
 impl Surface {
     /// Instructions for `prefix`: the tools the stdio principal may use
     /// when stdio runs under a policy, else every tool.
-    pub fn new(prefix: &str, guards: &super::CallGuards) -> Self {
+    pub fn new(prefix: &str, guards: &super::CallGuards, hidden: &[&str]) -> Self {
         let enabled: Vec<&str> = match &guards.stdio_permissions {
             Some(permissions) if guards.stdio => TOOL_NAMES
                 .iter()
@@ -44,7 +44,7 @@ impl Surface {
         };
         Self {
             facts: Vec::new(),
-            instructions: instructions::instructions(prefix, &enabled),
+            instructions: instructions::instructions(prefix, &enabled, hidden),
         }
     }
 }

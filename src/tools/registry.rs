@@ -164,7 +164,7 @@ tools! {
     "validate_query" => validate::validate, validate::ValidateArgs, "Validate a query",
         "Check PromQL without running it: parts and common mistakes; check_series counts series.";
     "render_range_query" => chart::render, chart::RenderArgs, "Range query chart",
-        "Draw a range query as a PNG line chart, with a text summary.";
+        "Draw a range query as a PNG line chart (limit: lines drawn) with a text summary.";
 }
 
 #[cfg(test)]
