@@ -59,6 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as B  # noqa: E402  (processes, ports, server config, README helpers)
+import callgrind_breakdown as CB  # noqa: E402
 
 REPO, OUT, log = B.REPO, B.OUT, B.log
 WORK = OUT / "instructions-run"
@@ -357,6 +358,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for case in res["bytes"]:
             res["bytes"][case].setdefault("prometheus", res["bytes"].get("range_summary", {}).get("prometheus"))
         prom.stop()
+    # where the server's instructions go, by component (self cost)
+    res["breakdown"] = {}
+    for case, n, _, _ in cases:
+        prof = res["server"]["stateless"][case]
+        res["breakdown"][case] = CB.breakdown(str(REPO / prof["profile"]), n, top=25)
     res["seconds"] = time.monotonic() - t_all
     return res
 
@@ -400,6 +406,25 @@ def render_markdown(res: dict[str, Any]) -> str:
         ratio = (lambda x: f"{x / p:.2f}" if x and p else "–")
         L.append(f"| {LABELS[case]} | {c['n']} / {c.get('n_prometheus', c['n'])} | {fmt_ir(s)} | {fmt_ir(g)} | {fmt_ir(p)} | {ratio(s)} | {ratio(g)} | "
                  f"{b.get('stateless', '–')} / {b.get('legacy', '–')} / {b.get('prometheus', '–')} |")
+    bd = res.get("breakdown")
+    if bd:
+        cases = list(bd)
+        comps: dict[str, dict[str, float]] = {}
+        for case in cases:
+            t = bd[case]["total"]
+            for name, ir in bd[case]["components"]:
+                comps.setdefault(name, {})[case] = 100 * ir / t
+        order = sorted(comps, key=lambda k: -max(comps[k].values()))
+        L += ["", "Where the server's instructions go (stateless; self cost by component, % of the call's "
+              "instructions; `python3 bench/callgrind_breakdown.py PROFILE N` for the functions):", "",
+              "| component | " + " | ".join(LABELS[c].split(",")[0].split(" (")[0] + ("" if c in ("up", "instant")
+                                                                                       else " " + c.split("_")[1])
+                                          for c in cases) + " |",
+              "|---|" + "---:|" * len(cases)]
+        for name in order:
+            if max(comps[name].values()) < 1.0:
+                continue
+            L.append(f"| {name} | " + " | ".join(f"{comps[name].get(c, 0):.1f} %" for c in cases) + " |")
     return "\n".join(L) + "\n"
 
 
