@@ -90,14 +90,24 @@ fuzz:
 # Benchmarks (not part of `make test`): see README "Performance".
 #   make bench        full run (~8 min plus the build): target/bench/results.{json,md} + README section,
 #                     then the PromQL check overhead (bench/promql_overhead.py, ~10 s): README "PromQL check overhead"
+#                     then the instructions per tool call (bench/instructions.py, ~10 min under callgrind)
 #   make bench-smoke  the same harness with tiny sizes and the debug build (< 60 s)
-.PHONY: bench bench-smoke
+#   make bench-instructions  only the instructions per call: target/bench/instructions.{json,md} + README block
+.PHONY: bench bench-smoke bench-instructions
 bench:
 	scripts/install-prometheus.sh
 	$(CARGO) build --release -p mcp-prometheus -p loadgen
 	$(CARGO) build --release -p mcp-prometheus-layers --example promql_overhead
 	python3 bench/bench.py
 	python3 bench/promql_overhead.py
+	scripts/install-valgrind.sh
+	python3 bench/instructions.py
+
+bench-instructions:
+	scripts/install-prometheus.sh
+	scripts/install-valgrind.sh
+	$(CARGO) build --release -p mcp-prometheus
+	python3 bench/instructions.py
 
 bench-smoke:
 	scripts/install-prometheus.sh

@@ -718,6 +718,11 @@ def write_readme(results_md: str) -> None:
     _, next_heading, tail = rest.partition("\n## ")
     intro = (BENCH / "performance.md").read_text().rstrip("\n")
     section = intro.replace("<!-- results -->", results_md.rstrip("\n"))
+    # keep the figures bench/instructions.py wrote between its markers
+    begin, end = "<!-- instructions:begin -->", "<!-- instructions:end -->"
+    if begin in rest and end in rest and begin in section:
+        block = rest.split(begin, 1)[1].split(end, 1)[0]
+        section = section.replace(begin + "\n" + end, begin + block + end)
     after = f"\n## {tail.rstrip()}\n" if next_heading else ""
     readme.write_text(head.rstrip("\n") + "\n\n## Performance\n\n" + section + "\n" + after)
 

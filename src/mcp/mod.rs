@@ -373,7 +373,10 @@ impl ServerHandler for PrometheusMcp {
             None => self.stdio_scope.clone(),
         };
         let caller = self.guards.caller(parts);
-        let outcome = self.call(&request.name, arguments, scope, &caller).await;
+        // Boxed: the tool futures (21 tools, one state machine) are large,
+        // and rmcp moves the request future into a task by value; a box
+        // makes those moves pointer-sized (bench/instructions.py).
+        let outcome = Box::pin(self.call(&request.name, arguments, scope, &caller)).await;
         if let Some(output) = &outcome.output {
             self.log
                 .tool_warnings(&request.name, output, &context)

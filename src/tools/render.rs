@@ -4,17 +4,44 @@ use serde_json::{Map, Value};
 
 /// `name{a="1", b="2"}` from a Prometheus label map.
 pub fn series_name(labels: &Map<String, Value>) -> String {
+    use std::fmt::Write as _;
     let name = labels.get("__name__").and_then(Value::as_str).unwrap_or("");
-    let rest: Vec<String> = labels
-        .iter()
-        .filter(|(k, _)| k.as_str() != "__name__")
-        .map(|(k, v)| format!("{k}={}", quoted(v)))
-        .collect();
-    if rest.is_empty() && !name.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{name}{{{}}}", rest.join(", "))
+    let mut out = String::with_capacity(64);
+    out.push_str(name);
+    let mut first = true;
+    for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "__name__") {
+        out.push_str(if first { "{" } else { ", " });
+        first = false;
+        out.push_str(k);
+        out.push('=');
+        match v {
+            // Printable ASCII without quotes or backslashes reads the same
+            // under `{:?}`: one copy instead of a char-by-char escape (this
+            // runs once per series of every answer).
+            Value::String(s)
+                if s.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') =>
+            {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
+            Value::String(s) => {
+                let _ = write!(out, "{s:?}");
+            }
+            other => {
+                let _ = write!(out, "{other}");
+            }
+        }
     }
+    if first {
+        if name.is_empty() {
+            out.push_str("{}");
+        }
+    } else {
+        out.push('}');
+    }
+    out
 }
 
 /// The series name of the label map at `value[key]`, or "" when absent.
@@ -24,13 +51,6 @@ pub fn series_at(value: &Value, key: &str) -> String {
         .and_then(Value::as_object)
         .map(series_name)
         .unwrap_or_default()
-}
-
-fn quoted(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    }
 }
 
 /// A Prometheus timestamp (Unix seconds) as RFC 3339, UTC.
@@ -66,6 +86,13 @@ mod tests {
         );
         let bare = json!({"__name__": "up"});
         assert_eq!(series_name(bare.as_object().expect("object")), "up");
+        // escaping is exactly `{:?}`'s; numbers as JSON
+        let odd = json!({"__name__": "m", "a": "q\"b\\c\n", "b": "é", "c": 1});
+        assert_eq!(
+            series_name(odd.as_object().expect("object")),
+            format!("m{{a={:?}, b={:?}, c=1}}", "q\"b\\c\n", "é")
+        );
+        assert_eq!(series_name(json!({}).as_object().expect("object")), "{}");
         let nameless = json!({"job": "x"});
         assert_eq!(
             series_name(nameless.as_object().expect("object")),
