@@ -218,10 +218,17 @@ impl PrometheusMcp {
             }
         };
         match outcome {
-            Some(Ok(output)) => {
+            Some(Ok(mut output)) => {
                 self.metrics.record(tool, None, started.elapsed());
                 let text = output.full_text();
-                let structured = serde_json::to_value(&output).unwrap_or_default();
+                // `data` (the bulk: a Value tree per series and sample) is
+                // moved into structuredContent, not copied by to_value; what
+                // is left of `output` (audit, warnings) does not read it.
+                let data = std::mem::take(&mut output.data);
+                let mut structured = serde_json::to_value(&output).unwrap_or_default();
+                if let Some(map) = structured.as_object_mut() {
+                    map.insert("data".to_owned(), data);
+                }
                 let mut content = vec![ContentBlock::text(text)];
                 if let Some(png) = &output.image {
                     use base64::Engine as _;
