@@ -201,7 +201,7 @@ impl Scanner {
     /// Consumes the digits of a number in one go (most of a range answer
     /// is timestamps); the byte that ends it is left for the next state.
     fn number_run(&mut self, chunk: &[u8], start: usize) -> usize {
-        let rest = &chunk[start..];
+        let rest = chunk.get(start..).unwrap_or_default();
         let n = rest
             .iter()
             .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
