@@ -15,33 +15,58 @@ pub fn series_name(labels: &Map<String, Value>) -> String {
         out.push_str(k);
         out.push('=');
         match v {
-            // Printable ASCII without quotes or backslashes reads the same
-            // under `{:?}`: one copy instead of a char-by-char escape (this
-            // runs once per series of every answer).
-            Value::String(s)
-                if s.bytes()
-                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') =>
-            {
-                out.push('"');
-                out.push_str(s);
-                out.push('"');
-            }
-            Value::String(s) => {
-                let _ = write!(out, "{s:?}");
-            }
+            Value::String(s) => push_quoted(&mut out, s),
             other => {
                 let _ = write!(out, "{other}");
             }
         }
     }
-    if first {
+    close_labels(&mut out, name, first);
+    out
+}
+
+/// `series_name` of a label set already read as strings (the summaries').
+pub fn series_name_of(labels: &std::collections::BTreeMap<String, String>) -> String {
+    let name = labels.get("__name__").map_or("", String::as_str);
+    let mut out = String::with_capacity(64);
+    out.push_str(name);
+    let mut first = true;
+    for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "__name__") {
+        out.push_str(if first { "{" } else { ", " });
+        first = false;
+        out.push_str(k);
+        out.push('=');
+        push_quoted(&mut out, v);
+    }
+    close_labels(&mut out, name, first);
+    out
+}
+
+/// `"value"` as `{:?}` writes it. Printable ASCII without quotes or
+/// backslashes reads the same: one copy instead of a char-by-char escape
+/// (this runs once per series of every answer).
+fn push_quoted(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        let _ = write!(out, "{s:?}");
+    }
+}
+
+/// Closes the braces of a series name (`{}` for a nameless empty set).
+fn close_labels(out: &mut String, name: &str, none: bool) {
+    if none {
         if name.is_empty() {
             out.push_str("{}");
         }
     } else {
         out.push('}');
     }
-    out
 }
 
 /// The series name of the label map at `value[key]`, or "" when absent.

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Window;
-use crate::tools::render::{count, series_name, timestamp};
+use crate::tools::render::{count, series_name_of, timestamp};
 use crate::tools::summary::downsample::min_max_per_bucket;
 use crate::tools::summary::matrix::{self, step_text};
 use crate::tools::summary::number::short_or_dash;
@@ -28,13 +28,7 @@ pub fn summary(upstream: &str, data: RangeData, window: &Window, notes: &Notes) 
     );
     if !series.is_empty() {
         text.push_str("; statistics per series (format=\"samples\" returns the points):\n");
-        text.push_str(&matrix::table(&series, |labels| {
-            let map: Map<String, Value> = labels
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            series_name(&map)
-        }));
+        text.push_str(&matrix::table(&series, series_name_of));
     }
     let data = json!({
         "resultType": data.result_type,

@@ -97,12 +97,34 @@ pub fn table(
     summaries: &[SeriesSummary],
     name: impl Fn(&BTreeMap<String, String>) -> String,
 ) -> String {
-    let mut text = String::from(
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(128 + 120 * summaries.len());
+    text.push_str(
         "| series | points | min | max | mean | last | p95 | delta | trend/h | notes |\n|---|---|---|---|---|---|---|---|---|---|",
     );
     for s in summaries {
         let stats = &s.stats;
-        let mut notes: Vec<String> = s.marks.iter().map(|m| m.replace('_', " ")).collect();
+        text.push_str("\n| ");
+        text.push_str(&name(&s.labels));
+        let _ = write!(text, " | {}", stats.points);
+        for value in [
+            stats.min,
+            stats.max,
+            stats.mean,
+            stats.last,
+            stats.p95,
+            stats.delta,
+            stats.trend_per_hour,
+        ] {
+            text.push_str(" | ");
+            text.push_str(&short_or_dash(value));
+        }
+        text.push_str(" | ");
+        let mut notes = s
+            .marks
+            .iter()
+            .map(|m| m.replace('_', " "))
+            .collect::<Vec<_>>();
         if stats.nan > 0 {
             notes.push(format!("{} NaN", stats.nan));
         }
@@ -112,19 +134,8 @@ pub fn table(
         if let Some(histograms) = s.histograms {
             notes.push(format!("{histograms} native histogram samples"));
         }
-        text.push_str(&format!(
-            "\n| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            name(&s.labels),
-            stats.points,
-            short_or_dash(stats.min),
-            short_or_dash(stats.max),
-            short_or_dash(stats.mean),
-            short_or_dash(stats.last),
-            short_or_dash(stats.p95),
-            short_or_dash(stats.delta),
-            short_or_dash(stats.trend_per_hour),
-            notes.join(", ")
-        ));
+        text.push_str(&notes.join(", "));
+        text.push_str(" |");
     }
     text
 }
