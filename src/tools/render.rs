@@ -4,41 +4,56 @@ use serde_json::{Map, Value};
 
 /// `name{a="1", b="2"}` from a Prometheus label map.
 pub fn series_name(labels: &Map<String, Value>) -> String {
-    use std::fmt::Write as _;
     let name = labels.get("__name__").and_then(Value::as_str).unwrap_or("");
-    let mut out = String::with_capacity(64);
-    out.push_str(name);
-    let mut first = true;
-    for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "__name__") {
-        out.push_str(if first { "{" } else { ", " });
-        first = false;
-        out.push_str(k);
-        out.push('=');
-        match v {
-            Value::String(s) => push_quoted(&mut out, s),
-            other => {
-                let _ = write!(out, "{other}");
+    write_series(
+        name,
+        labels.iter().map(|(k, v)| (k.as_str(), v)),
+        |out, v| {
+            use std::fmt::Write as _;
+            match v {
+                Value::String(s) => push_quoted(out, s),
+                other => {
+                    let _ = write!(out, "{other}");
+                }
             }
-        }
-    }
-    close_labels(&mut out, name, first);
-    out
+        },
+    )
 }
 
 /// `series_name` of a label set already read as strings (the summaries').
 pub fn series_name_of(labels: &std::collections::BTreeMap<String, String>) -> String {
     let name = labels.get("__name__").map_or("", String::as_str);
+    write_series(
+        name,
+        labels.iter().map(|(k, v)| (k.as_str(), v)),
+        |out, v| push_quoted(out, v),
+    )
+}
+
+/// The one writer of a series name: the metric name, then the other
+/// labels in braces (`{}` for a nameless empty set).
+fn write_series<'a, V: 'a>(
+    name: &str,
+    labels: impl Iterator<Item = (&'a str, V)>,
+    value: impl Fn(&mut String, V),
+) -> String {
     let mut out = String::with_capacity(64);
     out.push_str(name);
     let mut first = true;
-    for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "__name__") {
+    for (k, v) in labels.filter(|(k, _)| *k != "__name__") {
         out.push_str(if first { "{" } else { ", " });
         first = false;
         out.push_str(k);
         out.push('=');
-        push_quoted(&mut out, v);
+        value(&mut out, v);
     }
-    close_labels(&mut out, name, first);
+    if first {
+        if name.is_empty() {
+            out.push_str("{}");
+        }
+    } else {
+        out.push('}');
+    }
     out
 }
 
@@ -55,17 +70,6 @@ fn push_quoted(out: &mut String, s: &str) {
         out.push('"');
     } else {
         let _ = write!(out, "{s:?}");
-    }
-}
-
-/// Closes the braces of a series name (`{}` for a nameless empty set).
-fn close_labels(out: &mut String, name: &str, none: bool) {
-    if none {
-        if name.is_empty() {
-            out.push_str("{}");
-        }
-    } else {
-        out.push('}');
     }
 }
 

@@ -153,8 +153,8 @@ impl Scanner {
                     self.raw(&chunk[i..]);
                     return;
                 }
-                // `byte` refuses a byte only when it ends a number (or the
-                // input): the state has changed, so the loop moves on.
+                // `byte` refuses a byte only when it is not JSON: the state
+                // is then Invalid, so the loop moves on.
                 _ => i += usize::from(self.byte(chunk[i])),
             }
         }
@@ -278,8 +278,8 @@ impl Scanner {
         }
     }
 
-    /// Handles one byte outside a plain string run. Returns `false` when the
-    /// byte was not consumed: it ended a number, or it is not JSON.
+    /// Handles one byte outside a plain string or number run. Returns
+    /// `false` when the byte was not consumed: it is not JSON.
     fn byte(&mut self, b: u8) -> bool {
         let between_tokens = !matches!(
             self.lex,
@@ -333,11 +333,6 @@ impl Scanner {
                 if read == 3 && (0xD800..0xDC00).contains(&self.esc_code) {
                     self.surrogate = Some((self.esc_start, self.out.len()));
                 }
-            }
-            (Lex::Number, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') => self.put(b, 1),
-            (Lex::Number, _) => {
-                self.value_end();
-                return false;
             }
             (Lex::Literal(word, read), _) if word.get(usize::from(read)) == Some(&b) => {
                 self.put(b, 1);
