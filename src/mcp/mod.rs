@@ -140,6 +140,37 @@ impl PrometheusMcp {
             .copied()
     }
 
+    /// A `tools/call` that came without an rmcp session or request context:
+    /// the stateless fast path (`crate::serve`), which has already checked
+    /// the request as rmcp would. The answer is the one rmcp would send.
+    pub async fn call_over_http(
+        &self,
+        name: &str,
+        arguments: rmcp::model::JsonObject,
+        parts: &http::request::Parts,
+    ) -> CallToolResult {
+        self.call_from(name, arguments, Some(parts)).await.result
+    }
+
+    /// One call with the scope and caller of its HTTP request (`None`:
+    /// stdio).
+    async fn call_from(
+        &self,
+        name: &str,
+        arguments: rmcp::model::JsonObject,
+        parts: Option<&http::request::Parts>,
+    ) -> Outcome {
+        let scope = match parts {
+            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
+            None => self.stdio_scope.clone(),
+        };
+        let caller = self.guards.caller(parts);
+        // Boxed: the tool futures (21 tools, one state machine) are large,
+        // and rmcp moves the request future into a task by value; a box
+        // makes those moves pointer-sized (bench/instructions.py).
+        Box::pin(self.call(name, arguments, scope, &caller)).await
+    }
+
     /// Runs one tool call for `caller` and turns every failure into a tool
     /// result the model can read (`isError: true`), never a protocol error;
     /// the call leaves one audit line.
@@ -368,15 +399,7 @@ impl ServerHandler for PrometheusMcp {
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
         let parts = context.extensions.get::<http::request::Parts>();
-        let scope = match parts {
-            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
-            None => self.stdio_scope.clone(),
-        };
-        let caller = self.guards.caller(parts);
-        // Boxed: the tool futures (21 tools, one state machine) are large,
-        // and rmcp moves the request future into a task by value; a box
-        // makes those moves pointer-sized (bench/instructions.py).
-        let outcome = Box::pin(self.call(&request.name, arguments, scope, &caller)).await;
+        let outcome = self.call_from(&request.name, arguments, parts).await;
         if let Some(output) = &outcome.output {
             self.log
                 .tool_warnings(&request.name, output, &context)

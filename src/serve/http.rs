@@ -10,7 +10,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use super::fast_call::FastCallLayer;
 use super::listener::{ListenerSettings, serve_connections};
+use super::rebinding::RebindingGuard;
 use super::{ServeError, sse, well_known};
 use crate::app::App;
 use crate::config::{ServerConfig, Transport};
@@ -58,9 +60,20 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
         // close; the session is gone, so say 204. Other methods as rmcp
         // answers them (a 202 to a POSTed notification is right).
         let delete = tower::util::MapResponse::new(mcp.clone(), session_ended);
+        // JSON answers only: the fast path does not write rmcp's SSE framing.
+        let post = if server.json_response {
+            let fast = FastCallLayer::new(
+                app.mcp.clone(),
+                RebindingGuard::new(&server.allowed_hosts, &server.allowed_origins),
+                app.config.layers.limits.max_body_bytes,
+            );
+            axum::routing::any_service(tower::Layer::layer(&fast, mcp))
+        } else {
+            axum::routing::any_service(mcp)
+        };
         mcp_routes = mcp_routes.route_service(
             &server.mcp_path,
-            axum::routing::delete_service(delete).fallback_service(mcp),
+            axum::routing::delete_service(delete).fallback_service(post),
         );
     }
     if server.transport == Transport::Sse || server.legacy_sse {

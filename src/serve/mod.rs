@@ -1,8 +1,10 @@
 //! `serve`: the transports, the observability listener and shutdown.
 
+mod fast_call;
 mod http;
 mod listener;
 mod observability;
+mod rebinding;
 mod shutdown;
 mod sse;
 mod stdio;

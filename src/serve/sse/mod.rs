@@ -10,7 +10,6 @@
 //! the tools, exactly as on the streamable transport. The paths are fixed,
 //! as in the Go server, whatever `server.mcp_path` is.
 
-mod rebinding;
 mod session;
 mod transport;
 
@@ -39,9 +38,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::rebinding::{RebindingError, RebindingGuard};
 use crate::app::App;
 use crate::mcp::PrometheusMcp;
-use rebinding::{RebindingError, RebindingGuard};
 use session::{Opened, Owner, Session, SessionError, SessionGuard, Sessions};
 use transport::{ChannelTransport, STALL_LIMIT};
 

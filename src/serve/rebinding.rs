@@ -1,11 +1,12 @@
-//! DNS-rebinding protection for the legacy SSE routes: the same `Host` and
+//! DNS-rebinding protection for the routes rmcp does not serve (legacy SSE,
+//! the stateless tools/call fast path): the same `Host` and
 //! `Origin` rules rmcp applies to the streamable transport
 //! (`server.allowed_hosts`, `server.allowed_origins`), which rmcp keeps
 //! private. A browser page on a rebound name must not open a session on a
 //! server it reaches through the user's loopback or intranet.
 
-use http::HeaderMap;
 use http::request::Parts;
+use http::{HeaderMap, Uri};
 
 /// Why a request's `Host` or `Origin` is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,8 +137,13 @@ impl RebindingGuard {
     /// Admits a request whose `Host` is listed and whose `Origin`, if it
     /// sent one (browsers do), is listed too.
     pub fn check(&self, parts: &Parts) -> Result<(), RebindingError> {
+        self.check_request(&parts.uri, &parts.headers)
+    }
+
+    /// [`Self::check`] for a request not yet split into parts.
+    pub fn check_request(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), RebindingError> {
         if let Some(hosts) = &self.hosts {
-            let host = host_of(parts).ok_or(RebindingError::BadHost)?;
+            let host = host_of(uri, headers).ok_or(RebindingError::BadHost)?;
             let allowed = hosts.iter().any(|allowed| {
                 allowed.host == host.host && allowed.port.is_none_or(|p| host.port == Some(p))
             });
@@ -145,7 +151,7 @@ impl RebindingGuard {
                 return Err(RebindingError::HostNotAllowed(display(&host)));
             }
         }
-        self.check_origin(&parts.headers)
+        self.check_origin(headers)
     }
 
     fn check_origin(&self, headers: &HeaderMap) -> Result<(), RebindingError> {
@@ -180,10 +186,10 @@ impl RebindingGuard {
 }
 
 /// The request's `Host`, else the URI's authority (HTTP/2 `:authority`).
-fn host_of(parts: &Parts) -> Option<Authority> {
-    match parts.headers.get(http::header::HOST) {
+fn host_of(uri: &Uri, headers: &HeaderMap) -> Option<Authority> {
+    match headers.get(http::header::HOST) {
         Some(value) => Authority::parse(value.to_str().ok()?),
-        None => Authority::parse(parts.uri.authority()?.as_str()),
+        None => Authority::parse(uri.authority()?.as_str()),
     }
 }
 

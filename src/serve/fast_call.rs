@@ -1,0 +1,303 @@
+//! The stateless `tools/call` fast path, in front of rmcp's streamable HTTP
+//! service.
+//!
+//! A 2026-07-28 `tools/call` needs no session and no protocol state, yet
+//! rmcp answers each by parsing the body into its untagged message enum,
+//! re-serializing it to check the standard headers, and building and
+//! spawning a one-shot service: about a third of the instructions of an
+//! `up` call (bench/instructions.py). Here the plainest form of that request
+//! is answered directly: the body parsed once into the few fields it may
+//! have, the tool called, the answer serialized once by rmcp's own types.
+//!
+//! The gate is narrower than rmcp's rules, never wider: anything unusual (a
+//! session, an `Origin`, `Mcp-Param-*` headers, a field we do not know, a
+//! chunked body, SSE answers, a malformed `_meta`) goes to rmcp untouched
+//! (the body bytes as read), and rmcp answers or refuses it as before.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
+use rmcp::model::{
+    CallToolResponse, ClientCapabilities, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult,
+};
+use serde::Deserialize;
+
+use super::rebinding::RebindingGuard;
+use crate::mcp::PrometheusMcp;
+
+/// The only protocol version served here: the first without sessions.
+const STATELESS_VERSION: &str = "2026-07-28";
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// rmcp's response body type, which the fast path answers with too.
+pub type McpBody = BoxBody<Bytes, Infallible>;
+
+/// Wraps rmcp's streamable HTTP service with the fast path.
+#[derive(Clone)]
+pub struct FastCallLayer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    mcp: PrometheusMcp,
+    rebinding: RebindingGuard,
+    max_body_bytes: usize,
+}
+
+impl FastCallLayer {
+    /// The fast path for `mcp`'s tools, with the `[server]` host and origin
+    /// rules and the body limit rmcp is given.
+    pub fn new(mcp: PrometheusMcp, rebinding: RebindingGuard, max_body_bytes: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                mcp,
+                rebinding,
+                max_body_bytes,
+            }),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for FastCallLayer {
+    type Service = FastCall<S>;
+
+    fn layer(&self, inner: S) -> FastCall<S> {
+        FastCall {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// rmcp's service `S`, with plain stateless tool calls answered before it.
+#[derive(Clone)]
+pub struct FastCall<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// The fast path's answer, or rmcp's.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<McpBody>, Infallible>> + Send>>;
+
+impl<S> tower::Service<Request<Body>> for FastCall<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<McpBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<McpBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        // The ready clone answers this request; a fresh clone waits for
+        // the next poll_ready (tower's rule for services that move into a
+        // future).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(content_length) = self.shared.admits(&request) else {
+            return Box::pin(inner.call(request));
+        };
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let Ok(bytes) = read_exactly(body, content_length).await else {
+                return Ok(unreadable_body());
+            };
+            match plain_call(&bytes, &parts.headers) {
+                Some(call) => Ok(shared.answer(call, &parts).await),
+                None => {
+                    inner
+                        .call(Request::from_parts(parts, Body::from(bytes)))
+                        .await
+                }
+            }
+        })
+    }
+}
+
+impl Shared {
+    /// The request's `Content-Length` when its headers are the plain
+    /// stateless tool call's; `None` sends it to rmcp.
+    fn admits(&self, request: &Request<Body>) -> Option<usize> {
+        let headers = request.headers();
+        let plain = request.method() == Method::POST
+            && only(headers, "mcp-protocol-version") == Some(STATELESS_VERSION)
+            && only(headers, "mcp-method") == Some("tools/call")
+            && only(headers, "mcp-name").is_some()
+            && !headers.contains_key("mcp-session-id")
+            && !headers.contains_key(header::ORIGIN)
+            && !headers
+                .keys()
+                .any(|name| name.as_str().starts_with("mcp-param-"))
+            && only(headers, header::CONTENT_TYPE.as_str())
+                .is_some_and(|value| value.eq_ignore_ascii_case("application/json"))
+            && accepts_json_and_sse(headers)
+            && self.rebinding.check_request(request.uri(), headers).is_ok();
+        if !plain {
+            return None;
+        }
+        only(headers, header::CONTENT_LENGTH.as_str())
+            .and_then(|value| value.parse::<usize>().ok())
+            .filter(|length| *length <= self.max_body_bytes)
+    }
+
+    /// Runs the call and writes the JSON-RPC answer as rmcp would.
+    async fn answer(&self, call: PlainCall, parts: &http::request::Parts) -> Response<McpBody> {
+        let result = self
+            .mcp
+            .call_over_http(
+                &call.params.name,
+                call.params.arguments.unwrap_or_default(),
+                parts,
+            )
+            .await;
+        let message = ServerJsonRpcMessage::response(
+            ServerResult::from(CallToolResponse::from(result)),
+            call.id,
+        );
+        match serde_json::to_vec(&message) {
+            Ok(body) => respond(StatusCode::OK, "application/json", body),
+            Err(error) => {
+                tracing::error!(%error, "tool answer could not be serialized");
+                respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    b"the tool's answer could not be serialized".to_vec(),
+                )
+            }
+        }
+    }
+}
+
+/// The header's value when it is sent exactly once, as text.
+fn only<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
+/// `Accept` lists both media types, with no weights (a weighted list is
+/// rmcp's to judge).
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        for item in value.split(',') {
+            let item = item.trim();
+            if item.contains(';') {
+                return false;
+            }
+            json |= item.eq_ignore_ascii_case("application/json");
+            sse |= item.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
+}
+
+/// The body, which must be `length` bytes (hyper enforces a declared
+/// length; the bound is ours).
+async fn read_exactly(body: Body, length: usize) -> Result<Bytes, ()> {
+    let limited = http_body_util::Limited::new(body, length);
+    let bytes = limited.collect().await.map_err(|_| ())?.to_bytes();
+    if bytes.len() == length {
+        Ok(bytes)
+    } else {
+        Err(())
+    }
+}
+
+/// A `tools/call` with nothing but the fields the fast path knows.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainCall {
+    jsonrpc: JsonRpc2,
+    id: RequestId,
+    method: ToolsCall,
+    params: PlainParams,
+}
+
+#[derive(Deserialize)]
+enum JsonRpc2 {
+    #[serde(rename = "2.0")]
+    V2,
+}
+
+#[derive(Deserialize)]
+enum ToolsCall {
+    #[serde(rename = "tools/call")]
+    Method,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<JsonObject>,
+    #[serde(rename = "_meta")]
+    meta: JsonObject,
+}
+
+/// The body as a plain stateless tool call agreeing with its headers, or
+/// `None` (rmcp then judges it).
+fn plain_call(body: &[u8], headers: &HeaderMap) -> Option<PlainCall> {
+    let call: PlainCall = serde_json::from_slice(body).ok()?;
+    let (JsonRpc2::V2, ToolsCall::Method) = (&call.jsonrpc, &call.method);
+    let meta = &call.params.meta;
+    let version_agrees = meta
+        .get(META_PROTOCOL_VERSION)
+        .and_then(|v| v.as_str())
+        .is_some_and(|v| v == STATELESS_VERSION);
+    // Read as rmcp reads it: capabilities it cannot parse are missing, and
+    // a request missing them is malformed (rmcp's error, not ours).
+    let capabilities = meta
+        .get(META_CLIENT_CAPABILITIES)
+        .is_some_and(|v| ClientCapabilities::deserialize(v).is_ok());
+    let name_agrees = only(headers, "mcp-name") == Some(call.params.name.as_str());
+    (version_agrees && capabilities && name_agrees).then_some(call)
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<McpBody> {
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// The client sent fewer bytes than it declared, or the connection broke.
+fn unreadable_body() -> Response<McpBody> {
+    respond(
+        StatusCode::BAD_REQUEST,
+        "text/plain; charset=utf-8",
+        b"Bad Request: the body ended before its Content-Length; send the whole JSON-RPC message"
+            .to_vec(),
+    )
+}
+
+#[cfg(test)]
+#[path = "fast_call_tests.rs"]
+mod tests;

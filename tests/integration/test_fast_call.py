@@ -1,0 +1,156 @@
+"""The stateless tools/call fast path (src/serve/fast_call.rs) answers
+exactly as rmcp does.
+
+A plain 2026-07-28 `tools/call` with a Content-Length is answered by the
+fast path; the same request sent chunked (no Content-Length) goes to rmcp.
+Each pair must get the same status, content type and JSON answer, and send
+the same requests upstream (a recording fake Prometheus with a tenant and
+a credential). Requests the gate must not take (a foreign Host or Origin,
+a session, a mismatched Mcp-Name) are refused as rmcp refuses them, and
+nothing reaches the upstream.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from fakes import FakeUpstream, fake_prometheus
+from mcpserver import McpServer, start_mcp_server
+from rawmcp import MODERN, MODERN_META
+from serverconfig import ServerConfig, Upstream
+
+TOKEN = "fast-path-secret"
+# fixed times (a "now" would differ between the two calls), recent enough to have data
+T = int(time.time()) - 30
+
+
+def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None, chunked: bool = False,
+         host: str | None = None) -> tuple[int, str, bytes]:
+    """One POST; chunked sends no Content-Length (the fast path leaves it to rmcp)."""
+    u = urllib.parse.urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    name = body.get("params", {}).get("name", "")
+    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+         "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": name, **(headers or {})}
+    if host:
+        h["Host"] = host
+    data = json.dumps(body).encode()
+    try:
+        if chunked:
+            # one chunk: a server refusing on the headers may close before reading more
+            c.request("POST", u.path, body=iter([data]), headers=h, encode_chunked=True)
+        else:
+            c.request("POST", u.path, body=data, headers=h)
+        r = c.getresponse()
+        return r.status, r.getheader("content-type", ""), r.read()
+    finally:
+        c.close()
+
+
+def call(name: str, arguments: dict[str, Any], id_: Any = 1) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments, "_meta": MODERN_META}}
+
+
+def same_answer(url: str, body: dict[str, Any], **kw: Any) -> tuple[int, Any]:
+    fast = post(url, body, **kw)
+    slow = post(url, body, chunked=True, **kw)
+    assert fast[0] == slow[0], (fast, slow)
+    assert fast[1] == slow[1], (fast[1], slow[1])
+    try:
+        a, b = json.loads(fast[2]), json.loads(slow[2])
+    except ValueError:
+        a, b = fast[2], slow[2]
+    assert a == b, f"fast path:\n{fast[2][:2000]!r}\nrmcp:\n{slow[2][:2000]!r}"
+    return fast[0], a
+
+
+@pytest.fixture(scope="module")
+def server(http_json_server: McpServer) -> McpServer:
+    return http_json_server
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[FakeUpstream]:
+    f = fake_prometheus()
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def recorded_server(recorder: FakeUpstream, workdir: Path) -> Iterator[McpServer]:
+    cfg = ServerConfig([Upstream("tenant", recorder.url + "/mimir/prometheus", "5s",
+                                 {"org_id": "tenant-1", "auth": {"kind": "bearer", "token": TOKEN}})])
+    srv = start_mcp_server(workdir, "fast-call-recorded", cfg)
+    yield srv
+    srv.proc.stop()
+
+
+CALLS = [
+    ("execute_query", {"query": "up", "time": T}),
+    ("execute_query", {"query": "prometheus_build_info", "time": T}),
+    ("execute_range_query", {"query": "up", "start": T - 300, "end": T, "step": "1m"}),
+    ("execute_range_query", {"query": "up", "start": T - 300, "end": T, "step": "1m", "format": "samples"}),
+    ("list_metrics", {"limit": 5}),
+    ("get_targets", {}),
+    ("execute_query", {"query": "sum(", "time": T}),  # a PromQL error
+    ("execute_query", {"query": "up", "time": "yesterday-ish"}),  # a bad argument
+    ("execute_query", {"query": "up", "nonsense": 1}),  # an unknown argument
+    ("no_such_tool", {}),
+    ("execute_query", {"query": "up", "time": T, "upstream": "down"}),  # the upstream is down
+]
+
+
+@pytest.mark.parametrize("tool,arguments", CALLS, ids=[f"{c[0]}-{i}" for i, c in enumerate(CALLS)])
+def test_fast_answers_equal_rmcp_answers(server: McpServer, tool: str, arguments: dict[str, Any]) -> None:
+    status, answer = same_answer(server.mcp_url, call(tool, arguments))
+    assert status == 200
+    assert answer["id"] == 1 and "result" in answer, answer
+
+
+@pytest.mark.parametrize("id_", ["a-string-id", 0, 2**53])
+def test_ids_come_back_as_sent(server: McpServer, id_: Any) -> None:
+    _, answer = same_answer(server.mcp_url, call("execute_query", {"query": "up", "time": T}, id_))
+    assert answer["id"] == id_
+
+
+def test_the_upstream_sees_the_same_requests(recorder: FakeUpstream, recorded_server: McpServer) -> None:
+    seen = []
+    for chunked in (False, True):
+        recorder.requests.clear()
+        st, _, body = post(recorded_server.mcp_url, call("execute_query", {"query": "up", "time": T}),
+                           chunked=chunked)
+        assert st == 200, body[:500]
+        assert recorder.requests, "nothing went upstream"
+        for r in recorder.requests:
+            assert r.headers.get("x-scope-orgid") == "tenant-1"
+            assert r.headers.get("authorization") == f"Bearer {TOKEN}"
+        seen.append([(r.method, r.route, r.params) for r in recorder.requests])
+    assert seen[0] == seen[1]
+
+
+REFUSED = [
+    ("a foreign Host", {}, "evil.example.com:1234", 403),
+    ("a foreign Origin", {"Origin": "https://evil.example.com"}, None, 403),
+    ("an Mcp-Name naming another tool", {"Mcp-Name": "get_targets"}, None, 400),
+    ("a session id under an older version", {"Mcp-Session-Id": "no-such-session",
+                                              "MCP-Protocol-Version": "2025-11-25"}, None, 400),
+]
+
+
+@pytest.mark.parametrize("why,headers,host,status", REFUSED, ids=[r[0] for r in REFUSED])
+def test_refused_as_rmcp_refuses_and_nothing_goes_upstream(recorder: FakeUpstream, recorded_server: McpServer,
+                                                             why: str, headers: dict[str, str], host: str | None,
+                                                             status: int) -> None:
+    recorder.requests.clear()
+    got, _ = same_answer(recorded_server.mcp_url, call("execute_query", {"query": "up", "time": T}),
+                         headers=headers, host=host)
+    assert got == status, why
+    assert recorder.requests == [], f"{why}: the upstream was called"
