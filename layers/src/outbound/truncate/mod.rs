@@ -28,6 +28,7 @@
 //! envelope after `data` (`warnings`, `infos`) are kept if they fit in
 //! [`TAIL_BYTES`] more; a member that does not fit is dropped whole.
 
+mod bulk;
 mod cut;
 mod passthrough;
 mod record;

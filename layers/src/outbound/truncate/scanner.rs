@@ -153,9 +153,15 @@ impl Scanner {
                     self.raw(&chunk[i..]);
                     return;
                 }
-                // `byte` refuses a byte only when it is not JSON: the state
-                // is then Invalid, so the loop moves on.
-                _ => i += usize::from(self.byte(chunk[i])),
+                _ => {
+                    if let Some(next) = self.bulk_item(chunk, i) {
+                        i = next;
+                        continue;
+                    }
+                    // `byte` refuses a byte only when it is not JSON: the
+                    // state is then Invalid, so the loop moves on.
+                    i += usize::from(self.byte(chunk[i]));
+                }
             }
         }
     }

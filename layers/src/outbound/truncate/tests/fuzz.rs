@@ -75,6 +75,13 @@ fn random_documents_always_give_valid_json() {
         let max_bytes = 1024 + rng.below(input.len().max(1));
         let max_items = [0, 1, 5, 30, usize::MAX][rng.below(5)];
         let whole = scan(input.as_bytes(), max_bytes, max_items, input.len());
+        // One byte at a time no item fits a chunk: the lexer alone, against
+        // which the bulk path (whole items within a chunk) must agree.
+        assert_eq!(
+            scan(input.as_bytes(), max_bytes, max_items, 1),
+            whole,
+            "round {round}: bulk path and lexer differ"
+        );
         let chunk = 1 + rng.below(40);
         assert_eq!(
             scan(input.as_bytes(), max_bytes, max_items, chunk),
