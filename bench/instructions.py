@@ -37,7 +37,7 @@ Writes target/bench/instructions.json and .md, the callgrind profiles in
 target/bench/instructions-run/ (`callgrind_annotate FILE`), and the README
 block between <!-- instructions:begin --> and <!-- instructions:end -->.
 
-usage: bench/instructions.py [--profile release] [--quick] [--no-readme] [--render-only]
+usage: bench/instructions.py [--profile release] [--binary PATH] [--quick] [--no-readme] [--render-only]
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only:
         cases = [c for c in cases if c[0] in args.only.split(",")]
     rounds = 2 if args.quick else 3
-    binary = REPO / "target" / args.profile / "mcp-prometheus"
+    binary = Path(args.binary).resolve() if args.binary else REPO / "target" / args.profile / "mcp-prometheus"
     if not binary.exists():
         raise SystemExit(f"{binary} missing: build it first (make bench-instructions does)")
     for tool in ("valgrind", "callgrind_control", "prometheus", "promtool"):
@@ -292,7 +292,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "git": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip(),
-        "profile": args.profile, "machine": B.machine(), "rounds": rounds,
+        "profile": args.profile, "binary": str(binary), "machine": B.machine(), "rounds": rounds,
         "valgrind": subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip(),
         "cases": {c: {"n": n, "warmup": w, "n_prometheus": np_} for c, n, w, np_ in cases}, "series": SERIES, "samples": SAMPLES,
         "time": t, "server": {}, "prometheus": {}, "bytes": {},
@@ -452,6 +452,8 @@ def write_readme(md: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="release", help="target/<profile>/ holds the binary")
+    ap.add_argument("--binary", help="the server binary to measure (default target/<profile>/mcp-prometheus); "
+                    "the figures are labelled with the repository's HEAD all the same")
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds; no README update")
     ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     ap.add_argument("--no-prometheus", action="store_true", help="skip the Prometheus side")
