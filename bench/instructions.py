@@ -594,8 +594,9 @@ def render_markdown(res: dict[str, Any]) -> str:
                  + (f"; {res['git']} ÷ {base['rev']} is the issue's measure (target ≤ 0.50)." if issue else "."))
         if any("format" in c["left_out"] for c in base["calls"].values()):
             L[0] += (f" {base['rev']} has no `format` argument (it refuses unknown arguments) and its range "
-                     "answers are every sample: it is called without `format`, one measurement for both "
-                     "range rows.")
+                     "answers are every sample: it is called without `format`"
+                     + (", one measurement for both range rows." if any(c["same_call_as"] for c in
+                                                                         base["calls"].values()) else "."))
     L.append("")
     cur = res["git"]
     if base:
