@@ -90,9 +90,13 @@ fuzz:
 # Benchmarks (not part of `make test`): see README "Performance".
 #   make bench        full run (~8 min plus the build): target/bench/results.{json,md} + README section,
 #                     then the PromQL check overhead (bench/promql_overhead.py, ~10 s): README "PromQL check overhead"
-#                     then the instructions per tool call (bench/instructions.py, ~10 min under callgrind)
+#                     then the instructions per tool call (bench/instructions.py, ~14 min under callgrind)
 #   make bench-smoke  the same harness with tiny sizes and the debug build (< 60 s)
 #   make bench-instructions  only the instructions per call: target/bench/instructions.{json,md} + README block
+# Both measure BENCH_BASELINE's release binary in the same run too (bench/instructions.py --baseline;
+# built once into target/bench/baseline-<hash>/, ~5 min): c999e7d, the tree when issue 15 was filed;
+# BENCH_BASELINE=none skips it.
+BENCH_BASELINE ?= c999e7d
 .PHONY: bench bench-smoke bench-instructions
 bench:
 	scripts/install-prometheus.sh
@@ -101,13 +105,13 @@ bench:
 	python3 bench/bench.py
 	python3 bench/promql_overhead.py
 	scripts/install-valgrind.sh
-	python3 bench/instructions.py
+	python3 bench/instructions.py --baseline $(BENCH_BASELINE)
 
 bench-instructions:
 	scripts/install-prometheus.sh
 	scripts/install-valgrind.sh
 	$(CARGO) build --release -p mcp-prometheus
-	python3 bench/instructions.py
+	python3 bench/instructions.py --baseline $(BENCH_BASELINE)
 
 bench-smoke:
 	scripts/install-prometheus.sh

@@ -33,11 +33,25 @@ in target/bench/data/instr-*): `bench_small`, 1,000 series x 120 samples
 server passes `time` through), so both sides answer from the same block and
 Prometheus needs no scrape job.
 
+Baseline (--baseline REV; make bench and make bench-instructions pass
+c999e7d, the tree when issue 15 was filed): REV's release binary, built once
+(`git archive REV` into target/bench/baseline-src, `cargo build --release
+--locked` into target/bench/baseline-target, seeded with hard links to
+target/release's dependencies; the binary cached in
+target/bench/baseline-<hash>/, rebuilt only when missing), is measured in the
+same run exactly like the current one: same upstream Prometheus, same data,
+same cases and N, both modes. An argument REV's tool schema does not declare
+is left out of its calls (c999e7d has no `format` on execute_range_query
+and refuses unknown arguments; its range answers are every sample), and the
+table says so. Its answers are checked whole like ours (no error, nothing
+truncated, every series and point). --baseline none skips it.
+
 Writes target/bench/instructions.json and .md, the callgrind profiles in
 target/bench/instructions-run/ (`callgrind_annotate FILE`), and the README
 block between <!-- instructions:begin --> and <!-- instructions:end -->.
 
-usage: bench/instructions.py [--profile release] [--quick] [--no-readme] [--render-only]
+usage: bench/instructions.py [--profile release] [--binary PATH] [--baseline REV|none] [--quick]
+                             [--only CASES] [--no-readme] [--no-prometheus] [--render-only]
 """
 
 from __future__ import annotations
@@ -65,6 +79,8 @@ REPO, OUT, log = B.REPO, B.OUT, B.log
 WORK = OUT / "instructions-run"
 SERIES, SAMPLES, STEP = 1000, 120, 15
 LEGACY = "2025-11-25"
+# today's main when issue 15 ("half the instructions per call") was filed
+ISSUE_BASELINE = "c999e7d"
 BEGIN, END = "<!-- instructions:begin -->", "<!-- instructions:end -->"
 
 # (name, N calls per round for the server, warm-up calls, N for Prometheus):
@@ -133,6 +149,85 @@ def callgrind(name: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------
+# the baseline: another revision's release binary, built once
+# --------------------------------------------------------------------------
+
+# names of the workspace's own artifacts in a target dir (the server, its
+# layers crate, the load driver, the OAuth test client)
+WORKSPACE_ARTIFACT = re.compile(r"^(lib)?(mcp[-_]prometheus|loadgen|rmcp[-_]oauth[-_]client)")
+
+
+def seed_target(target: Path) -> None:
+    """Seed a fresh target dir for the baseline with hard links to
+    target/release's artifacts: the dependencies are mostly the same crates
+    at the same versions and features, so cargo finds them fresh. The
+    workspace's own artifacts are removed from the copy (the baseline's
+    crates have the same names and relative paths, so cargo would rewrite
+    them in place, through the links, into target/release), as is the lock."""
+    src = REPO / "target" / "release"
+    if not (src / "deps").is_dir():
+        return
+    tmp = target.with_name(target.name + ".seeding")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    subprocess.run(["cp", "-al", src, tmp / "release"], check=True)
+    rel = tmp / "release"
+    (rel / ".cargo-lock").unlink(missing_ok=True)
+    for d in (rel / "incremental", rel / "examples"):
+        shutil.rmtree(d, ignore_errors=True)
+    for d in (rel, rel / "deps", rel / ".fingerprint", rel / "build"):
+        for f in list(d.iterdir()) if d.is_dir() else []:
+            if WORKSPACE_ARTIFACT.match(f.name):
+                shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
+    tmp.rename(target)
+
+
+def baseline_binary(rev: str) -> dict[str, Any]:
+    """REV's release server binary, cached in target/bench/baseline-<hash>/
+    (built only when missing): REV's tree from `git archive` into
+    target/bench/baseline-src, built with `cargo build --release --locked`
+    into target/bench/baseline-target. The archive has no .git, so
+    MCP_PROMETHEUS_REVISION gives a build.rs the revision (trees before
+    build.rs ignore it)."""
+    r = subprocess.run(["git", "-C", REPO, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: not a commit of this repository")
+    full = r.stdout.strip()
+    out = OUT / f"baseline-{full[:7]}"
+    binary, meta = out / "mcp-prometheus", out / "build.json"
+    if binary.exists() and meta.exists():
+        return {**json.loads(meta.read_text()), "binary": str(binary), "build_seconds": None}
+    src, target = OUT / "baseline-src", OUT / "baseline-target"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    archive = subprocess.Popen(["git", "-C", REPO, "archive", "--format=tar", full], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", src], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {full} failed")
+    if not target.exists():
+        seed_target(target)
+    out.mkdir(parents=True, exist_ok=True)
+    build_log = out / "build.log"
+    log(f"building the baseline {full[:7]} (release) in {src}; log {build_log}")
+    t0 = time.monotonic()
+    with open(build_log, "wb") as f:
+        b = subprocess.run(["cargo", "build", "--release", "--locked", "-p", "mcp-prometheus"], cwd=src,
+                           stdout=f, stderr=subprocess.STDOUT,
+                           env={**os.environ, "CARGO_TARGET_DIR": str(target), "MCP_PROMETHEUS_REVISION": full})
+    secs = time.monotonic() - t0
+    if b.returncode != 0:
+        raise SystemExit(f"baseline build failed ({build_log}):\n" + build_log.read_text()[-3000:])
+    shutil.copy2(target / "release" / "mcp-prometheus", binary)
+    subject = subprocess.run(["git", "-C", REPO, "log", "-1", "--format=%cs %s", full], capture_output=True,
+                             text=True).stdout.strip()
+    info = {"rev": full[:7], "full": full, "subject": subject, "built_seconds": round(secs)}
+    meta.write_text(json.dumps(info, indent=1))
+    log(f"baseline {full[:7]} built in {secs:.0f} s: {binary}")
+    return {**info, "binary": str(binary), "build_seconds": secs}
+
+
+# --------------------------------------------------------------------------
 # calls
 # --------------------------------------------------------------------------
 
@@ -178,19 +273,36 @@ class McpClient:
                                          self.headers())
             assert st in (200, 202), (st, body[:300])
 
-    def headers(self, tool: str | None = None) -> dict[str, str]:
+    def headers(self, tool: str | None = None, method: str = "tools/call") -> dict[str, str]:
         if self.mode == "legacy":
             return {"MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": self.session or ""}
-        return {"MCP-Protocol-Version": B.MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool or ""}
+        h = {"MCP-Protocol-Version": B.MODERN, "Mcp-Method": method}
+        return {**h, "Mcp-Name": tool} if tool is not None else h
+
+    def request(self, method: str, params: dict[str, Any], tool: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+        self.id += 1
+        if self.mode == "stateless":
+            params = {**params, "_meta": B.META}
+        st, h, body = self.conn.post({"jsonrpc": "2.0", "id": self.id, "method": method, "params": params},
+                                     self.headers(tool, method))
+        return st, body, h
 
     def call(self, tool: str, arguments: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
-        self.id += 1
-        params: dict[str, Any] = {"name": tool, "arguments": arguments}
-        if self.mode == "stateless":
-            params["_meta"] = B.META
-        st, h, body = self.conn.post({"jsonrpc": "2.0", "id": self.id, "method": "tools/call", "params": params},
-                                     self.headers(tool))
-        return st, body, h
+        return self.request("tools/call", {"name": tool, "arguments": arguments}, tool or "")
+
+    def tool_arguments(self) -> dict[str, set[str]]:
+        """The argument names each tool's input schema declares (tools/list)."""
+        out: dict[str, set[str]] = {}
+        cursor = None
+        while True:
+            st, body, h = self.request("tools/list", {"cursor": cursor} if cursor else {})
+            assert st == 200, ("tools/list", st, body[:300])
+            r = rpc_result(h, body)["result"]
+            for t in r["tools"]:
+                out[t["name"]] = set(t.get("inputSchema", {}).get("properties", {}))
+            cursor = r.get("nextCursor")
+            if not cursor:
+                return out
 
     def close(self) -> None:
         if self.session:
@@ -268,6 +380,79 @@ def measure(proc: B.Proc, name: str, label: str, n: int, rounds: int, one: Any, 
     return {"ir_per_call": med, "rounds": per, "n": n, "profile": str(keep.relative_to(REPO))}
 
 
+def check_answer(what: str, case: str, status: int, msg: dict[str, Any]) -> None:
+    """The answer is whole: not an error, not cut, every series (and for
+    the range cases every point, as samples or as each series' count)."""
+    r = msg.get("result") or {}
+    assert status == 200 and r and not r.get("isError"), f"{what}: {status} {json.dumps(msg)[:500]}"
+    sc = r.get("structuredContent") or {}
+    assert sc.get("truncated") is False, f"{what}: truncated answer ({json.dumps(sc)[:300]})"
+    data = sc.get("data") or {}
+    rows = data.get("series", data.get("result"))
+    want = 1 if case == "up" else SERIES
+    assert isinstance(rows, list) and len(rows) == want, f"{what}: {len(rows or [])} series, not {want}"
+    if case.startswith("range"):
+        points = sum(len(x["values"]) if "values" in x else x["points"] for x in rows)
+        assert points == SERIES * SAMPLES, f"{what}: {points} points, not {SERIES * SAMPLES}"
+
+
+def measure_server(name: str, binary: Path, prom_url: str, cases: list[tuple[str, int, int, int]],
+                   calls: dict[str, tuple[str, dict[str, Any]]], rounds: int
+                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """binary under callgrind, upstream prom_url: every case in both modes.
+    An argument the binary's tool schema does not declare is left out of
+    its calls (an older tree refuses unknown arguments): returns the counts
+    by mode and case, the answer bytes by case and mode, and per case the
+    arguments left out and whether the call is the same as an earlier
+    case's (then it is measured once)."""
+    port, obs = B.free_port(), B.free_port()
+    cfg = WORK / f"{name}.toml"
+    # the truncate budget is raised so that every answer passes whole (1,000
+    # series x 120 samples as text and as structuredContent)
+    cfg.write_text(B.server_config(prom_url, port, obs, {"truncate": {
+        "enabled": True, "max_bytes": 40_000_000, "max_series": 5000, "hard_ceiling_bytes": 50_000_000}}))
+    srv = B.Proc(name, callgrind(name) + [binary, "serve", "--config", cfg], WORK / "logs")
+    B.wait_until(f"{name} /readyz", lambda: B.readyz_ok(obs), timeout=120, interval=0.2, proc=srv)
+    mcp_url = f"http://127.0.0.1:{port}/mcp"
+    lister = McpClient(mcp_url, "stateless")
+    declared = lister.tool_arguments()
+    lister.close()
+    adapted: dict[str, Any] = {}
+    own: dict[str, tuple[str, dict[str, Any]]] = {}
+    for case, *_ in cases:
+        tool, arguments = calls[case]
+        left_out = sorted(set(arguments) - declared[tool])
+        own[case] = (tool, {k: v for k, v in arguments.items() if k not in left_out})
+        same = next((c for c in own if c != case and own[c] == own[case]), None)
+        adapted[case] = {"left_out": left_out, "same_call_as": same}
+    counts: dict[str, Any] = {}
+    sizes: dict[str, Any] = {}
+    for mode in ("stateless", "legacy"):
+        client = McpClient(mcp_url, mode)
+        counts[mode] = {}
+        for case, n, warm, _ in cases:
+            tool, arguments = own[case]
+            if adapted[case]["same_call_as"] in counts[mode]:
+                counts[mode][case] = counts[mode][adapted[case]["same_call_as"]]
+                sizes[case] = {**sizes.get(case, {}), mode: sizes[adapted[case]["same_call_as"]][mode]}
+                continue
+            st, body, h = client.call(tool, arguments)
+            check_answer(f"{name} {case} {mode}", case, st, rpc_result(h, body))
+            sizes.setdefault(case, {})[mode] = len(body)
+            for _ in range(warm - 1):
+                client.call(tool, arguments)
+
+            def one(tool: str = tool, arguments: dict[str, Any] = arguments) -> None:
+                st, body, _ = client.call(tool, arguments)
+                if st != 200:
+                    raise RuntimeError(f"{case} {mode}: HTTP {st} {body[:300]!r}")
+
+            counts[mode][case] = measure(srv, name, f"{mode}-{case}", n, rounds, one, settle=0.5)
+        client.close()
+    srv.stop()
+    return counts, sizes, adapted
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     global WORK
     cases = QUICK if args.quick else CASES
@@ -276,12 +461,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only:
         cases = [c for c in cases if c[0] in args.only.split(",")]
     rounds = 2 if args.quick else 3
-    binary = REPO / "target" / args.profile / "mcp-prometheus"
+    binary = Path(args.binary).resolve() if args.binary else REPO / "target" / args.profile / "mcp-prometheus"
     if not binary.exists():
         raise SystemExit(f"{binary} missing: build it first (make bench-instructions does)")
     for tool in ("valgrind", "callgrind_control", "prometheus", "promtool"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} missing (apt-get install valgrind prometheus)")
+    base = None if args.baseline.lower() == "none" else baseline_binary(args.baseline)
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "logs").mkdir(parents=True)
     (WORK / "profiles").mkdir()
@@ -292,54 +478,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "git": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip(),
-        "profile": args.profile, "machine": B.machine(), "rounds": rounds,
+        "profile": args.profile, "binary": str(binary), "machine": B.machine(), "rounds": rounds,
         "valgrind": subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip(),
         "cases": {c: {"n": n, "warmup": w, "n_prometheus": np_} for c, n, w, np_ in cases}, "series": SERIES, "samples": SAMPLES,
         "time": t, "server": {}, "prometheus": {}, "bytes": {},
     }
 
-    # ---- the server under callgrind, its upstream a plain Prometheus
+    # ---- the server under callgrind, its upstream a plain Prometheus; then
+    # the baseline binary the same way against the same upstream
     prom, prom_url = start_prometheus("prometheus-upstream", blocks, [], {})
     n_small = len(B.prom_query(prom_url, "bench_small", t))
     assert n_small == SERIES, f"bench_small has {n_small} series at {t}"
-    port, obs = B.free_port(), B.free_port()
-    cfg = WORK / "server.toml"
-    # the truncate budget is raised so that every answer passes whole (1,000
-    # series x 120 samples as text and as structuredContent)
-    cfg.write_text(B.server_config(prom_url, port, obs, {"truncate": {
-        "enabled": True, "max_bytes": 40_000_000, "max_series": 5000, "hard_ceiling_bytes": 50_000_000}}))
-    srv = B.Proc("server", callgrind("server") + [binary, "serve", "--config", cfg], WORK / "logs")
-    B.wait_until("server /readyz", lambda: B.readyz_ok(obs), timeout=120, interval=0.2, proc=srv)
-    mcp_url = f"http://127.0.0.1:{port}/mcp"
-    for mode in ("stateless", "legacy"):
-        client = McpClient(mcp_url, mode)
-        res["server"][mode] = {}
-        for case, n, warm, _ in cases:
-            tool, arguments = calls[case]
-            st, body, h = client.call(tool, arguments)
-            r = rpc_result(h, body).get("result", {})
-            assert st == 200 and not r.get("isError"), (case, mode, st, body[:500])
-            if case != "up":
-                sc = r.get("structuredContent", {})
-                got = sc.get("returned", len(sc.get("data", sc.get("result", [])) or []))
-                assert not sc.get("truncated"), f"{case} {mode}: truncated answer ({got})"
-            res["bytes"].setdefault(case, {})[mode] = len(body)
-            for _ in range(warm - 1):
-                client.call(tool, arguments)
-
-            def one(tool: str = tool, arguments: dict[str, Any] = arguments) -> None:
-                st, body, _ = client.call(tool, arguments)
-                if st != 200:
-                    raise RuntimeError(f"{case} {mode}: HTTP {st} {body[:300]!r}")
-
-            res["server"][mode][case] = measure(srv, "server",
-                                                f"{mode}-{case}", n, rounds, one, settle=0.5)
-        client.close()
-    srv.stop()
+    t0 = time.monotonic()
+    res["server"], res["bytes"], adapted = measure_server("server", binary, prom_url, cases, calls, rounds)
+    res["phase_seconds"] = {"server": round(time.monotonic() - t0)}
+    left_out = {c: a["left_out"] for c, a in adapted.items() if a["left_out"]}
+    assert not left_out, f"{binary} does not declare the arguments {left_out}"
+    if base is not None:
+        t0 = time.monotonic()
+        bs, bb, adapted = measure_server("baseline", Path(base["binary"]), prom_url, cases, calls, rounds)
+        res["phase_seconds"]["baseline"] = round(time.monotonic() - t0)
+        res["baseline"] = {k: v for k, v in base.items() if k != "binary"}
+        res["baseline"].update({"server": bs, "bytes": bb, "calls": adapted})
     prom.stop()
 
     # ---- Prometheus under callgrind, the same HTTP queries
     if not args.no_prometheus:
+        t0 = time.monotonic()
         prom, prom_url = start_prometheus("prometheus", blocks, callgrind("prometheus"),
                                           {"GODEBUG": "asyncpreemptoff=1"})
         conn = Conn(prom_url)
@@ -364,6 +529,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for case in res["bytes"]:
             res["bytes"][case].setdefault("prometheus", res["bytes"].get("range_summary", {}).get("prometheus"))
         prom.stop()
+        res["phase_seconds"]["prometheus"] = round(time.monotonic() - t0)
     # where the server's instructions go, by component (self cost)
     res["breakdown"] = {}
     for case, n, _, _ in cases:
@@ -395,17 +561,54 @@ def fmt_ir(x: float | None) -> str:
     return f"{x / 1e3:.0f} k"
 
 
+def base_label(case: str, rev: str, call: dict[str, Any]) -> str:
+    """The row's label when the baseline's call differs from ours (an
+    argument it does not have)."""
+    if "format" in call["left_out"] and case in ("range_summary", "range_samples"):
+        pts = f"`bench_small` range, {SERIES:,} × {SAMPLES} points"
+        if case == "range_summary":
+            return f"{pts}, default answer: {rev} every sample (it has no `format`), now `format=summary`"
+        return f"{pts}, samples: {rev} its default answer (no `format`), now `format=samples`"
+    if call["left_out"]:
+        return f"{LABELS[case]} ({rev} called without {', '.join(f'`{a}`' for a in call['left_out'])})"
+    return LABELS[case]
+
+
 def render_markdown(res: dict[str, Any]) -> str:
     m = res["machine"]
+    base = res.get("baseline")
     L = [f"Instructions per tool call, run of {res['date']} (commit {res['git']}, {res['profile']} build, "
          f"{res['valgrind']} callgrind; {m['prometheus']}); {res['seconds']:.0f} s in all. Median of "
          f"{res['rounds']} rounds of N calls each (N per row), one keep-alive connection, warm-up and "
          "`initialize` not counted; Prometheus is counted the same way for the same HTTP query (in "
          "brackets the range over rounds where it exceeds 5 %: Go's garbage collector falls into some "
-         "rounds and not others; the server's rounds agree within 1 %).", "",
-         "| call | N (ours / Prometheus) | stateless | legacy | Prometheus | stateless ÷ Prometheus | legacy ÷ Prometheus | "
-         "bytes stateless / legacy / Prometheus |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|"]
+         "rounds and not others; the server's rounds agree within 1 %)."]
+    if base:
+        ps = res.get("phase_seconds", {})
+        if ps.get("baseline"):
+            L[0] = L[0].replace(" s in all.", f" s in all, {ps['baseline']} s of them the baseline's.")
+        issue = base["full"].startswith(ISSUE_BASELINE)
+        L[0] += (f" {base['rev']} ({base['subject'][:10]}{', the tree when issue 15 was filed' if issue else ''}) "
+                 "is the baseline: its release binary, built with the same toolchain, runs in the same run the "
+                 "same way against the same upstream and data, N calls as ours"
+                 + (f"; {res['git']} ÷ {base['rev']} is the issue's measure (target ≤ 0.50)." if issue else "."))
+        if any("format" in c["left_out"] for c in base["calls"].values()):
+            L[0] += (f" {base['rev']} has no `format` argument (it refuses unknown arguments) and its range "
+                     "answers are every sample: it is called without `format`"
+                     + (", one measurement for both range rows." if any(c["same_call_as"] for c in
+                                                                         base["calls"].values()) else "."))
+    L.append("")
+    cur = res["git"]
+    if base:
+        L += [f"| call | N (ours / Prometheus) | stateless {base['rev']} | stateless {cur} | ÷ | "
+              f"legacy {base['rev']} | legacy {cur} | ÷ | Prometheus | stateless {cur} ÷ Prometheus | "
+              f"legacy {cur} ÷ Prometheus | bytes {cur} stateless / legacy / Prometheus | "
+              f"bytes {base['rev']} stateless |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    else:
+        L += ["| call | N (ours / Prometheus) | stateless | legacy | Prometheus | stateless ÷ Prometheus | "
+              "legacy ÷ Prometheus | bytes stateless / legacy / Prometheus |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case, c in res["cases"].items():
         s = res["server"].get("stateless", {}).get(case, {}).get("ir_per_call")
         g = res["server"].get("legacy", {}).get(case, {}).get("ir_per_call")
@@ -414,9 +617,18 @@ def render_markdown(res: dict[str, Any]) -> str:
         spread = (f" ({fmt_ir(min(pr['rounds']))}–{fmt_ir(max(pr['rounds']))})"
                   if pr.get("rounds") and max(pr["rounds"]) > 1.05 * min(pr["rounds"]) else "")
         b = res["bytes"].get(case, {})
-        ratio = (lambda x: f"{x / p:.2f}" if x and p else "–")
-        L.append(f"| {LABELS[case]} | {c['n']} / {c.get('n_prometheus', c['n'])} | {fmt_ir(s)} | {fmt_ir(g)} | {fmt_ir(p)}{spread} | {ratio(s)} | {ratio(g)} | "
-                 f"{b.get('stateless', '–')} / {b.get('legacy', '–')} / {b.get('prometheus', '–')} |")
+        ratio = (lambda x, y: f"{x / y:.2f}" if x and y else "–")
+        n = f"{c['n']} / {c.get('n_prometheus', c['n'])}"
+        ours = (f"{fmt_ir(p)}{spread} | {ratio(s, p)} | {ratio(g, p)} | "
+                f"{b.get('stateless', '–')} / {b.get('legacy', '–')} / {b.get('prometheus', '–')} |")
+        if base:
+            bs = base["server"].get("stateless", {}).get(case, {}).get("ir_per_call")
+            bg = base["server"].get("legacy", {}).get(case, {}).get("ir_per_call")
+            L.append(f"| {base_label(case, base['rev'], base['calls'][case])} | {n} | {fmt_ir(bs)} | {fmt_ir(s)} | "
+                     f"{ratio(s, bs)} | {fmt_ir(bg)} | {fmt_ir(g)} | {ratio(g, bg)} | {ours} "
+                     f"{base['bytes'].get(case, {}).get('stateless', '–')} |")
+        else:
+            L.append(f"| {LABELS[case]} | {n} | {fmt_ir(s)} | {fmt_ir(g)} | {ours}")
     bd = res.get("breakdown")
     if bd:
         cases = list(bd)
@@ -426,7 +638,8 @@ def render_markdown(res: dict[str, Any]) -> str:
             for name, ir in bd[case]["components"]:
                 comps.setdefault(name, {})[case] = 100 * ir / t
         order = sorted(comps, key=lambda k: -max(comps[k].values()))
-        L += ["", "Where the server's instructions go (stateless; self cost by component, % of the call's "
+        L += ["", f"Where the server's instructions go ({cur + ', ' if base else ''}stateless; self cost by "
+              "component, % of the call's "
               "instructions; `python3 bench/callgrind_breakdown.py PROFILE N` for the functions):", "",
               "| component | " + " | ".join(LABELS[c].split(",")[0].split(" (")[0] + ("" if c in ("up", "instant")
                                                                                        else " " + c.split("_")[1])
@@ -452,6 +665,11 @@ def write_readme(md: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="release", help="target/<profile>/ holds the binary")
+    ap.add_argument("--binary", help="the server binary to measure (default target/<profile>/mcp-prometheus); "
+                    "the figures are labelled with the repository's HEAD all the same")
+    ap.add_argument("--baseline", default="none", metavar="REV",
+                    help="also measure REV's release binary (built once into target/bench/baseline-<hash>/), "
+                    "the same way in the same run; make bench passes c999e7d; none (default) skips it")
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds; no README update")
     ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     ap.add_argument("--no-prometheus", action="store_true", help="skip the Prometheus side")
