@@ -29,14 +29,7 @@ use crate::config::Config;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `arena_eager_commit` (mimalloc.h, `mi_option_e`): off, so
-/// an idle server holds the pages it touched and not whole arenas (11 MiB
-/// of resident memory otherwise).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-
 fn main() -> ExitCode {
-    // SAFETY: sets a process-wide allocator option before any thread starts.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
     // rustls needs one process-wide provider before any TLS config is made.
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()

@@ -18,7 +18,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -28,6 +27,9 @@ use rmcp::model::{
     CallToolResponse, ClientCapabilities, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use serde::Deserialize;
+
+use rmcp::transport::streamable_http_server::StreamableHttpService;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use super::rebinding::RebindingGuard;
 use crate::mcp::PrometheusMcp;
@@ -40,98 +42,67 @@ const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabiliti
 /// rmcp's response body type, which the fast path answers with too.
 pub type McpBody = BoxBody<Bytes, Infallible>;
 
-/// Wraps rmcp's streamable HTTP service with the fast path.
-#[derive(Clone)]
-pub struct FastCallLayer {
-    shared: Arc<Shared>,
+/// An answer on its way: the fast path's or rmcp's.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<McpBody>, Infallible>> + Send>>;
+
+/// Where the requests the fast path does not take go: rmcp's service.
+pub trait Fallback: Send + Sync + 'static {
+    /// Answers `request` as the full protocol implementation does.
+    fn handle(self: Arc<Self>, request: Request<Body>) -> ResponseFuture;
 }
 
-struct Shared {
+impl Fallback for StreamableHttpService<PrometheusMcp, LocalSessionManager> {
+    fn handle(self: Arc<Self>, request: Request<Body>) -> ResponseFuture {
+        Box::pin(async move { Ok(StreamableHttpService::handle(&self, request).await) })
+    }
+}
+
+/// The fast path: the handler it calls and the rules it checks.
+pub struct FastPath {
     mcp: PrometheusMcp,
     rebinding: RebindingGuard,
     max_body_bytes: usize,
 }
 
-impl FastCallLayer {
+impl FastPath {
     /// The fast path for `mcp`'s tools, with the `[server]` host and origin
     /// rules and the body limit rmcp is given.
     pub fn new(mcp: PrometheusMcp, rebinding: RebindingGuard, max_body_bytes: usize) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                mcp,
-                rebinding,
-                max_body_bytes,
-            }),
+            mcp,
+            rebinding,
+            max_body_bytes,
         }
     }
-}
 
-impl<S> tower::Layer<S> for FastCallLayer {
-    type Service = FastCall<S>;
-
-    fn layer(&self, inner: S) -> FastCall<S> {
-        FastCall {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// rmcp's service `S`, with plain stateless tool calls answered before it.
-#[derive(Clone)]
-pub struct FastCall<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-/// The fast path's answer, or rmcp's.
-pub type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<Response<McpBody>, Infallible>> + Send>>;
-
-impl<S> tower::Service<Request<Body>> for FastCall<S>
-where
-    S: tower::Service<Request<Body>, Response = Response<McpBody>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response<McpBody>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
-        // The ready clone answers this request; a fresh clone waits for
-        // the next poll_ready (tower's rule for services that move into a
-        // future).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(content_length) = self.shared.admits(&request) else {
-            return Box::pin(inner.call(request));
+    /// Answers `request` here if it is a plain stateless tool call, else
+    /// hands it (with the body bytes read, if any) to `fallback`.
+    pub fn serve<F: Fallback>(
+        self: &Arc<Self>,
+        request: Request<Body>,
+        fallback: &Arc<F>,
+    ) -> ResponseFuture {
+        let Some(content_length) = self.admits(&request) else {
+            return fallback.clone().handle(request);
         };
-        let shared = self.shared.clone();
+        let (this, fallback) = (self.clone(), fallback.clone());
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let Ok(bytes) = read_exactly(body, content_length).await else {
                 return Ok(unreadable_body());
             };
             match plain_call(&bytes, &parts.headers) {
-                Some(call) => Ok(shared.answer(call, &parts).await),
+                Some(call) => Ok(this.answer(call, &parts).await),
                 None => {
-                    inner
-                        .call(Request::from_parts(parts, Body::from(bytes)))
+                    fallback
+                        .handle(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
             }
         })
     }
-}
 
-impl Shared {
     /// The request's `Content-Length` when its headers are the plain
     /// stateless tool call's; `None` sends it to rmcp.
     fn admits(&self, request: &Request<Body>) -> Option<usize> {

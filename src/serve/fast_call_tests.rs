@@ -5,7 +5,6 @@ use std::sync::Mutex;
 
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use tower::{Layer as _, ServiceExt as _};
 
 use super::*;
 use crate::app::App;
@@ -21,16 +20,8 @@ impl Recorder {
     }
 }
 
-impl tower::Service<Request<Body>> for Recorder {
-    type Response = Response<McpBody>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+impl Fallback for Recorder {
+    fn handle(self: Arc<Self>, request: Request<Body>) -> ResponseFuture {
         let seen = self.0.clone();
         Box::pin(async move {
             let body = request
@@ -49,19 +40,29 @@ impl tower::Service<Request<Body>> for Recorder {
     }
 }
 
-async fn fast_call() -> (FastCall<Recorder>, Recorder) {
+/// The route as served: rmcp's place taken by a recorder.
+struct Route {
+    fast: Arc<FastPath>,
+    recorder: Arc<Recorder>,
+}
+
+async fn fast_call() -> (Route, Recorder) {
     let mut config = Config::parse(crate::config::STANDALONE_TOML).expect("parses");
     config.server.allowed_hosts = vec!["mcp.example.com".into()];
     // an upstream nobody listens on: these calls must not need one
     config.upstreams[0].url = "http://127.0.0.1:9".parse().expect("url");
     let app = App::build(config, None).await.expect("builds");
-    let layer = FastCallLayer::new(
+    let fast = FastPath::new(
         app.mcp.clone(),
         RebindingGuard::new(&app.config.server.allowed_hosts, &[]),
         4096,
     );
     let recorder = Recorder::default();
-    (layer.layer(recorder.clone()), recorder)
+    let route = Route {
+        fast: Arc::new(fast),
+        recorder: Arc::new(recorder.clone()),
+    };
+    (route, recorder)
 }
 
 fn call_body(name: &str) -> Value {
@@ -91,8 +92,12 @@ fn request(body: &Value, edit: impl FnOnce(&mut HeaderMap)) -> Request<Body> {
     request
 }
 
-async fn send(service: FastCall<Recorder>, request: Request<Body>) -> (StatusCode, Bytes) {
-    let response = service.oneshot(request).await.expect("infallible");
+async fn send(route: Route, request: Request<Body>) -> (StatusCode, Bytes) {
+    let response = route
+        .fast
+        .serve(request, &route.recorder)
+        .await
+        .expect("infallible");
     let status = response.status();
     (
         status,

@@ -10,8 +10,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use super::fast_call::FastCallLayer;
+use super::fast_call::FastPath;
 use super::listener::{ListenerSettings, serve_connections};
+use super::mcp_route::McpRoute;
 use super::rebinding::RebindingGuard;
 use super::{ServeError, sse, well_known};
 use crate::app::App;
@@ -46,7 +47,7 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let mut mcp_routes = Router::new();
     if server.transport != Transport::Sse {
         let handler = app.mcp.clone();
-        let mcp = StreamableHttpService::new(
+        let rmcp = StreamableHttpService::new(
             move || Ok(handler.for_session()),
             Arc::new(LocalSessionManager::default()),
             transport_config(
@@ -55,26 +56,15 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
                 shutdown.clone(),
             ),
         );
-        // rmcp answers a session DELETE with 202, which the official
-        // Python SDK logs as "Session termination failed: 202" on every
-        // close; the session is gone, so say 204. Other methods as rmcp
-        // answers them (a 202 to a POSTed notification is right).
-        let delete = tower::util::MapResponse::new(mcp.clone(), session_ended);
         // JSON answers only: the fast path does not write rmcp's SSE framing.
-        let post = if server.json_response {
-            let fast = FastCallLayer::new(
+        let fast = server.json_response.then(|| {
+            FastPath::new(
                 app.mcp.clone(),
                 RebindingGuard::new(&server.allowed_hosts, &server.allowed_origins),
                 app.config.layers.limits.max_body_bytes,
-            );
-            axum::routing::any_service(tower::Layer::layer(&fast, mcp))
-        } else {
-            axum::routing::any_service(mcp)
-        };
-        mcp_routes = mcp_routes.route_service(
-            &server.mcp_path,
-            axum::routing::delete_service(delete).fallback_service(post),
-        );
+            )
+        });
+        mcp_routes = mcp_routes.route_service(&server.mcp_path, McpRoute::new(rmcp, fast));
     }
     if server.transport == Transport::Sse || server.legacy_sse {
         mcp_routes = mcp_routes.merge(sse::routes(app, shutdown));
@@ -93,14 +83,6 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
         );
     }
     router
-}
-
-/// A 202 to a session DELETE becomes 204 No Content (the body is empty).
-fn session_ended<B>(mut response: http::Response<B>) -> http::Response<B> {
-    if response.status() == http::StatusCode::ACCEPTED {
-        *response.status_mut() = http::StatusCode::NO_CONTENT;
-    }
-    response
 }
 
 /// Serves until `shutdown`; in-flight requests then get

@@ -3,6 +3,7 @@
 mod fast_call;
 mod http;
 mod listener;
+mod mcp_route;
 mod observability;
 mod rebinding;
 mod shutdown;

@@ -1,0 +1,111 @@
+//! The streamable HTTP MCP route as one tower service: rmcp behind the
+//! stateless fast path, a session `DELETE` answered 204.
+//!
+//! One service, not an axum `MethodRouter` of several: axum clones a
+//! method router (every method's boxed service, rmcp's with its config's
+//! host and origin lists) for each request it routes, some 30k
+//! instructions of an `up` call (bench/instructions.py). Here a request
+//! costs two `Arc` clones.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use http::{Method, Request, Response, StatusCode};
+
+use super::fast_call::{Fallback, FastPath, McpBody, ResponseFuture};
+
+/// `server.mcp_path`: every method, to rmcp or to the fast path.
+pub struct McpRoute<F> {
+    rmcp: Arc<F>,
+    /// `None` when answers are SSE streams (`json_response = false`): the
+    /// fast path writes JSON only.
+    fast: Option<Arc<FastPath>>,
+}
+
+impl<F> Clone for McpRoute<F> {
+    fn clone(&self) -> Self {
+        Self {
+            rmcp: self.rmcp.clone(),
+            fast: self.fast.clone(),
+        }
+    }
+}
+
+impl<F: Fallback> McpRoute<F> {
+    /// rmcp's service, with the fast path in front when there is one.
+    pub fn new(rmcp: F, fast: Option<FastPath>) -> Self {
+        Self {
+            rmcp: Arc::new(rmcp),
+            fast: fast.map(Arc::new),
+        }
+    }
+}
+
+impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
+    type Response = Response<McpBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        if request.method() == Method::DELETE {
+            let ended = self.rmcp.clone().handle(request);
+            Box::pin(async move { ended.await.map(session_ended) })
+        } else if let Some(fast) = &self.fast {
+            fast.serve(request, &self.rmcp)
+        } else {
+            self.rmcp.clone().handle(request)
+        }
+    }
+}
+
+/// rmcp answers a session DELETE with 202, which the official Python SDK
+/// logs as "Session termination failed: 202" on every close; the session
+/// is gone, so say 204 (the body is empty).
+fn session_ended(mut response: Response<McpBody>) -> Response<McpBody> {
+    if response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt as _, Empty};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// rmcp's place: answers 202 to everything.
+    struct Accepting;
+
+    impl Fallback for Accepting {
+        fn handle(self: Arc<Self>, _: Request<Body>) -> ResponseFuture {
+            let mut response = Response::new(Empty::new().map_err(|e| match e {}).boxed());
+            *response.status_mut() = StatusCode::ACCEPTED;
+            Box::pin(async move { Ok(response) })
+        }
+    }
+
+    async fn status(method: Method) -> StatusCode {
+        let request = Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .body(Body::empty())
+            .expect("request");
+        let route = McpRoute::new(Accepting, None);
+        route.oneshot(request).await.expect("infallible").status()
+    }
+
+    #[tokio::test]
+    async fn a_session_delete_is_answered_204_and_other_202s_stay() {
+        assert_eq!(status(Method::DELETE).await, StatusCode::NO_CONTENT);
+        assert_eq!(status(Method::POST).await, StatusCode::ACCEPTED);
+        assert_eq!(status(Method::GET).await, StatusCode::ACCEPTED);
+    }
+}
