@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 import urllib.parse
 from pathlib import Path
@@ -35,23 +36,38 @@ def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None, 
          host: str | None = None) -> tuple[int, str, bytes]:
     """One POST; chunked sends no Content-Length (the fast path leaves it to rmcp)."""
     u = urllib.parse.urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     name = body.get("params", {}).get("name", "")
     h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
          "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": name, **(headers or {})}
     if host:
         h["Host"] = host
     data = json.dumps(body).encode()
+    if chunked:
+        return post_chunked(u, h, data)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
-        if chunked:
-            # one chunk: a server refusing on the headers may close before reading more
-            c.request("POST", u.path, body=iter([data]), headers=h, encode_chunked=True)
-        else:
-            c.request("POST", u.path, body=data, headers=h)
+        c.request("POST", u.path, body=data, headers=h)
         r = c.getresponse()
         return r.status, r.getheader("content-type", ""), r.read()
     finally:
         c.close()
+
+
+def post_chunked(u: urllib.parse.SplitResult, headers: dict[str, str], data: bytes) -> tuple[int, str, bytes]:
+    """The request written by hand in one go: a server refusing on the
+    headers may answer and close before reading the body, which http.client
+    reports as a broken pipe instead of the answer."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{u.hostname}:{u.port}", **headers}.items())
+    raw = (f"POST {u.path} HTTP/1.1\r\n{head}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+           .encode() + f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
+    with socket.create_connection((u.hostname, u.port), timeout=30) as sock:
+        try:
+            sock.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        r = http.client.HTTPResponse(sock)
+        r.begin()
+        return r.status, r.getheader("content-type", ""), r.read()
 
 
 def call(name: str, arguments: dict[str, Any], id_: Any = 1) -> dict[str, Any]:
