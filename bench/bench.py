@@ -13,9 +13,17 @@ Figures (see README "Performance"):
              against /api/v1/query, interleaved, at 1 and 32 clients;
   auth       the same `up` call with JWT authn + group-map tenancy on vs off;
   large      200k series through execute_query (default truncation) vs
-             Prometheus directly; peak RSS; a 3 MiB and a 300 MiB answer
-             from the fake upstream (peak RSS must stay flat);
+             Prometheus directly; peak RSS; a range query over 10k series
+             x 120 points through execute_range_query (format=summary, the
+             budget raised so that every series is summarized) vs
+             /api/v1/query_range directly; peak RSS; a 3 MiB and a 300 MiB
+             answer from the fake upstream (peak RSS must stay flat);
   footprint  process start -> /readyz 200, idle RSS, tools/list bytes.
+
+--only PHASES runs some of the phases (footprint, overhead, auth, big,
+range, stream; "large" = big,range,stream) and writes partial.json/.md
+(never the README); --binary and --loadgen measure copies of the binaries
+instead of target/<profile>/.
 
 Python 3.11 standard library only. Every process it starts is stopped at the
 end (also on errors and Ctrl-C).
@@ -64,6 +72,8 @@ TARGETS = {
     "throughput_32": 0.8,  # ours / direct, at 32 clients
     "median_1": 1.3,  # ours / direct, at 1 client
     "rss_200k_mb": 64,
+    "range_10k_ratio": 1.1,  # median time ours / direct, 10k series x 120 points, format=summary
+    "rss_range_mb": 64,  # peak RSS after that range query
     "rss_flat_mb": 4,  # peak RSS growth from a 3 MiB to a 300 MiB answer
     "idle_rss_mb": 16,
     "auth_ratio": 0.95,
@@ -210,13 +220,58 @@ def prepare_blocks(big: int, small: int, log_dir: Path) -> tuple[Path, int]:
     return cache, end
 
 
-def start_prometheus(work: Path, blocks: Path) -> tuple[Proc, str]:
+RANGE_SAMPLES, RANGE_STEP = 120, 15
+
+
+def prepare_range_block(series: int, log_dir: Path) -> tuple[Path, int]:
+    """A cached TSDB block of `bench_range` (series x RANGE_SAMPLES samples,
+    RANGE_STEP s apart, the last at the returned time); rebuilt like
+    prepare_blocks's."""
+    cache = OUT / "data" / f"range-{series}x{RANGE_SAMPLES}"
+    stamp = cache / "stamp.json"
+    if stamp.exists():
+        s = json.loads(stamp.read_text())
+        if time.time() - s["end"] < 3 * 86400 and any(cache.glob("01*")):
+            log(f"reusing synthetic block {cache} (end {s['end']})")
+            return cache, s["end"]
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    end = int(time.time()) - 600
+    end -= end % RANGE_STEP
+    om = OUT / "data" / f"range-{series}.om"
+    t0 = time.monotonic()
+    times = [end - RANGE_STEP * (RANGE_SAMPLES - 1 - k) for k in range(RANGE_SAMPLES)]
+    methods = ("GET", "POST", "PUT", "DELETE")
+    with open(om, "w", buffering=1 << 20) as f:
+        f.write("# HELP bench_range Synthetic series for the range query of make bench.\n"
+                "# TYPE bench_range gauge\n")
+        for i in range(series):
+            labels = (f'bench_range{{job="api",instance="host-{i // 50:04d}:9100",zone="zone-{i % 7}",'
+                      f'method="{methods[i % 4]}",handler="/api/v{i % 3 + 1}/item-{i % 97:02d}",id="{i:05d}"}}')
+            # varied values with up to three decimals, as real gauges have
+            f.writelines(f"{labels} {((i * 37 + k * 11) % 4000) / 8 + (i % 5) * 0.001:g} {t}\n"
+                         for k, t in enumerate(times))
+        f.write("# EOF\n")
+    with open(log_dir / "promtool-range.log", "wb") as f:
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", om, cache], check=True,
+                       stdout=f, stderr=subprocess.STDOUT)
+    om.unlink()
+    log(f"created the bench_range block ({series} x {RANGE_SAMPLES}) in {time.monotonic() - t0:.1f}s")
+    stamp.write_text(json.dumps({"end": end, "series": series}))
+    return cache, end
+
+
+def start_prometheus(work: Path, blocks: Path | list[Path]) -> tuple[Proc, str]:
+    """Prometheus on a copy of the blocks in one or more cache directories."""
+    if isinstance(blocks, Path):
+        blocks = [blocks]
     port = free_port()
     data = work / "prometheus-data"
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
-    for b in blocks.glob("01*"):
-        shutil.copytree(b, data / b.name)
+    for d in blocks:
+        for b in d.glob("01*"):
+            shutil.copytree(b, data / b.name)
     cfg = work / "prometheus.yml"
     cfg.write_text(f"""global:
   scrape_interval: 2s
@@ -247,13 +302,15 @@ def prom_query(url: str, q: str, t: int | None = None) -> list[Any]:
 # --------------------------------------------------------------------------
 
 def server_config(upstream: str, port: int, obs: int, layers: dict[str, dict[str, Any]] | None = None,
-                  timeout: str = "120s") -> str:
+                  timeout: str = "120s", tools: dict[str, Any] | None = None) -> str:
     lines = ["[server]", f'listen = "127.0.0.1:{port}"', 'mcp_path = "/mcp"',
              f'public_url = "http://127.0.0.1:{port}"',
              'allowed_hosts = ["127.0.0.1", "localhost"]', "json_response = true", "stateful_sessions = true",
              "", "[observability]", f'listen = "127.0.0.1:{obs}"', 'log_format = "text"', 'log_level = "warn"',
              "", "[[upstreams]]", 'name = "local"', f"url = {toml_value(upstream)}",
              f"timeout = {toml_value(timeout)}"]
+    if tools:
+        lines += ["", "[tools]"] + [f"{k} = {toml_value(v)}" for k, v in tools.items()]
     for name, keys in (layers or {}).items():
         lines += ["", f"[layers.{name}]"] + [f"{k} = {toml_value(v)}" for k, v in keys.items()]
     return "\n".join(lines) + "\n"
@@ -287,10 +344,11 @@ def readyz_ok(obs: int) -> bool:
 
 
 def start_server(binary: Path, work: Path, name: str, upstream: str,
-                 layers: dict[str, dict[str, Any]] | None = None, port: int | None = None) -> Server:
+                 layers: dict[str, dict[str, Any]] | None = None, port: int | None = None,
+                 tools: dict[str, Any] | None = None) -> Server:
     port, obs = port or free_port(), free_port()
     cfg = work / f"{name}.toml"
-    cfg.write_text(server_config(upstream, port, obs, layers))
+    cfg.write_text(server_config(upstream, port, obs, layers, tools=tools))
     p = Proc(f"server-{name}", [binary, "serve", "--config", cfg], work / "logs")
     # time from process start (just before fork/exec) to the first 200 of /readyz
     wait_until(f"{name} /readyz", lambda: readyz_ok(obs), timeout=30, interval=0.002, proc=p)
@@ -391,12 +449,19 @@ class Sizes:
     large_mb: int
     starts: int
     max_s: float
+    # the range query (defaults: results.json files written before it)
+    range_series: int = 10_000
+    range_n: int = 3  # timed calls per side and round
+    range_rounds: int = 5
 
 
 FULL = Sizes(big=200_000, small=1000, rounds=5, up_n1=3000, up_n32=12000, small_n1=250, small_n32=1000,
-             big_rounds=5, small_mb=3, large_mb=300, starts=5, max_s=6.0)
+             big_rounds=5, small_mb=3, large_mb=300, starts=5, max_s=6.0,
+             range_series=10_000, range_n=3, range_rounds=5)
 SMOKE = Sizes(big=2000, small=1000, rounds=2, up_n1=30, up_n32=64, small_n1=10, small_n32=64,
-              big_rounds=2, small_mb=1, large_mb=8, starts=2, max_s=3.0)
+              big_rounds=2, small_mb=1, large_mb=8, starts=2, max_s=3.0,
+              range_series=200, range_n=2, range_rounds=2)
+PHASES = ("footprint", "overhead", "auth", "big", "range", "stream")
 
 
 def machine() -> dict[str, Any]:
@@ -413,12 +478,26 @@ def machine() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     sz = SMOKE if args.smoke else FULL
+    phases = set(PHASES)
+    if args.only:
+        phases = set()
+        for p in args.only.split(","):
+            p = p.strip()
+            if p == "large":
+                phases |= {"big", "range", "stream"}
+            elif p in PHASES:
+                phases.add(p)
+            else:
+                raise SystemExit(f"--only: unknown phase {p!r} (phases: {', '.join(PHASES)}, large)")
+    partial = phases != set(PHASES)
     profile_dir = REPO / "target" / args.profile
-    binary, lg = profile_dir / "mcp-prometheus", profile_dir / "loadgen"
+    binary = Path(args.binary) if args.binary else profile_dir / "mcp-prometheus"
+    lg = Path(args.loadgen) if args.loadgen else profile_dir / "loadgen"
     for b in (binary, lg):
         if not b.exists():
             raise SystemExit(f"{b} missing: build it first (make bench does)")
-    work = OUT / ("smoke-run" if args.smoke else "run")
+    # a partial run keeps the logs of the last whole run
+    work = OUT / (("smoke-" if args.smoke else "") + ("partial-run" if partial else "run"))
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
     t_all = time.monotonic()
@@ -426,58 +505,36 @@ def run(args: argparse.Namespace) -> int:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": "smoke" if args.smoke else "full",
         "profile": args.profile,
+        "binary": str(binary),
+        "phases": [p for p in PHASES if p in phases],
         "machine": machine(),
         "git": subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip(),
         "sizes": sz.__dict__,
     }
 
-    blocks, t_data = prepare_blocks(sz.big, sz.small, work / "logs")
+    # bench_small and bench_big (overhead, big); bench_range (range)
+    blocks: list[Path] = []
+    t_data = t_range = 0
+    if phases & {"overhead", "big"}:
+        b, t_data = prepare_blocks(sz.big, sz.small, work / "logs")
+        blocks.append(b)
+    if "range" in phases:
+        b, t_range = prepare_range_block(sz.range_series, work / "logs")
+        blocks.append(b)
     prom, prom_url = start_prometheus(work, blocks)
     direct_query = prom_url + "/api/v1/query"
     wait_until("up has a sample", lambda: prom_query(prom_url, "up"), timeout=30, interval=0.2)
-    n_small = len(prom_query(prom_url, "bench_small", t_data))
-    n_big = int(float(prom_query(prom_url, "count(bench_big)", t_data)[0]["value"][1]))
-    log(f"prometheus {prom_url}: bench_small {n_small} series, bench_big {n_big} series at t={t_data}")
-    res["data"] = {"bench_big_series": n_big, "bench_small_series": n_small, "time": t_data}
-
-    # ---------------------------------------------------------------- footprint
-    log("footprint: start -> /readyz, idle RSS, tools/list")
-    starts, idle = [], []
-    for i in range(sz.starts):
-        s = start_server(binary, work, f"footprint-{i}", prom_url)
-        time.sleep(1.0)
-        idle.append(s.rss_kib())
-        starts.append(s.ready_s)
-        if i == 0:
-            status, body = mcp_post(s.mcp, "tools/list", {})
-            assert status == 200, (status, body[:300])
-            tools = json.loads(body)["result"]["tools"]
-            res["footprint_tools"] = len(tools)
-            res["tools_list_bytes"] = len(body)
-        s.proc.stop()
-    res["ready_ms"] = med(starts) * 1000
-    res["ready_ms_all"] = [round(x * 1000, 1) for x in starts]
-    res["idle_rss_kib"] = med(idle)
-    res["idle_rss_kib_all"] = idle
-
-    # ---------------------------------------------------------------- overhead
-    # the truncate budget is raised so that the 1,000-series answer passes
-    # whole: both sides deliver the same series
-    wide = {"truncate": {"enabled": True, "max_bytes": 4_000_000, "max_series": 5000,
-                         "hard_ceiling_bytes": 5_000_000}}
-    plain = start_server(binary, work, "plain", prom_url, wide)
-    up_args = {"query": "up"}
-    small_args = {"query": "bench_small", "time": t_data, "limit": 1000}
-
-    def trio(args_: dict[str, Any], params: dict[str, str]) -> list[dict[str, Any]]:
-        return [
-            {"name": "direct", "kind": "direct", "url": direct_query, "params": params},
-            {"name": "stateless", "kind": "mcp-stateless", "url": plain.mcp, "tool": "execute_query",
-             "arguments": args_},
-            {"name": "legacy", "kind": "mcp-legacy", "url": plain.mcp, "tool": "execute_query",
-             "arguments": args_},
-        ]
+    res["data"] = {}
+    if t_data:
+        n_small = len(prom_query(prom_url, "bench_small", t_data))
+        n_big = int(float(prom_query(prom_url, "count(bench_big)", t_data)[0]["value"][1]))
+        log(f"prometheus {prom_url}: bench_small {n_small} series, bench_big {n_big} series at t={t_data}")
+        res["data"] |= {"bench_big_series": n_big, "bench_small_series": n_small, "time": t_data}
+    if t_range:
+        n_range = int(float(prom_query(prom_url, "count(bench_range)", t_range)[0]["value"][1]))
+        log(f"prometheus {prom_url}: bench_range {n_range} series at t={t_range}")
+        res["data"] |= {"bench_range_series": n_range, "range_end": t_range}
 
     def scen(name: str, c: int, n: int, targets: list[dict[str, Any]], rounds: int | None = None,
              warmup: int | None = None, max_s: float | None = None) -> dict[str, Any]:
@@ -485,105 +542,158 @@ def run(args: argparse.Namespace) -> int:
                 "warmup": warmup if warmup is not None else max(c, n // 20), "max_seconds": max_s or sz.max_s,
                 "targets": targets}
 
-    log("overhead: up and 1,000 series, 1 and 32 clients, stateless/legacy/direct")
-    ov = loadgen(lg, work, [
-        scen("up-c1", 1, sz.up_n1, trio(up_args, {"query": "up"})),
-        scen("up-c32", 32, sz.up_n32, trio(up_args, {"query": "up"})),
-        scen("small-c1", 1, sz.small_n1, trio(small_args, {"query": "bench_small", "time": str(t_data)})),
-        scen("small-c32", 32, sz.small_n32, trio(small_args, {"query": "bench_small", "time": str(t_data)})),
-    ], "overhead")
-    res["overhead"] = {}
-    for name, sc in ov.items():
-        res["overhead"][name] = {mode: summarize(sc, mode, "direct") for mode in ("stateless", "legacy")}
-    res["plain_server_hwm_kib"] = plain.hwm_kib()
+    # ---------------------------------------------------------------- footprint
+    if "footprint" in phases:
+        log("footprint: start -> /readyz, idle RSS, tools/list")
+        starts, idle = [], []
+        for i in range(sz.starts):
+            s = start_server(binary, work, f"footprint-{i}", prom_url)
+            time.sleep(1.0)
+            idle.append(s.rss_kib())
+            starts.append(s.ready_s)
+            if i == 0:
+                status, body = mcp_post(s.mcp, "tools/list", {})
+                assert status == 200, (status, body[:300])
+                tools = json.loads(body)["result"]["tools"]
+                res["footprint_tools"] = len(tools)
+                res["tools_list_bytes"] = len(body)
+            s.proc.stop()
+        res["ready_ms"] = med(starts) * 1000
+        res["ready_ms_all"] = [round(x * 1000, 1) for x in starts]
+        res["idle_rss_kib"] = med(idle)
+        res["idle_rss_kib_all"] = idle
 
-    # ---------------------------------------------------------------- auth
-    log("auth: authn (ES256 JWT, JWKS) + group-map tenancy on vs off")
-    tok_dir = work / "jwt"
-    jwks_srv, jwks_url = None, ""
-    try:
-        holder: dict[str, bytes] = {}
-        jwks_srv, jwks_url = serve_jwks(holder)
-        port_on = free_port()
-        aud = f"http://127.0.0.1:{port_on}/mcp"  # public_url + mcp_path
-        subprocess.run([lg, "mint", tok_dir, jwks_url, aud, "bench", "7200"], check=True)
-        holder["jwks"] = (tok_dir / "jwks.json").read_bytes()
-        token = (tok_dir / "token").read_text()
-        auth_layers = {
-            **wide,
-            "authn": {"enabled": True, "issuers": [{"issuer": jwks_url, "jwks_url": jwks_url + "/jwks",
-                                                     "algorithms": ["ES256"], "groups_claim": "groups",
-                                                     "allow_private_urls": True}]},
-            "tenancy": {"enabled": True, "mode": "group-map", "groups": {"bench": ["tenant-a"]}},
-        }
-        on = start_server(binary, work, "auth", prom_url, auth_layers, port=port_on)
-        status, body = mcp_post(on.mcp, "tools/call", {"name": "execute_query", "arguments": up_args},
-                                {"Authorization": f"Bearer {token}"}, name="execute_query")
-        assert status == 200 and b'"isError":true' not in body, (status, body[:500])
-        status, _ = mcp_post(on.mcp, "tools/call", {"name": "execute_query", "arguments": up_args},
-                             name="execute_query")
-        assert status == 401, f"auth server answered {status} without a token"
+    # ---------------------------------------------------------------- overhead
+    # the truncate budget is raised so that the 1,000-series answer passes
+    # whole: both sides deliver the same series
+    wide = {"truncate": {"enabled": True, "max_bytes": 4_000_000, "max_series": 5000,
+                         "hard_ceiling_bytes": 5_000_000}}
+    up_args = {"query": "up"}
+    plain = start_server(binary, work, "plain", prom_url, wide) if phases & {"overhead", "auth"} else None
+    if "overhead" in phases:
+        assert plain is not None
+        small_args = {"query": "bench_small", "time": t_data, "limit": 1000}
 
-        def pair() -> list[dict[str, Any]]:
+        def trio(args_: dict[str, Any], params: dict[str, str]) -> list[dict[str, Any]]:
             return [
-                {"name": "off", "kind": "mcp-stateless", "url": plain.mcp, "tool": "execute_query",
-                 "arguments": up_args},
-                {"name": "on", "kind": "mcp-stateless", "url": on.mcp, "tool": "execute_query",
-                 "arguments": up_args, "headers": {"Authorization": f"Bearer {token}"}},
+                {"name": "direct", "kind": "direct", "url": direct_query, "params": params},
+                {"name": "stateless", "kind": "mcp-stateless", "url": plain.mcp, "tool": "execute_query",
+                 "arguments": args_},
+                {"name": "legacy", "kind": "mcp-legacy", "url": plain.mcp, "tool": "execute_query",
+                 "arguments": args_},
             ]
 
-        au = loadgen(lg, work, [scen("auth-c1", 1, sz.up_n1, pair()), scen("auth-c32", 32, sz.up_n32, pair())],
-                     "auth")
-        res["auth"] = {name: summarize(sc, "on", "off") for name, sc in au.items()}
-        on.proc.stop()
-    finally:
-        if jwks_srv is not None:
-            jwks_srv.shutdown()
-    plain.proc.stop()
+        log("overhead: up and 1,000 series, 1 and 32 clients, stateless/legacy/direct")
+        ov = loadgen(lg, work, [
+            scen("up-c1", 1, sz.up_n1, trio(up_args, {"query": "up"})),
+            scen("up-c32", 32, sz.up_n32, trio(up_args, {"query": "up"})),
+            scen("small-c1", 1, sz.small_n1, trio(small_args, {"query": "bench_small", "time": str(t_data)})),
+            scen("small-c32", 32, sz.small_n32, trio(small_args, {"query": "bench_small", "time": str(t_data)})),
+        ], "overhead")
+        res["overhead"] = {}
+        for name, sc in ov.items():
+            res["overhead"][name] = {mode: summarize(sc, mode, "direct") for mode in ("stateless", "legacy")}
+        res["plain_server_hwm_kib"] = plain.hwm_kib()
+
+    # ---------------------------------------------------------------- auth
+    if "auth" in phases:
+        assert plain is not None
+        log("auth: authn (ES256 JWT, JWKS) + group-map tenancy on vs off")
+        tok_dir = work / "jwt"
+        jwks_srv, jwks_url = None, ""
+        try:
+            holder: dict[str, bytes] = {}
+            jwks_srv, jwks_url = serve_jwks(holder)
+            port_on = free_port()
+            aud = f"http://127.0.0.1:{port_on}/mcp"  # public_url + mcp_path
+            subprocess.run([lg, "mint", tok_dir, jwks_url, aud, "bench", "7200"], check=True)
+            holder["jwks"] = (tok_dir / "jwks.json").read_bytes()
+            token = (tok_dir / "token").read_text()
+            auth_layers = {
+                **wide,
+                "authn": {"enabled": True, "issuers": [{"issuer": jwks_url, "jwks_url": jwks_url + "/jwks",
+                                                         "algorithms": ["ES256"], "groups_claim": "groups",
+                                                         "allow_private_urls": True}]},
+                "tenancy": {"enabled": True, "mode": "group-map", "groups": {"bench": ["tenant-a"]}},
+            }
+            on = start_server(binary, work, "auth", prom_url, auth_layers, port=port_on)
+            status, body = mcp_post(on.mcp, "tools/call", {"name": "execute_query", "arguments": up_args},
+                                    {"Authorization": f"Bearer {token}"}, name="execute_query")
+            assert status == 200 and b'"isError":true' not in body, (status, body[:500])
+            status, _ = mcp_post(on.mcp, "tools/call", {"name": "execute_query", "arguments": up_args},
+                                 name="execute_query")
+            assert status == 401, f"auth server answered {status} without a token"
+
+            def pair() -> list[dict[str, Any]]:
+                return [
+                    {"name": "off", "kind": "mcp-stateless", "url": plain.mcp, "tool": "execute_query",
+                     "arguments": up_args},
+                    {"name": "on", "kind": "mcp-stateless", "url": on.mcp, "tool": "execute_query",
+                     "arguments": up_args, "headers": {"Authorization": f"Bearer {token}"}},
+                ]
+
+            au = loadgen(lg, work, [scen("auth-c1", 1, sz.up_n1, pair()), scen("auth-c32", 32, sz.up_n32, pair())],
+                         "auth")
+            res["auth"] = {name: summarize(sc, "on", "off") for name, sc in au.items()}
+            on.proc.stop()
+        finally:
+            if jwks_srv is not None:
+                jwks_srv.shutdown()
+    if plain is not None:
+        plain.proc.stop()
 
     # ---------------------------------------------------------------- large results
-    log(f"large: {n_big} series through execute_query (default truncation) vs direct")
-    big = start_server(binary, work, "large", prom_url)  # no [layers.truncate]: the defaults
-    rss0, hwm0 = big.rss_kib(), big.hwm_kib()
-    lr = loadgen(lg, work, [scen("big-c1", 1, 1, [
-        {"name": "direct", "kind": "direct", "url": direct_query,
-         "params": {"query": "bench_big", "time": str(t_data)}},
-        {"name": "ours", "kind": "mcp-stateless", "url": big.mcp, "tool": "execute_query",
-         "arguments": {"query": "bench_big", "time": t_data}},
-    ], rounds=sz.big_rounds, warmup=0, max_s=300)], "large")
-    s = summarize(lr["big-c1"], "ours", "direct")
-    status, body = mcp_post(big.mcp, "tools/call", {"name": "execute_query",
-                                                     "arguments": {"query": "bench_big", "time": t_data}},
-                            name="execute_query")
-    sc_ = json.loads(body)["result"].get("structuredContent", {})
-    res["large"] = {**s, "rss_before_kib": rss0, "hwm_before_kib": hwm0, "hwm_after_kib": big.hwm_kib(),
-                    "truncated": sc_.get("truncated"), "returned": sc_.get("returned"), "total": sc_.get("total")}
-    big.proc.stop()
+    if "big" in phases:
+        n_big = res["data"]["bench_big_series"]
+        log(f"large: {n_big} series through execute_query (default truncation) vs direct")
+        big = start_server(binary, work, "large", prom_url)  # no [layers.truncate]: the defaults
+        rss0, hwm0 = big.rss_kib(), big.hwm_kib()
+        lr = loadgen(lg, work, [scen("big-c1", 1, 1, [
+            {"name": "direct", "kind": "direct", "url": direct_query,
+             "params": {"query": "bench_big", "time": str(t_data)}},
+            {"name": "ours", "kind": "mcp-stateless", "url": big.mcp, "tool": "execute_query",
+             "arguments": {"query": "bench_big", "time": t_data}},
+        ], rounds=sz.big_rounds, warmup=0, max_s=300)], "large")
+        s = summarize(lr["big-c1"], "ours", "direct")
+        status, body = mcp_post(big.mcp, "tools/call", {"name": "execute_query",
+                                                         "arguments": {"query": "bench_big", "time": t_data}},
+                                name="execute_query")
+        sc_ = json.loads(body)["result"].get("structuredContent", {})
+        res["large"] = {**s, "rss_before_kib": rss0, "hwm_before_kib": hwm0, "hwm_after_kib": big.hwm_kib(),
+                        "truncated": sc_.get("truncated"), "returned": sc_.get("returned"),
+                        "total": sc_.get("total")}
+        big.proc.stop()
 
-    log(f"large: fake upstream, {sz.small_mb} MiB then {sz.large_mb} MiB answers")
-    port_file = work / "big_upstream.port"
-    fake = Proc("big-upstream", [sys.executable, BENCH / "big_upstream.py", port_file], work / "logs")
-    fake_url = "http://127.0.0.1:" + wait_until("fake upstream port", lambda: port_file.exists()
-                                                and port_file.read_text(), proc=fake)
-    srv = start_server(binary, work, "stream", fake_url)
-    st = {"rss_before_kib": srv.rss_kib(), "hwm_before_kib": srv.hwm_kib()}
-    for mb in (sz.small_mb, sz.large_mb):
-        t0 = time.monotonic()
-        status, body = mcp_post(srv.mcp, "tools/call", {"name": "execute_query",
-                                                         "arguments": {"query": f"big_mb_{mb}"}}, name="execute_query")
-        el = time.monotonic() - t0
-        r = json.loads(body)["result"]
-        assert status == 200 and not r.get("isError"), body[:500]
-        fs = json.loads(http("GET", fake_url + "/stats")[2])
-        st[f"mb{mb}"] = {"seconds": el, "hwm_kib": srv.hwm_kib(), "bytes_returned": len(body),
-                         "upstream_sent_bytes": fs["last_sent_bytes"],
-                         "truncated": r.get("structuredContent", {}).get("truncated")}
-        log(f"  {mb} MiB: {el:.1f}s, VmHWM {srv.hwm_kib() / 1024:.1f} MiB, upstream sent "
-            f"{fs['last_sent_bytes'] / 2**20:.0f} MiB, {len(body)} bytes returned")
-    st["hwm_growth_kib"] = st[f"mb{sz.large_mb}"]["hwm_kib"] - st[f"mb{sz.small_mb}"]["hwm_kib"]
-    res["stream"] = st
-    srv.proc.stop()
-    fake.stop()
+    if "range" in phases:
+        res["range"] = measure_range(binary, lg, work, prom_url, t_range, res["data"]["bench_range_series"], sz,
+                                     scen)
+
+    if "stream" in phases:
+        log(f"large: fake upstream, {sz.small_mb} MiB then {sz.large_mb} MiB answers")
+        port_file = work / "big_upstream.port"
+        fake = Proc("big-upstream", [sys.executable, BENCH / "big_upstream.py", port_file], work / "logs")
+        fake_url = "http://127.0.0.1:" + wait_until("fake upstream port", lambda: port_file.exists()
+                                                    and port_file.read_text(), proc=fake)
+        srv = start_server(binary, work, "stream", fake_url)
+        st = {"rss_before_kib": srv.rss_kib(), "hwm_before_kib": srv.hwm_kib()}
+        for mb in (sz.small_mb, sz.large_mb):
+            t0 = time.monotonic()
+            status, body = mcp_post(srv.mcp, "tools/call", {"name": "execute_query",
+                                                             "arguments": {"query": f"big_mb_{mb}"}},
+                                    name="execute_query")
+            el = time.monotonic() - t0
+            r = json.loads(body)["result"]
+            assert status == 200 and not r.get("isError"), body[:500]
+            fs = json.loads(http("GET", fake_url + "/stats")[2])
+            st[f"mb{mb}"] = {"seconds": el, "hwm_kib": srv.hwm_kib(), "bytes_returned": len(body),
+                             "upstream_sent_bytes": fs["last_sent_bytes"],
+                             "truncated": r.get("structuredContent", {}).get("truncated")}
+            log(f"  {mb} MiB: {el:.1f}s, VmHWM {srv.hwm_kib() / 1024:.1f} MiB, upstream sent "
+                f"{fs['last_sent_bytes'] / 2**20:.0f} MiB, {len(body)} bytes returned")
+        st["hwm_growth_kib"] = st[f"mb{sz.large_mb}"]["hwm_kib"] - st[f"mb{sz.small_mb}"]["hwm_kib"]
+        res["stream"] = st
+        srv.proc.stop()
+        fake.stop()
     prom.stop()
 
     res["seconds"] = time.monotonic() - t_all
@@ -591,11 +701,11 @@ def run(args: argparse.Namespace) -> int:
     errors = count_errors(res)
     res["errors"] = errors
 
-    name = "smoke" if args.smoke else "results"
+    name = ("smoke" if args.smoke else "results") if not partial else ("smoke-partial" if args.smoke else "partial")
     (OUT / f"{name}.json").write_text(json.dumps(res, indent=1))
     md = render_markdown(res, sz)
     (OUT / f"{name}.md").write_text(md)
-    if not args.smoke and not args.no_readme:
+    if not args.smoke and not args.no_readme and not partial:
         write_readme(md)
         log("README.md section Performance updated")
     print(md)
@@ -606,46 +716,123 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def range_check(status: int, body: bytes, series: int) -> dict[str, Any]:
+    """The summary answer is whole: no error, not truncated, every series
+    with all its points; returns structuredContent's counts."""
+    msg = json.loads(body)
+    r = msg.get("result") or {}
+    assert status == 200 and r and not r.get("isError"), f"range: {status} {body[:500]!r}"
+    sc = r.get("structuredContent") or {}
+    assert sc.get("truncated") is False, f"range: truncated answer ({json.dumps(sc)[:300]})"
+    rows = (sc.get("data") or {}).get("series")
+    assert isinstance(rows, list) and len(rows) == series, f"range: {len(rows or [])} series, not {series}"
+    points = sum(x["points"] for x in rows)
+    assert points == series * RANGE_SAMPLES, f"range: {points} points, not {series * RANGE_SAMPLES}"
+    return {"truncated": sc.get("truncated"), "series": len(rows), "points": points}
+
+
+def measure_range(binary: Path, lg: Path, work: Path, prom_url: str, end: int, series: int, sz: Sizes,
+                  scen: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """bench_range over its whole window (RANGE_SAMPLES points a series):
+    GET /api/v1/query_range vs execute_range_query (stateless, default
+    format=summary) with a budget that keeps every series; ratio of
+    medians and the server's peak RSS after."""
+    start = end - RANGE_STEP * (RANGE_SAMPLES - 1)
+    params = {"query": "bench_range", "start": str(start), "end": str(end), "step": str(RANGE_STEP)}
+    status, _, raw = http("GET", f"{prom_url}/api/v1/query_range?{urllib.parse.urlencode(params)}", timeout=300)
+    assert status == 200, (status, raw[:300])
+    direct_rows = json.loads(raw)["data"]["result"]
+    assert len(direct_rows) == series and all(len(x["values"]) == RANGE_SAMPLES for x in direct_rows), \
+        f"bench_range: {len(direct_rows)} series from Prometheus, not {series} x {RANGE_SAMPLES}"
+    upstream_bytes = len(raw)
+    del raw, direct_rows
+    # the budget holds the whole upstream answer and every series
+    budget = 64_000_000
+    assert upstream_bytes < budget, f"bench_range answer {upstream_bytes} bytes: raise the budget"
+    layers = {"truncate": {"enabled": True, "max_bytes": budget, "max_series": series,
+                           "hard_ceiling_bytes": budget}}
+    tools = {"max_limit": max(5000, series)}
+    arguments = {"query": "bench_range", "start": start, "end": end, "step": f"{RANGE_STEP}s", "limit": series}
+    log(f"large: bench_range {series} x {RANGE_SAMPLES} points ({upstream_bytes / 1e6:.1f} MB upstream) through "
+        "execute_range_query (format=summary) vs direct")
+    srv = start_server(binary, work, "range", prom_url, layers, tools=tools)
+    rss0, hwm0 = srv.rss_kib(), srv.hwm_kib()
+    # the whole answer is summarized (checked before the timed calls too)
+    status, body = mcp_post(srv.mcp, "tools/call", {"name": "execute_range_query", "arguments": arguments},
+                            name="execute_range_query")
+    check = range_check(status, body, series)
+    lr = loadgen(lg, work, [scen("range-c1", 1, sz.range_n, [
+        {"name": "direct", "kind": "direct", "url": prom_url + "/api/v1/query_range", "params": params},
+        {"name": "ours", "kind": "mcp-stateless", "url": srv.mcp, "tool": "execute_range_query",
+         "arguments": arguments},
+    ], rounds=sz.range_rounds, warmup=1, max_s=300)], "range")
+    s = summarize(lr["range-c1"], "ours", "direct")
+    out = {**s, **check, "rss_before_kib": rss0, "hwm_before_kib": hwm0, "hwm_after_kib": srv.hwm_kib(),
+           "upstream_bytes": upstream_bytes, "samples": RANGE_SAMPLES, "step_s": RANGE_STEP,
+           "max_bytes": budget}
+    log(f"  ours {us(s['ours']['median_us'])} / direct {us(s['direct']['median_us'])} "
+        f"(÷ {s['ratio_median']:.2f}), VmHWM {out['hwm_after_kib'] / 1024:.1f} MiB")
+    srv.proc.stop()
+    return out
+
+
 def count_errors(res: dict[str, Any]) -> int:
     n = 0
     for group in ("overhead", "auth"):
         for sc in res.get(group, {}).values():
             for v in (sc.values() if group == "overhead" else [sc]):
                 n += sum(x.get("errors", 0) for x in v.values() if isinstance(x, dict))
-    n += sum(x.get("errors", 0) for x in res.get("large", {}).values() if isinstance(x, dict))
+    for group in ("large", "range"):
+        n += sum(x.get("errors", 0) for x in res.get(group, {}).values() if isinstance(x, dict))
     return n
 
 
 def check_targets(res: dict[str, Any], sz: Sizes) -> list[dict[str, Any]]:
+    """The issue's targets, for the phases the run measured."""
     t = []
 
     def add(what: str, value: float, target: str, ok: bool, unit: str = "") -> None:
         t.append({"target": what, "value": value, "goal": target, "met": ok, "unit": unit})
 
-    for mode in ("stateless", "legacy"):
-        for q in ("up", "small"):
-            r = res["overhead"][f"{q}-c32"][mode]["ratio_rps"]
-            add(f"throughput ÷ direct, 32 clients, {q}, {mode}", r, f"≥ {TARGETS['throughput_32']}",
-                r >= TARGETS["throughput_32"])
-    for mode in ("stateless", "legacy"):
-        for q in ("up", "small"):
-            r = res["overhead"][f"{q}-c1"][mode]["ratio_median"]
-            add(f"median ÷ direct, 1 client, {q}, {mode}", r, f"≤ {TARGETS['median_1']}", r <= TARGETS["median_1"])
-    hwm = res["large"]["hwm_after_kib"] / 1024
-    add(f"peak RSS, {res['data']['bench_big_series']} series query", hwm, f"≤ {TARGETS['rss_200k_mb']} MiB",
-        hwm <= TARGETS["rss_200k_mb"], "MiB")
-    g = res["stream"]["hwm_growth_kib"] / 1024
-    add(f"peak RSS growth {sz.small_mb} → {sz.large_mb} MiB answer", g, f"≤ {TARGETS['rss_flat_mb']} MiB (flat)",
-        g <= TARGETS["rss_flat_mb"], "MiB")
-    idle = res["idle_rss_kib"] / 1024
-    add("idle RSS", idle, f"≤ {TARGETS['idle_rss_mb']} MiB", idle <= TARGETS["idle_rss_mb"], "MiB")
-    for c in ("c32", "c1"):
-        a = res["auth"][f"auth-{c}"]
-        r = a["ratio_rps"] if c == "c32" else 1 / a["ratio_median"]
-        what = "throughput" if c == "c32" else "1 ÷ median latency"
-        add(f"auth on ÷ off, {what}, {c[1:]} client(s)", r, f"≥ {TARGETS['auth_ratio']}", r >= TARGETS["auth_ratio"])
-    kb = res["tools_list_bytes"] / 1024
-    add("tools/list response", kb, f"≤ {TARGETS['tools_list_kb']} KiB", kb <= TARGETS["tools_list_kb"], "KiB")
+    if "overhead" in res:
+        for mode in ("stateless", "legacy"):
+            for q in ("up", "small"):
+                r = res["overhead"][f"{q}-c32"][mode]["ratio_rps"]
+                add(f"throughput ÷ direct, 32 clients, {q}, {mode}", r, f"≥ {TARGETS['throughput_32']}",
+                    r >= TARGETS["throughput_32"])
+        for mode in ("stateless", "legacy"):
+            for q in ("up", "small"):
+                r = res["overhead"][f"{q}-c1"][mode]["ratio_median"]
+                add(f"median ÷ direct, 1 client, {q}, {mode}", r, f"≤ {TARGETS['median_1']}",
+                    r <= TARGETS["median_1"])
+    if "large" in res:
+        hwm = res["large"]["hwm_after_kib"] / 1024
+        add(f"peak RSS, {res['data']['bench_big_series']} series query", hwm, f"≤ {TARGETS['rss_200k_mb']} MiB",
+            hwm <= TARGETS["rss_200k_mb"], "MiB")
+    if "range" in res:
+        rg = res["range"]
+        what = f"{rg['series']:,} series × {rg['samples']} points range query (summary)"
+        r = rg["ratio_median"]
+        add(f"median time ÷ direct, {what}", r, f"≤ {TARGETS['range_10k_ratio']}", r <= TARGETS["range_10k_ratio"])
+        hwm = rg["hwm_after_kib"] / 1024
+        add(f"peak RSS, {what}", hwm, f"≤ {TARGETS['rss_range_mb']} MiB", hwm <= TARGETS["rss_range_mb"], "MiB")
+    if "stream" in res:
+        g = res["stream"]["hwm_growth_kib"] / 1024
+        add(f"peak RSS growth {sz.small_mb} → {sz.large_mb} MiB answer", g,
+            f"≤ {TARGETS['rss_flat_mb']} MiB (flat)", g <= TARGETS["rss_flat_mb"], "MiB")
+    if "idle_rss_kib" in res:
+        idle = res["idle_rss_kib"] / 1024
+        add("idle RSS", idle, f"≤ {TARGETS['idle_rss_mb']} MiB", idle <= TARGETS["idle_rss_mb"], "MiB")
+    if "auth" in res:
+        for c in ("c32", "c1"):
+            a = res["auth"][f"auth-{c}"]
+            r = a["ratio_rps"] if c == "c32" else 1 / a["ratio_median"]
+            what = "throughput" if c == "c32" else "1 ÷ median latency"
+            add(f"auth on ÷ off, {what}, {c[1:]} client(s)", r, f"≥ {TARGETS['auth_ratio']}",
+                r >= TARGETS["auth_ratio"])
+    if "tools_list_bytes" in res:
+        kb = res["tools_list_bytes"] / 1024
+        add("tools/list response", kb, f"≤ {TARGETS['tools_list_kb']} KiB", kb <= TARGETS["tools_list_kb"], "KiB")
     return t
 
 
@@ -659,48 +846,68 @@ def us(x: float) -> str:
 
 def render_markdown(res: dict[str, Any], sz: Sizes) -> str:
     m = res["machine"]
-    L = [f"Run of {res['date']} (commit {res['git']}, {res['mode']} run, {res['profile']} build) on "
+    only = "" if set(res.get("phases", PHASES)) == set(PHASES) else f", only {', '.join(res['phases'])}"
+    L = [f"Run of {res['date']} (commit {res['git']}, {res['mode']} run{only}, {res['profile']} build) on "
          f"{m['cpus']} CPUs ({m['cpu_model']}), {m['mem_gib']} GiB RAM, Linux {m['kernel']}, "
          f"{m['prometheus']}; {res['seconds']:.0f} s in all. Medians of {sz.rounds} interleaved rounds; "
          "ratios are medians of the per-round ratios (ours ÷ direct, measured back to back).", ""]
-    L += ["**Tool-call overhead** (`execute_query` through MCP vs `GET /api/v1/query`; `up` = 1 series, "
-          f"`bench_small` = {res['data']['bench_small_series']} series):", "",
-          "| query | clients | MCP mode | median ours / direct | ÷ | p99 ours / direct | ÷ | "
-          "throughput ours / direct | ÷ | bytes ours / direct |",
-          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, sc in res["overhead"].items():
-        q, c = name.rsplit("-c", 1)
-        for mode, s in sc.items():
-            o, d = s[mode], s["direct"]
-            L.append(f"| `{'up' if q == 'up' else 'bench_small'}` | {c} | {mode} | {us(o['median_us'])} / "
-                     f"{us(d['median_us'])} | {s['ratio_median']:.2f} | {us(o['p99_us'])} / {us(d['p99_us'])} | "
-                     f"{s['ratio_p99']:.2f} | {o['rps']:.0f}/s / {d['rps']:.0f}/s | {s['ratio_rps']:.2f} | "
-                     f"{o['bytes']:.0f} / {d['bytes']:.0f} |")
-    L += ["", "**Auth cost** (stateless `execute_query up`; on = JWT authn (ES256, JWKS) + group-map tenancy):", "",
-          "| clients | median on / off | ÷ | p99 on / off | throughput on / off | ÷ |", "|---:|---:|---:|---:|---:|---:|"]
-    for name, s in res["auth"].items():
-        o, f = s["on"], s["off"]
-        L.append(f"| {name.rsplit('-c', 1)[1]} | {us(o['median_us'])} / {us(f['median_us'])} | "
-                 f"{s['ratio_median']:.2f} | {us(o['p99_us'])} / {us(f['p99_us'])} | {o['rps']:.0f}/s / "
-                 f"{f['rps']:.0f}/s | {s['ratio_rps']:.2f} |")
-    lg, st = res["large"], res["stream"]
-    L += ["", "**Large results and footprint:**", "", "| figure | value |", "|---|---:|",
-          f"| `bench_big` ({res['data']['bench_big_series']} series) via `execute_query`, default truncation: "
-          f"time ours / direct | {us(lg['ours']['median_us'])} / {us(lg['direct']['median_us'])} "
-          f"(÷ {lg['ratio_median']:.2f}) |",
-          f"| … bytes to the client, ours / direct | {lg['ours']['bytes']:.0f} / {lg['direct']['bytes']:.0f} "
-          f"({lg.get('returned')} of {lg.get('total')} series, truncated={lg.get('truncated')}) |",
-          f"| … server peak RSS (VmHWM) before / after | {lg['hwm_before_kib'] / 1024:.1f} / "
-          f"{lg['hwm_after_kib'] / 1024:.1f} MiB |"]
-    for mb in (sz.small_mb, sz.large_mb):
-        x = st[f"mb{mb}"]
-        L.append(f"| fake upstream, {mb} MiB answer: peak RSS after / time / upstream bytes read | "
-                 f"{x['hwm_kib'] / 1024:.1f} MiB / {x['seconds']:.1f} s / {x['upstream_sent_bytes'] / 2**20:.0f} MiB |")
-    L += [f"| peak RSS growth {sz.small_mb} → {sz.large_mb} MiB | {st['hwm_growth_kib'] / 1024:.1f} MiB |",
-          f"| idle RSS (1 s after ready) | {res['idle_rss_kib'] / 1024:.1f} MiB |",
-          f"| process start → `/readyz` 200 | {res['ready_ms']:.0f} ms |",
-          f"| `tools/list` response ({res['footprint_tools']} tools) | {res['tools_list_bytes']} bytes "
-          f"({res['tools_list_bytes'] / 1024:.1f} KiB) |"]
+    if "overhead" in res:
+        L += ["**Tool-call overhead** (`execute_query` through MCP vs `GET /api/v1/query`; `up` = 1 series, "
+              f"`bench_small` = {res['data']['bench_small_series']} series):", "",
+              "| query | clients | MCP mode | median ours / direct | ÷ | p99 ours / direct | ÷ | "
+              "throughput ours / direct | ÷ | bytes ours / direct |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, sc in res["overhead"].items():
+            q, c = name.rsplit("-c", 1)
+            for mode, s in sc.items():
+                o, d = s[mode], s["direct"]
+                L.append(f"| `{'up' if q == 'up' else 'bench_small'}` | {c} | {mode} | {us(o['median_us'])} / "
+                         f"{us(d['median_us'])} | {s['ratio_median']:.2f} | {us(o['p99_us'])} / {us(d['p99_us'])} | "
+                         f"{s['ratio_p99']:.2f} | {o['rps']:.0f}/s / {d['rps']:.0f}/s | {s['ratio_rps']:.2f} | "
+                         f"{o['bytes']:.0f} / {d['bytes']:.0f} |")
+        L.append("")
+    if "auth" in res:
+        L += ["**Auth cost** (stateless `execute_query up`; on = JWT authn (ES256, JWKS) + group-map tenancy):", "",
+              "| clients | median on / off | ÷ | p99 on / off | throughput on / off | ÷ |",
+              "|---:|---:|---:|---:|---:|---:|"]
+        for name, s in res["auth"].items():
+            o, f = s["on"], s["off"]
+            L.append(f"| {name.rsplit('-c', 1)[1]} | {us(o['median_us'])} / {us(f['median_us'])} | "
+                     f"{s['ratio_median']:.2f} | {us(o['p99_us'])} / {us(f['p99_us'])} | {o['rps']:.0f}/s / "
+                     f"{f['rps']:.0f}/s | {s['ratio_rps']:.2f} |")
+        L.append("")
+    L += ["**Large results and footprint:**", "", "| figure | value |", "|---|---:|"]
+    if "large" in res:
+        lg = res["large"]
+        L += [f"| `bench_big` ({res['data']['bench_big_series']} series) via `execute_query`, default truncation: "
+              f"time ours / direct | {us(lg['ours']['median_us'])} / {us(lg['direct']['median_us'])} "
+              f"(÷ {lg['ratio_median']:.2f}) |",
+              f"| … bytes to the client, ours / direct | {lg['ours']['bytes']:.0f} / {lg['direct']['bytes']:.0f} "
+              f"({lg.get('returned')} of {lg.get('total')} series, truncated={lg.get('truncated')}) |",
+              f"| … server peak RSS (VmHWM) before / after | {lg['hwm_before_kib'] / 1024:.1f} / "
+              f"{lg['hwm_after_kib'] / 1024:.1f} MiB |"]
+    if "range" in res:
+        rg = res["range"]
+        L += [f"| `bench_range` ({rg['series']:,} series × {rg['samples']} points, {rg['step_s']} s step) via "
+              "`execute_range_query`, `format=summary`, every series kept: time ours / direct | "
+              f"{us(rg['ours']['median_us'])} / {us(rg['direct']['median_us'])} (÷ {rg['ratio_median']:.2f}) |",
+              f"| … bytes to the client, ours / direct | {rg['ours']['bytes']:.0f} / {rg['direct']['bytes']:.0f} "
+              f"({rg['series']:,} series, {rg['points']:,} points summarized, truncated={rg['truncated']}) |",
+              f"| … server peak RSS (VmHWM) before / after | {rg['hwm_before_kib'] / 1024:.1f} / "
+              f"{rg['hwm_after_kib'] / 1024:.1f} MiB |"]
+    if "stream" in res:
+        st = res["stream"]
+        for mb in (sz.small_mb, sz.large_mb):
+            x = st[f"mb{mb}"]
+            L.append(f"| fake upstream, {mb} MiB answer: peak RSS after / time / upstream bytes read | "
+                     f"{x['hwm_kib'] / 1024:.1f} MiB / {x['seconds']:.1f} s / "
+                     f"{x['upstream_sent_bytes'] / 2**20:.0f} MiB |")
+        L.append(f"| peak RSS growth {sz.small_mb} → {sz.large_mb} MiB | {st['hwm_growth_kib'] / 1024:.1f} MiB |")
+    if "idle_rss_kib" in res:
+        L += [f"| idle RSS (1 s after ready) | {res['idle_rss_kib'] / 1024:.1f} MiB |",
+              f"| process start → `/readyz` 200 | {res['ready_ms']:.0f} ms |",
+              f"| `tools/list` response ({res['footprint_tools']} tools) | {res['tools_list_bytes']} bytes "
+              f"({res['tools_list_bytes'] / 1024:.1f} KiB) |"]
     L += ["", "**Targets:**", "", "| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     for t in res["targets"]:
         L.append(f"| {t['target']} | {t['value']:.2f}{(' ' + t['unit']) if t['unit'] else ''} | {t['goal']} | "
@@ -732,6 +939,10 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, no README update (< 60 s)")
     ap.add_argument("--profile", default="release", help="target/<profile>/ holds the binaries")
     ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
+    ap.add_argument("--only", help="comma-separated phases: " + ", ".join(PHASES) + ", or large "
+                    "(= big,range,stream); writes partial.json/.md and never the README")
+    ap.add_argument("--binary", help="the server binary (default target/<profile>/mcp-prometheus)")
+    ap.add_argument("--loadgen", help="the load driver (default target/<profile>/loadgen)")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite results.md and the README section from target/bench/results.json")
     args = ap.parse_args()
