@@ -85,10 +85,22 @@ pub fn series_at(value: &Value, key: &str) -> String {
 /// A Prometheus timestamp (Unix seconds) as RFC 3339, UTC.
 pub fn timestamp(value: &Value) -> String {
     let seconds = value.as_f64().unwrap_or_default();
-    chrono::DateTime::from_timestamp_millis((seconds * 1000.0).round() as i64)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .map(|t| t.replace(".000Z", "Z"))
-        .unwrap_or_else(|| seconds.to_string())
+    use chrono::Datelike as _;
+    let Some(time) = chrono::DateTime::from_timestamp_millis((seconds * 1000.0).round() as i64)
+    else {
+        return seconds.to_string();
+    };
+    // RFC 3339 directly (a strftime pattern is parsed on every call); years
+    // it would write differently keep the pattern's spelling.
+    let text = if (0..=9999).contains(&time.year()) {
+        time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    } else {
+        time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    };
+    match text.strip_suffix(".000Z") {
+        Some(whole) => format!("{whole}Z"),
+        None => text,
+    }
 }
 
 /// A string field of a JSON object, or "".

@@ -32,7 +32,7 @@ pub fn summarize(series: Vec<RangeSeries>) -> Vec<SeriesSummary> {
     let mut summaries: Vec<SeriesSummary> = series
         .into_iter()
         .map(|s| SeriesSummary {
-            stats: SeriesStats::of(&s.values.0),
+            stats: s.values.0,
             labels: s.metric,
             histograms: s.histograms.map(|c| c.0),
             marks: Vec::new(),
@@ -147,19 +147,19 @@ pub fn step_text(step: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::samples::{RangeSeries, Samples};
+    use super::super::samples::{RangeSeries, SampleStats};
     use super::*;
 
     fn series(job: &str, values: &[f64]) -> RangeSeries {
         RangeSeries {
             metric: BTreeMap::from([("job".to_owned(), job.to_owned())]),
-            values: Samples(
-                values
+            values: SampleStats(SeriesStats::of(
+                &values
                     .iter()
                     .enumerate()
                     .map(|(i, v)| (15.0 * i as f64, *v))
-                    .collect(),
-            ),
+                    .collect::<Vec<_>>(),
+            )),
             histograms: None,
         }
     }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
-use super::stats::Sample;
+use super::stats::{Sample, SeriesStats};
 
 /// Prometheus's `data` of a range query.
 #[derive(Debug, Deserialize)]
@@ -24,8 +24,11 @@ pub struct RangeData {
 pub struct RangeSeries {
     #[serde(default)]
     pub metric: BTreeMap<String, String>,
+    /// Summarized as each series is read: its samples live only while
+    /// their statistics are computed, so memory holds one series' samples,
+    /// not the whole matrix.
     #[serde(default)]
-    pub values: Samples,
+    pub values: SampleStats,
     #[serde(default)]
     pub histograms: Option<Counted>,
 }
@@ -33,6 +36,18 @@ pub struct RangeSeries {
 /// Float samples in the order received.
 #[derive(Debug, Default)]
 pub struct Samples(pub Vec<Sample>);
+
+/// The statistics of a series' float samples, read and summarized in one
+/// go.
+#[derive(Debug, Default)]
+pub struct SampleStats(pub SeriesStats);
+
+impl<'de> Deserialize<'de> for SampleStats {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Samples(samples) = Samples::deserialize(deserializer)?;
+        Ok(Self(SeriesStats::of(&samples)))
+    }
+}
 
 /// The length of an array whose items are skipped.
 #[derive(Debug, Default)]
@@ -163,12 +178,15 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(data.result_type, "matrix");
-        let samples = &data.result[0].values.0;
-        assert_eq!(samples.len(), 4);
-        assert_eq!(samples[0], (1_767_366_000.0, 1.0));
-        assert!(samples[1].1.is_nan());
-        assert_eq!(samples[2].1, f64::INFINITY);
-        assert_eq!(samples[3].1, f64::NEG_INFINITY);
+        let stats = &data.result[0].values.0;
+        assert_eq!(stats.points, 4);
+        assert_eq!(stats.first_timestamp, Some(1_767_366_000.0));
+        assert_eq!(stats.last_timestamp, Some(1_767_366_045.0));
+        assert_eq!(
+            (stats.min, stats.max, stats.last),
+            (Some(1.0), Some(1.0), Some(1.0))
+        );
+        assert_eq!((stats.nan, stats.inf), (1, 2));
         assert_eq!(data.result[1].histograms.as_ref().map(|c| c.0), Some(1));
     }
 
