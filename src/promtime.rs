@@ -66,6 +66,10 @@ pub fn parse_time(input: &str, now: f64) -> Result<f64, TimeError> {
 /// Formats Unix seconds the way Prometheus parses them back (millisecond
 /// precision, no exponent).
 pub fn format_unix(seconds: f64) -> String {
+    // Whole seconds (most times and steps) skip the float formatting.
+    if seconds.fract() == 0.0 && seconds.abs() < 1e15 {
+        return (seconds as i64).to_string();
+    }
     let formatted = format!("{seconds:.3}");
     formatted
         .trim_end_matches('0')
