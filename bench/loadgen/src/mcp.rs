@@ -13,6 +13,8 @@ pub(crate) struct Prepared {
     pub(crate) body_head: String,
     pub(crate) body_tail: String,
     pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// `McpLegacyShared`: the phase's session, opened before the clients.
+    pub(crate) shared_session: Option<http::HeaderValue>,
 }
 
 impl Prepared {
@@ -35,7 +37,7 @@ impl Prepared {
         }
         let (body_head, body_tail) = match t.kind {
             Kind::Direct => (String::new(), String::new()),
-            Kind::McpStateless | Kind::McpLegacy => {
+            Kind::McpStateless | Kind::McpLegacy | Kind::McpLegacyShared => {
                 let mut params = json!({"name": t.tool, "arguments": t.arguments});
                 if t.kind == Kind::McpStateless {
                     params["_meta"] = json!({
@@ -61,6 +63,7 @@ impl Prepared {
             body_head,
             body_tail,
             headers,
+            shared_session: None,
         })
     }
 
@@ -78,7 +81,7 @@ impl Prepared {
                 b = b.method(http::Method::GET);
                 Bytes::new()
             }
-            Kind::McpStateless | Kind::McpLegacy => {
+            Kind::McpStateless | Kind::McpLegacy | Kind::McpLegacyShared => {
                 b = b
                     .method(http::Method::POST)
                     .header(http::header::CONTENT_TYPE, "application/json")
@@ -177,7 +180,7 @@ pub(crate) fn validate(
                 return Err(format!("Prometheus answered {}", truncate(&v.to_string())).into());
             }
         }
-        Kind::McpStateless | Kind::McpLegacy => {
+        Kind::McpStateless | Kind::McpLegacy | Kind::McpLegacyShared => {
             let v = rpc_message(parts, body)?;
             let r = v
                 .get("result")
@@ -194,13 +197,30 @@ pub(crate) fn validate(
 pub(crate) struct Client {
     pub(crate) sender: SendRequest<Full<Bytes>>,
     pub(crate) session: Option<http::HeaderValue>,
+    /// Whether `close` ends the session (not a shared one).
+    pub(crate) owns_session: bool,
 }
 
 impl Client {
     pub(crate) async fn open(p: &Prepared) -> Result<Self, Error> {
-        let mut sender = connect(&p.authority).await?;
+        let sender = connect(&p.authority).await?;
+        if p.kind == Kind::McpLegacyShared {
+            return Ok(Self {
+                sender,
+                session: p.shared_session.clone(),
+                owns_session: false,
+            });
+        }
+        Self::open_session(p, sender).await
+    }
+
+    /// A connection that, for a legacy target, initializes a session of its own.
+    pub(crate) async fn open_session(
+        p: &Prepared,
+        mut sender: SendRequest<Full<Bytes>>,
+    ) -> Result<Self, Error> {
         let mut session = None;
-        if p.kind == Kind::McpLegacy {
+        if matches!(p.kind, Kind::McpLegacy | Kind::McpLegacyShared) {
             let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
                 "protocolVersion": LEGACY, "capabilities": {},
                 "clientInfo": {"name": "loadgen", "version": "1"}}});
@@ -231,11 +251,15 @@ impl Client {
             }
             session = Some(sid);
         }
-        Ok(Self { sender, session })
+        Ok(Self {
+            sender,
+            session,
+            owns_session: true,
+        })
     }
 
     pub(crate) async fn close(mut self, p: &Prepared) {
-        if let Some(sid) = self.session.take() {
+        if let Some(sid) = self.session.take().filter(|_| self.owns_session) {
             let req = http::Request::builder()
                 .method(http::Method::DELETE)
                 .uri(p.path.as_str())

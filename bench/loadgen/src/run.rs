@@ -23,6 +23,7 @@ impl WorkerOut {
 }
 
 pub(crate) async fn worker(
+    index: u64,
     p: Arc<Prepared>,
     tool: Arc<str>,
     warmup: usize,
@@ -39,7 +40,8 @@ pub(crate) async fn worker(
             None
         }
     };
-    let mut id: u64 = 1;
+    // JSON-RPC ids are unique within a session, also a shared one
+    let mut id: u64 = index * 1_000_000_000 + 1;
     // untimed warm-up; the first answer is checked in depth
     for _ in 0..warmup {
         if let Some(c) = client.as_mut() {
@@ -126,15 +128,26 @@ pub(crate) async fn run_phase(
     round: usize,
     position: usize,
 ) -> Result<Phase, Error> {
-    let p = Arc::new(Prepared::new(t)?);
+    let mut prepared = Prepared::new(t)?;
+    // one session for the whole phase, ended after it
+    let owner = if t.kind == Kind::McpLegacyShared {
+        let sender = connect(&prepared.authority).await?;
+        let owner = Client::open_session(&prepared, sender).await?;
+        prepared.shared_session = owner.session.clone();
+        Some(owner)
+    } else {
+        None
+    };
+    let p = Arc::new(prepared);
     let tool: Arc<str> = Arc::from(t.tool.as_str());
     let c = sc.concurrency.max(1);
     let next = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(tokio::sync::Barrier::new(c));
     let warm_each = sc.warmup.div_ceil(c);
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..c {
+    for index in 0..c {
         set.spawn(worker(
+            index as u64,
             p.clone(),
             tool.clone(),
             warm_each,
@@ -168,6 +181,9 @@ pub(crate) async fn run_phase(
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+    }
+    if let Some(owner) = owner {
+        owner.close(&p).await;
     }
     all.sort_unstable();
     ph.n = all.len();

@@ -40,6 +40,9 @@ pub(crate) enum Kind {
     McpStateless,
     /// initialize + session (2025-11-25) per client, then tools/call.
     McpLegacy,
+    /// One 2025-11-25 session per phase, shared by every client (each on its
+    /// own connection), then tools/call: the load of one busy agent.
+    McpLegacyShared,
 }
 
 #[derive(Deserialize, Clone)]
