@@ -244,3 +244,42 @@ def test_cancelling_one_call_leaves_the_others(server: McpServer) -> None:
     for i, (status, answer) in enumerate(results[1:], start=1):
         assert status == 200 and str(40 + i) in value_of(answer), (i, answer)
     assert s.delete() == 204
+
+
+def test_answer_stream_opens_with_its_priming_event(server: McpServer) -> None:
+    s = Session(server.mcp_url)
+    status, headers, raw = s.request("POST", {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+        "name": "execute_query", "arguments": {"query": "vector(9)"}}}, s.id)
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    events = [e for e in raw.decode().split("\n\n") if e.strip()]
+    assert len(events) == 2, events
+    priming = dict(line.split(":", 1) for line in events[0].splitlines())
+    assert priming["id"].strip().startswith("0/") and priming["retry"].strip() == "3000", events[0]
+    answer = json.loads(next(line[5:] for line in events[1].splitlines() if line.startswith("data:")))
+    assert answer["id"] == 9 and "9" in value_of(answer)
+    assert s.delete() == 204
+
+
+def test_a_broken_answer_stream_resumes_with_last_event_id(server: McpServer) -> None:
+    """The client leaves after the priming event of a slow call; a GET with
+    that event id gets the answer."""
+    s = Session(server.mcp_url)
+    c = http.client.HTTPConnection(s.host, s.port, timeout=30)
+    c.request("POST", s.path, json.dumps({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {
+        "name": "execute_query", "arguments": {"query": "vector(11)"}}}),
+        {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+         "MCP-Protocol-Version": LEGACY, "Mcp-Session-Id": s.id})
+    r = c.getresponse()
+    assert r.status == 200
+    event_id = None
+    while event_id is None:
+        line = r.fp.readline().decode()
+        assert line, "the stream ended before its priming event"
+        if line.startswith("id:"):
+            event_id = line[3:].strip()
+    c.close()  # before the answer (the upstream holds it DELAY seconds)
+    status, headers, raw = s.request("GET", None, s.id, {"Last-Event-ID": event_id})
+    assert status == 200, (status, raw[:300])
+    answers = [m for m in messages(raw, headers.get("content-type", "")) if m.get("id") == 11]
+    assert len(answers) == 1 and "11" in value_of(answers[0]), raw[:500]
+    assert s.delete() == 204
