@@ -22,8 +22,11 @@ impl WorkerOut {
     }
 }
 
+/// Clients started so far in this run: each numbers its JSON-RPC ids from
+/// its own base, so ids are unique within a session, also a shared one.
+static CLIENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub(crate) async fn worker(
-    index: u64,
     p: Arc<Prepared>,
     tool: Arc<str>,
     warmup: usize,
@@ -40,8 +43,7 @@ pub(crate) async fn worker(
             None
         }
     };
-    // JSON-RPC ids are unique within a session, also a shared one
-    let mut id: u64 = index * 1_000_000_000 + 1;
+    let mut id: u64 = CLIENTS.fetch_add(1, Ordering::Relaxed) * 1_000_000_000 + 1;
     // untimed warm-up; the first answer is checked in depth
     for _ in 0..warmup {
         if let Some(c) = client.as_mut() {
@@ -145,9 +147,8 @@ pub(crate) async fn run_phase(
     let barrier = Arc::new(tokio::sync::Barrier::new(c));
     let warm_each = sc.warmup.div_ceil(c);
     let mut set = tokio::task::JoinSet::new();
-    for index in 0..c {
+    for _ in 0..c {
         set.spawn(worker(
-            index as u64,
             p.clone(),
             tool.clone(),
             warm_each,
