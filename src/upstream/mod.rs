@@ -8,12 +8,13 @@ mod call;
 mod client;
 mod error;
 mod forward;
+mod frames;
 mod link;
 mod registry;
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
@@ -23,6 +24,8 @@ use mcp_prometheus_layers::outbound::truncate::Truncation;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
+
+use frames::Frames;
 
 pub use answer::{ApiSuccess, Notes, RawAnswer};
 pub use call::ApiCall;
@@ -227,7 +230,7 @@ impl Upstream {
             .map(|d| d.0.clone())
             .unwrap_or_default();
         let mut body = response.into_body();
-        let mut buffer = BytesMut::new();
+        let mut buffer = Frames::default();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|error| match find_timeout(error.as_ref()) {
                 Some(timeout) => UpstreamError::Timeout {
@@ -254,11 +257,11 @@ impl Upstream {
                     limit: self.max_response_bytes,
                 });
             }
-            buffer.extend_from_slice(&data);
+            buffer.push(data);
         }
         Ok(RawAnswer {
             status,
-            body: buffer.freeze(),
+            body: buffer.into_bytes(),
             truncation,
             guardrails,
         })
