@@ -108,7 +108,9 @@ fn seed() -> u64 {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        return nanos ^ std::process::id() as u64;
+        // the address of a local differs between threads started together
+        let here = &bytes as *const _ as u64;
+        return nanos ^ u64::from(std::process::id()) ^ here.rotate_left(32);
     }
     u64::from_le_bytes(bytes)
 }

@@ -93,7 +93,13 @@ impl FastPath {
                 return Ok(unreadable_body());
             };
             match plain_call(&bytes, &parts.headers) {
-                Some(call) => Ok(this.answer(call, &parts).await),
+                // In a task of its own, as rmcp runs a handler: a request
+                // dropped by the limits layer's timeout or a client gone
+                // away leaves the call to finish, be audited and counted.
+                Some(call) => {
+                    let task = tokio::spawn(async move { this.answer(call, &parts).await });
+                    Ok(task.await.unwrap_or_else(|_| internal_error()))
+                }
                 None => {
                     fallback
                         .handle(Request::from_parts(parts, Body::from(bytes)))
@@ -110,7 +116,8 @@ impl FastPath {
         let plain = request.method() == Method::POST
             && only(headers, "mcp-protocol-version") == Some(STATELESS_VERSION)
             && only(headers, "mcp-method") == Some("tools/call")
-            && only(headers, "mcp-name").is_some()
+            // a `=?base64?…?=` value is decoded by rmcp before it compares
+            && only(headers, "mcp-name").is_some_and(|name| !name.starts_with("=?base64?"))
             && !headers.contains_key("mcp-session-id")
             && !headers.contains_key(header::ORIGIN)
             && !headers
@@ -133,8 +140,8 @@ impl FastPath {
         let result = self
             .mcp
             .call_over_http(
-                &call.params.name,
-                call.params.arguments.unwrap_or_default(),
+                &call.params.0.name,
+                call.params.0.arguments.unwrap_or_default(),
                 parts,
             )
             .await;
@@ -174,6 +181,10 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
         let Ok(value) = value.to_str() else {
             return false;
         };
+        // A quoted parameter may hold commas (rmcp splits around quotes).
+        if value.contains('"') {
+            return false;
+        }
         for item in value.split(',') {
             let item = item.trim();
             if item.contains(';') {
@@ -202,22 +213,10 @@ async fn read_exactly(body: Body, length: usize) -> Result<Bytes, ()> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlainCall {
-    jsonrpc: JsonRpc2,
+    jsonrpc: String,
     id: RequestId,
-    method: ToolsCall,
-    params: PlainParams,
-}
-
-#[derive(Deserialize)]
-enum JsonRpc2 {
-    #[serde(rename = "2.0")]
-    V2,
-}
-
-#[derive(Deserialize)]
-enum ToolsCall {
-    #[serde(rename = "tools/call")]
-    Method,
+    method: String,
+    params: MapOnly<PlainParams>,
 }
 
 #[derive(Deserialize)]
@@ -230,12 +229,38 @@ struct PlainParams {
     meta: JsonObject,
 }
 
+/// `T` read from a JSON object only. A derived struct also accepts an
+/// array of its fields, which rmcp refuses (and which the rate limit, a
+/// JSON-RPC reader like rmcp, does not count as a call).
+struct MapOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Objects<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Objects<T> {
+            type Value = MapOnly<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<MapOnly<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(MapOnly)
+            }
+        }
+        deserializer.deserialize_map(Objects(std::marker::PhantomData))
+    }
+}
+
 /// The body as a plain stateless tool call agreeing with its headers, or
 /// `None` (rmcp then judges it).
 fn plain_call(body: &[u8], headers: &HeaderMap) -> Option<PlainCall> {
-    let call: PlainCall = serde_json::from_slice(body).ok()?;
-    let (JsonRpc2::V2, ToolsCall::Method) = (&call.jsonrpc, &call.method);
-    let meta = &call.params.meta;
+    let MapOnly(call) = serde_json::from_slice::<MapOnly<PlainCall>>(body).ok()?;
+    if call.jsonrpc != "2.0" || call.method != "tools/call" {
+        return None;
+    }
+    let meta = &call.params.0.meta;
     let version_agrees = meta
         .get(META_PROTOCOL_VERSION)
         .and_then(|v| v.as_str())
@@ -245,7 +270,7 @@ fn plain_call(body: &[u8], headers: &HeaderMap) -> Option<PlainCall> {
     let capabilities = meta
         .get(META_CLIENT_CAPABILITIES)
         .is_some_and(|v| ClientCapabilities::deserialize(v).is_ok());
-    let name_agrees = only(headers, "mcp-name") == Some(call.params.name.as_str());
+    let name_agrees = only(headers, "mcp-name") == Some(call.params.0.name.as_str());
     (version_agrees && capabilities && name_agrees).then_some(call)
 }
 
@@ -259,13 +284,23 @@ fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Res
     response
 }
 
-/// The client sent fewer bytes than it declared, or the connection broke.
+/// The client sent fewer bytes than it declared, or the connection broke:
+/// rmcp's answer to a body it cannot read.
 fn unreadable_body() -> Response<McpBody> {
     respond(
-        StatusCode::BAD_REQUEST,
+        StatusCode::INTERNAL_SERVER_ERROR,
         "text/plain; charset=utf-8",
-        b"Bad Request: the body ended before its Content-Length; send the whole JSON-RPC message"
-            .to_vec(),
+        b"Failed to read request body: it ended before its Content-Length".to_vec(),
+    )
+}
+
+/// The call's task ended without an answer (a panic outside the tool's
+/// own guard).
+fn internal_error() -> Response<McpBody> {
+    respond(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "text/plain; charset=utf-8",
+        b"internal error: the tool call ended without an answer; retry".to_vec(),
     )
 }
 

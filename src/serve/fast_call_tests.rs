@@ -130,7 +130,7 @@ async fn a_plain_call_is_answered_without_rmcp() {
 #[tokio::test]
 async fn unusual_headers_go_to_rmcp_with_the_same_body() {
     type Edit = fn(&mut HeaderMap);
-    let cases: [(&str, Edit); 12] = [
+    let cases: [(&str, Edit); 14] = [
         ("a session", |h| {
             h.insert("mcp-session-id", "s".parse().expect("v"));
         }),
@@ -168,6 +168,17 @@ async fn unusual_headers_go_to_rmcp_with_the_same_body() {
         }),
         ("a foreign Host", |h| {
             h.insert("host", "evil.example.com".parse().expect("v"));
+        }),
+        ("a quote in Accept", |h| {
+            h.insert(
+                "accept",
+                "x\"y, application/json, text/event-stream"
+                    .parse()
+                    .expect("v"),
+            );
+        }),
+        ("a base64 Mcp-Name", |h| {
+            h.insert("mcp-name", "=?base64?bm9wZQ==?=".parse().expect("v"));
         }),
         ("another content type", |h| {
             h.insert("content-type", "text/plain".parse().expect("v"));
@@ -239,6 +250,26 @@ async fn unusual_bodies_go_to_rmcp_with_the_same_bytes() {
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "nope", "arguments": [1], "_meta": meta}}),
         ),
+        // shapes serde's derive would take and rmcp (and the rate limit) do not
+        (
+            "the message as an array",
+            json!(["2.0", 1, "tools/call", {"name": "nope", "_meta": meta}]),
+        ),
+        (
+            "params as an array",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": ["nope", {}, meta]}),
+        ),
+        (
+            "the method as a one-key map",
+            json!({"jsonrpc": "2.0", "id": 1, "method": {"tools/call": null},
+            "params": {"name": "nope", "_meta": meta}}),
+        ),
+        (
+            "jsonrpc as a one-key map",
+            json!({"jsonrpc": {"2.0": null}, "id": 1, "method": "tools/call",
+            "params": {"name": "nope", "_meta": meta}}),
+        ),
     ];
     for (why, body) in cases {
         let (service, recorder) = fast_call().await;
@@ -297,8 +328,8 @@ async fn a_body_shorter_than_declared_is_refused_without_a_call() {
     let mut request = request(&call_body("nope"), |_| {});
     request.headers_mut().insert("content-length", 4000.into());
     let (status, body) = send(service, request).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(String::from_utf8_lossy(&body).contains("Content-Length"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "rmcp's status");
+    assert!(String::from_utf8_lossy(&body).starts_with("Failed to read request body"));
     assert!(recorder.seen().is_empty());
 }
 
@@ -321,4 +352,27 @@ fn accept_needs_both_types_unweighted() {
         "application/json;q=1, text/event-stream"
     )));
     assert!(!accepts_json_and_sse(&HeaderMap::new()));
+}
+
+#[tokio::test]
+async fn an_encoded_tool_name_is_left_to_rmcp_to_decode() {
+    // the header and the body agree as text, but rmcp decodes the header
+    let (service, recorder) = fast_call().await;
+    let body = call_body("=?base64?bm9wZQ==?=");
+    let (status, _) = send(service, request(&body, |_| {})).await;
+    assert_eq!(status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(recorder.seen().len(), 1);
+}
+
+#[test]
+fn no_tool_marks_an_argument_for_a_header() {
+    // rmcp requires an `Mcp-Param-*` header for an argument marked
+    // `x-mcp-header`; the fast path does not check that, so none may exist.
+    let tools = crate::tools::registry::tool_list("");
+    let text = serde_json::to_string(&tools).expect("json");
+    assert!(
+        !text.contains("x-mcp-header"),
+        "a tool schema uses x-mcp-header"
+    );
+    assert!(tools.len() > 10);
 }

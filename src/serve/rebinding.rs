@@ -117,10 +117,12 @@ impl RebindingGuard {
         let hosts = (!allowed_hosts.iter().any(|h| h == "*")).then(|| {
             allowed_hosts
                 .iter()
+                // rmcp skips empty entries: "" must not admit an empty Host
+                .filter(|h| !h.trim().is_empty())
                 .filter_map(|h| {
                     Authority::parse(h).or_else(|| {
                         Some(Authority {
-                            host: h.trim().to_ascii_lowercase(),
+                            host: h.trim().trim_matches(['[', ']']).to_ascii_lowercase(),
                             port: None,
                         })
                     })
@@ -283,5 +285,12 @@ mod tests {
             ))
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_empty_allowed_host_admits_nothing() {
+        let guard = RebindingGuard::new(&["".to_owned(), "localhost".to_owned()], &[]);
+        assert!(guard.check(&parts(Some(":38711"), None)).is_err());
+        assert!(guard.check(&parts(Some("localhost:1"), None)).is_ok());
     }
 }

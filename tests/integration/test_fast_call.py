@@ -22,7 +22,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from fakes import FakeUpstream, fake_prometheus
+from fakes import FakeUpstream, fake_prometheus, fake_slow
+from httputil import port_open
+from procs import wait_until
 from mcpserver import McpServer, start_mcp_server
 from rawmcp import MODERN, MODERN_META
 from serverconfig import ServerConfig, Upstream
@@ -36,7 +38,8 @@ def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None, 
          host: str | None = None) -> tuple[int, str, bytes]:
     """One POST; chunked sends no Content-Length (the fast path leaves it to rmcp)."""
     u = urllib.parse.urlsplit(url)
-    name = body.get("params", {}).get("name", "")
+    name = body.get("params", {}).get("name", "") if isinstance(body, dict) else ""
+    name = name if isinstance(name, str) else ""
     h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
          "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": name, **(headers or {})}
     if host:
@@ -170,3 +173,53 @@ def test_refused_as_rmcp_refuses_and_nothing_goes_upstream(recorder: FakeUpstrea
                          headers=headers, host=host)
     assert got == status, why
     assert recorder.requests == [], f"{why}: the upstream was called"
+
+
+@pytest.fixture(scope="module")
+def slow_upstream() -> Iterator[FakeUpstream]:
+    f = fake_slow(2.0)
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def audited_server(slow_upstream: FakeUpstream, workdir: Path) -> Iterator[tuple[McpServer, Path]]:
+    path = workdir / "fast-call-audit.jsonl"
+    cfg = ServerConfig([Upstream("slow", slow_upstream.url, "5s")],
+                       layers={"limits": {"enabled": True, "request_timeout": "1s"}})
+    cfg.tables["audit"] = {"enabled": True, "sink": "file", "path": str(path)}
+    # not ready while its only upstream answers in 2 s: wait for the port
+    srv = start_mcp_server(workdir, "fast-call-audited", cfg, wait_ready=False)
+    wait_until("fast-call-audited listening", lambda: port_open(cfg.listen_port), timeout=30)
+    yield srv, path
+    srv.proc.stop()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["fast", "rmcp"])
+def test_a_call_cut_by_the_request_timeout_is_still_audited(audited_server: tuple[McpServer, Path],
+                                                              chunked: bool) -> None:
+    srv, path = audited_server
+    marker = f"marker_{'rmcp' if chunked else 'fast'}_{time.monotonic_ns()}"
+    status, _, _ = post(srv.mcp_url, call("execute_query", {"query": marker, "time": T}), chunked=chunked)
+    assert status == 504
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if path.exists() and marker in path.read_text():
+            break
+        time.sleep(0.2)
+    lines = [json.loads(x) for x in path.read_text().splitlines() if marker in x]
+    assert len(lines) == 1, f"no (or several) audit lines for the timed-out call: {lines}"
+    assert lines[0]["tool"] == "execute_query"
+
+
+@pytest.mark.parametrize("body", [
+    ["2.0", 1, "tools/call", {"name": "execute_query", "arguments": {"query": "up"}, "_meta": MODERN_META}],
+    {"jsonrpc": "2.0", "id": 1, "method": {"tools/call": None},
+     "params": {"name": "execute_query", "arguments": {"query": "up"}, "_meta": MODERN_META}},
+], ids=["array", "method-as-map"])
+def test_shapes_rmcp_refuses_are_refused_and_nothing_goes_upstream(recorder: FakeUpstream,
+                                                                   recorded_server: McpServer, body: Any) -> None:
+    recorder.requests.clear()
+    st, _, _ = post(recorded_server.mcp_url, body, headers={"Mcp-Name": "execute_query"})
+    assert st == 415
+    assert recorder.requests == []
