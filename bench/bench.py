@@ -194,19 +194,29 @@ def mcp_post(url: str, method: str, params: dict[str, Any], headers: dict[str, s
 # synthetic data and Prometheus
 # --------------------------------------------------------------------------
 
-def prepare_blocks(big: int, small: int, log_dir: Path) -> tuple[Path, int]:
-    """A cached TSDB block of the synthetic series; returns (dir, query time).
-    Rebuilt when missing, of other sizes, or older than 3 days (it must stay
-    inside Prometheus's 15-day retention)."""
-    cache = OUT / "data" / f"blocks-{big}-{small}"
+def fresh_block(cache: Path) -> int | None:
+    """The query time of the cached block in `cache` if it is there and
+    younger than 3 days (it must stay inside Prometheus's 15-day
+    retention); otherwise `cache` is emptied for a new one and None."""
     stamp = cache / "stamp.json"
     if stamp.exists():
         s = json.loads(stamp.read_text())
         if time.time() - s["end"] < 3 * 86400 and any(cache.glob("01*")):
             log(f"reusing synthetic block {cache} (end {s['end']})")
-            return cache, s["end"]
+            return int(s["end"])
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
+    return None
+
+
+def prepare_blocks(big: int, small: int, log_dir: Path) -> tuple[Path, int]:
+    """A cached TSDB block of the synthetic series; returns (dir, query time).
+    Rebuilt when missing, of other sizes, or older than 3 days (it must stay
+    inside Prometheus's 15-day retention)."""
+    cache = OUT / "data" / f"blocks-{big}-{small}"
+    end = fresh_block(cache)
+    if end is not None:
+        return cache, end
     end = int(time.time()) - 600
     om = OUT / "data" / f"bench-{big}-{small}.om"
     t0 = time.monotonic()
@@ -230,14 +240,9 @@ def prepare_range_block(series: int, log_dir: Path) -> tuple[Path, int]:
     RANGE_STEP s apart, the last at the returned time); rebuilt like
     prepare_blocks's."""
     cache = OUT / "data" / f"range-{series}x{RANGE_SAMPLES}"
-    stamp = cache / "stamp.json"
-    if stamp.exists():
-        s = json.loads(stamp.read_text())
-        if time.time() - s["end"] < 3 * 86400 and any(cache.glob("01*")):
-            log(f"reusing synthetic block {cache} (end {s['end']})")
-            return cache, s["end"]
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
+    end = fresh_block(cache)
+    if end is not None:
+        return cache, end
     end = int(time.time()) - 600
     end -= end % RANGE_STEP
     om = OUT / "data" / f"range-{series}.om"
