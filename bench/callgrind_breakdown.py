@@ -21,7 +21,8 @@ from typing import Any
 
 # (component, regex on "file:function [object]"), first match wins
 COMPONENTS = [
-    ("malloc/free (glibc)", r"malloc\.c:|arena\.c:|__rust_alloc|__rust_dealloc|__rust_realloc|__rdl_|__rg_"),
+    ("malloc/free (mimalloc; glibc before)", r"malloc\.c:|arena\.c:|__rust_alloc|__rust_dealloc|__rust_realloc|__rdl_|__rg_|"
+     r"\bmi_|_mi_|mimalloc"),
     ("memcpy/memmove/memset", r"memmove|memcpy|memset|memcmp|strlen|memchr"),
     ("kernel entry (syscalls)", r"sysdeps/unix/sysv/linux"),
     ("serde_json", r"serde_json::"),
