@@ -117,6 +117,10 @@ pub struct ServerConfig {
     pub header_read_timeout: ConfigDuration,
     /// Connections open at once on each listener; more wait to be accepted.
     pub max_connections: usize,
+    /// Streamable HTTP sessions (clients before 2026-07-28) open at once;
+    /// each holds tasks and buffers until it ends or idles out, so an
+    /// `initialize` past this is refused with 503 (and its session closed).
+    pub max_sessions: usize,
     /// Also serve the legacy HTTP+SSE transport (`GET /sse`, `POST
     /// /message`) beside streamable HTTP, for older clients.
     pub legacy_sse: bool,
@@ -180,6 +184,7 @@ impl Default for ServerConfig {
             local_principal: None,
             legacy_sse: false,
             sse_max_sessions: 1000,
+            max_sessions: 1000,
             sse_idle_timeout: ConfigDuration::secs(300),
         }
     }

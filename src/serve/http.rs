@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fast_call::FastPath;
 use super::listener::{ListenerSettings, serve_connections};
-use super::mcp_route::McpRoute;
+use super::mcp_route::{McpRoute, SessionBound};
 use super::rebinding::RebindingGuard;
 use super::{ServeError, sse, well_known};
 use crate::app::App;
@@ -47,9 +47,10 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     let mut mcp_routes = Router::new();
     if server.transport != Transport::Sse {
         let handler = app.mcp.clone();
+        let sessions = Arc::new(LocalSessionManager::default());
         let rmcp = StreamableHttpService::new(
             move || Ok(handler.for_session()),
-            Arc::new(LocalSessionManager::default()),
+            sessions.clone(),
             transport_config(
                 server,
                 app.config.layers.limits.max_body_bytes,
@@ -64,7 +65,10 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
                 app.config.layers.limits.max_body_bytes,
             )
         });
-        mcp_routes = mcp_routes.route_service(&server.mcp_path, McpRoute::new(rmcp, fast));
+        let bound = server
+            .stateful_sessions
+            .then(|| SessionBound::new(sessions, server.max_sessions));
+        mcp_routes = mcp_routes.route_service(&server.mcp_path, McpRoute::new(rmcp, fast, bound));
     }
     if server.transport == Transport::Sse || server.legacy_sse {
         mcp_routes = mcp_routes.merge(sse::routes(app, shutdown));

@@ -165,6 +165,12 @@ impl Config {
     /// `mcp_path`.
     fn validate_sse(&self) -> Result<(), ConfigError> {
         let server = &self.server;
+        if server.max_sessions == 0 {
+            return Err(invalid(
+                "server.max_sessions",
+                "must be at least 1 (e.g. 1000)",
+            ));
+        }
         if server.sse_max_sessions == 0 {
             return Err(invalid(
                 "server.sse_max_sessions",

@@ -154,6 +154,7 @@ fn legacy_sse_settings_are_bounded() {
     );
     let cases = [
         ("sse_max_sessions = 0", "server.sse_max_sessions"),
+        ("max_sessions = 0", "server.max_sessions"),
         ("sse_idle_timeout = \"500ms\"", "server.sse_idle_timeout"),
         ("sse_idle_timeout = \"25h\"", "between 1s and 24h"),
         (
