@@ -92,7 +92,9 @@ fn random<const N: usize>() -> [u8; N] {
             state.set(next);
             let wide = u128::from(next) * u128::from(next ^ 0xe703_7ed1_a0b4_28db);
             let word = ((wide >> 64) as u64 ^ wide as u64).to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
+            for (byte, random) in chunk.iter_mut().zip(word) {
+                *byte = random;
+            }
         }
     });
     if out.iter().all(|b| *b == 0) {

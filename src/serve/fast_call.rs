@@ -26,10 +26,9 @@ use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
 use rmcp::model::{
     CallToolResponse, ClientCapabilities, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult,
 };
-use serde::Deserialize;
-
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use serde::Deserialize;
 
 use super::rebinding::RebindingGuard;
 use crate::mcp::PrometheusMcp;
@@ -274,7 +273,12 @@ fn plain_call(body: &[u8], headers: &HeaderMap) -> Option<PlainCall> {
     (version_agrees && capabilities && name_agrees).then_some(call)
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<McpBody> {
+/// A plain answer: `body` as `content_type` with `status`.
+pub(super) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<McpBody> {
     let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(

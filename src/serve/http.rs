@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::fast_call::FastPath;
 use super::listener::{ListenerSettings, serve_connections};
-use super::mcp_route::{McpRoute, SessionBound};
+use super::mcp_route::McpRoute;
 use super::rebinding::RebindingGuard;
+use super::session_bound::SessionBound;
 use super::{ServeError, sse, well_known};
 use crate::app::App;
 use crate::config::{ServerConfig, Transport};

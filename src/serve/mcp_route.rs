@@ -7,21 +7,18 @@
 //! instructions of an `up` call (bench/instructions.py). Here a request
 //! costs two `Arc` clones.
 //!
-//! It also bounds rmcp's sessions (`server.max_sessions`): rmcp keeps any
-//! number until they idle out, so a session an `initialize` opens past the
-//! bound is closed again and the client told to retry.
+//! A request without a session id may open one: its answer goes through
+//! [`SessionBound`] (`server.max_sessions`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, Full};
-use rmcp::transport::streamable_http_server::session::SessionManager as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use http::{Method, Request, Response, StatusCode};
 
 use super::fast_call::{Fallback, FastPath, McpBody, ResponseFuture};
+use super::session_bound::{SESSION_ID, SessionBound};
 
 /// `server.mcp_path`: every method, to rmcp or to the fast path.
 pub struct McpRoute<F> {
@@ -42,47 +39,6 @@ impl<F> Clone for McpRoute<F> {
         }
     }
 }
-
-/// rmcp's sessions and how many may be open at once.
-pub struct SessionBound {
-    manager: Arc<LocalSessionManager>,
-    max: usize,
-}
-
-impl SessionBound {
-    /// At most `max` of `manager`'s sessions.
-    pub fn new(manager: Arc<LocalSessionManager>, max: usize) -> Self {
-        Self { manager, max }
-    }
-
-    /// rmcp's answer, unless it opened a session past the bound: that one
-    /// is closed and the client gets 503.
-    async fn admit(&self, response: Response<McpBody>) -> Response<McpBody> {
-        let Some(id) = response
-            .headers()
-            .get(SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return response;
-        };
-        let open = self.manager.sessions.read().await.len();
-        if open <= self.max {
-            return response;
-        }
-        let id: Arc<str> = id.into();
-        if let Err(error) = self.manager.close_session(&id).await {
-            tracing::warn!(%error, "a session past server.max_sessions could not be closed");
-        }
-        tracing::warn!(
-            open,
-            max = self.max,
-            "session refused: server.max_sessions reached"
-        );
-        too_many_sessions(self.max)
-    }
-}
-
-const SESSION_ID: &str = "mcp-session-id";
 
 impl<F: Fallback> McpRoute<F> {
     /// rmcp's service, with the fast path in front when there is one and
@@ -124,22 +80,6 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
             Some(bound) => Box::pin(async move { Ok(bound.admit(answer.await?).await) }),
         }
     }
-}
-
-/// 503 with `Retry-After`: the bound is reached, sessions idle out.
-fn too_many_sessions(max: usize) -> Response<McpBody> {
-    let text = format!(
-        "too many MCP sessions are open ({max}, server.max_sessions); retry later, or use protocol 2026-07-28, which needs no session"
-    );
-    let mut response = Response::new(Full::new(bytes::Bytes::from(text)).boxed());
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 /// rmcp answers a session DELETE with 202, which the official Python SDK

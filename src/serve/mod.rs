@@ -6,6 +6,7 @@ mod listener;
 mod mcp_route;
 mod observability;
 mod rebinding;
+mod session_bound;
 mod shutdown;
 mod sse;
 mod stdio;
