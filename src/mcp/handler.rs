@@ -11,8 +11,6 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use mcp_prometheus_layers::call_scope::CallScope;
-
 use super::PrometheusMcp;
 use super::resources;
 
@@ -80,10 +78,7 @@ impl ServerHandler for PrometheusMcp {
     ) -> Result<ReadResourceResponse, McpError> {
         let parts = context.extensions.get::<http::request::Parts>();
         // The catalog reaches an upstream in the caller's scope, as a tool.
-        let scope = match parts {
-            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
-            None => self.stdio_scope.clone(),
-        };
+        let scope = self.scope_of(parts);
         let caller = self.guards.caller(parts);
         self.read_for(&caller, &request.uri, scope)
             .await

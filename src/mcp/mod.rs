@@ -144,6 +144,15 @@ impl PrometheusMcp {
         self.call_from(name, arguments, Some(parts)).await.result
     }
 
+    /// What a call reaches upstream with: its HTTP request's scope, or the
+    /// stdio scope when there is no request.
+    fn scope_of(&self, parts: Option<&http::request::Parts>) -> CallScope {
+        match parts {
+            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
+            None => self.stdio_scope.clone(),
+        }
+    }
+
     /// One call with the scope and caller of its HTTP request (`None`:
     /// stdio).
     async fn call_from(
@@ -152,10 +161,7 @@ impl PrometheusMcp {
         arguments: rmcp::model::JsonObject,
         parts: Option<&http::request::Parts>,
     ) -> Outcome {
-        let scope = match parts {
-            Some(parts) => CallScope::from_parts(parts, self.keep_headers),
-            None => self.stdio_scope.clone(),
-        };
+        let scope = self.scope_of(parts);
         let caller = self.guards.caller(parts);
         // Boxed: the tool futures (21 tools, one state machine) are large,
         // and rmcp moves the request future into a task by value; a box
