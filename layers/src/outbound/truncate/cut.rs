@@ -21,7 +21,7 @@ impl Scanner {
     /// bracket and for the quote closing the current string.
     pub(super) fn room(&self) -> usize {
         let reserved = self.stack.len() + usize::from(self.in_string());
-        self.limit.saturating_sub(self.out.len() + reserved)
+        self.limit.saturating_sub(self.len() + reserved)
     }
 
     /// Writes `b` if keeping and `need` bytes fit (the byte and what it
@@ -61,7 +61,7 @@ impl Scanner {
     /// Copies input that is not JSON as-is, up to the budget, so the caller
     /// can show what the upstream sent.
     pub(super) fn raw(&mut self, bytes: &[u8]) {
-        let n = bytes.len().min(self.limit.saturating_sub(self.out.len()));
+        let n = bytes.len().min(self.limit.saturating_sub(self.len()));
         self.reserve(n);
         self.out.extend_from_slice(&bytes[..n]);
         if n < bytes.len() {
@@ -115,7 +115,7 @@ impl Scanner {
                     data: is_data,
                     child_open: false,
                     kept: 0,
-                    commit: self.out.len(),
+                    commit: self.len(),
                 });
                 self.lex = if array {
                     Lex::ValueOrClose
@@ -140,9 +140,10 @@ impl Scanner {
             Some(resume) if resume == depth => self.skip = None,
             Some(_) => {}
             None => {
+                let len = self.len();
                 if let Some(top) = self.stack.last_mut() {
                     top.kept += 1;
-                    top.commit = self.out.len();
+                    top.commit = len;
                     if top.list {
                         self.kept_items += 1;
                     }
@@ -154,7 +155,7 @@ impl Scanner {
         }
         if self.data == DataState::In && depth == self.data_depth {
             self.data = DataState::Done;
-            self.limit = self.limit.max(self.out.len() + TAIL_BYTES);
+            self.limit = self.limit.max(self.len() + TAIL_BYTES);
         }
         self.lex = if depth == 0 {
             Lex::Done
@@ -240,7 +241,7 @@ impl Scanner {
                 self.dropped_items += 1;
             }
         }
-        self.out.truncate(pos);
+        self.out.truncate(pos.saturating_sub(self.base));
         if string {
             self.push(b'"');
         }
@@ -248,11 +249,12 @@ impl Scanner {
             let close = if self.stack[i].array { b']' } else { b'}' };
             self.push(close);
         }
+        let len = self.len();
         if (string || open > resume)
             && let Some(parent) = resume.checked_sub(1).and_then(|i| self.stack.get_mut(i))
         {
             parent.kept += 1;
-            parent.commit = self.out.len();
+            parent.commit = len;
         }
         self.surrogate = None;
         self.skip = Some(resume);
@@ -265,7 +267,7 @@ impl Scanner {
     /// Where the current string can end: not inside an escape, not after a
     /// lone high surrogate, not inside a multibyte UTF-8 character.
     fn string_cut_pos(&self) -> usize {
-        let mut pos = self.out.len();
+        let mut pos = self.len();
         if matches!(self.lex, Lex::Escape | Lex::Unicode(_)) {
             pos = self.esc_start;
         }
@@ -275,11 +277,11 @@ impl Scanner {
             pos = start;
         }
         let mut lead = pos;
-        while lead > self.str_start && pos - lead < 3 && self.out[lead - 1] & 0xC0 == 0x80 {
+        while lead > self.str_start && pos - lead < 3 && self.kept_byte(lead - 1) & 0xC0 == 0x80 {
             lead -= 1;
         }
         if lead > self.str_start {
-            let width = match self.out[lead - 1] {
+            let width = match self.kept_byte(lead - 1) {
                 0xF0.. => 4,
                 0xE0.. => 3,
                 0xC0.. => 2,

@@ -33,10 +33,12 @@ mod cut;
 mod passthrough;
 mod record;
 mod scanner;
+mod stream;
 #[cfg(test)]
 mod tests;
 
 pub use record::{Truncation, TruncationReason};
+pub use stream::{PendingTruncation, StreamKept};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,6 +60,7 @@ use crate::body::ResponseBody;
 use crate::build::BuildCtx;
 use passthrough::{boxed, capped, is_json_answer};
 use scanner::Scanner;
+use stream::KeptBody;
 
 /// The smallest budget accepted: it must hold an envelope and a few items.
 pub const MIN_MAX_BYTES: usize = 1024;
@@ -251,9 +254,11 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let limits = self.config.limits(req.extensions().get());
+        let stream = req.extensions().get::<StreamKept>().is_some();
         TruncateFuture {
             inner: self.inner.call(req),
             limits,
+            stream,
             reading: None,
         }
     }
@@ -265,7 +270,9 @@ pin_project! {
         #[pin]
         inner: F,
         limits: Limits,
-        reading: Option<Reading>,
+        // The caller asked for `StreamKept`.
+        stream: bool,
+        reading: Option<(http::response::Parts, Reading)>,
     }
 }
 
@@ -289,21 +296,35 @@ where
             if !is_json_answer(&response) {
                 return Poll::Ready(Ok(capped(response, limits.ceiling)));
             }
-            let (parts, body) = response.into_parts();
-            *this.reading = Some(Reading {
-                parts,
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(CONTENT_LENGTH);
+            let reading = Reading {
                 body: boxed(body),
                 scanner: Scanner::new(limits.max_bytes, limits.max_items),
                 scan_left: limits.max_scan,
-            });
+            };
+            if *this.stream {
+                let (body, record) = KeptBody::new(reading);
+                parts.extensions.insert(record);
+                return Poll::Ready(Ok(Response::from_parts(parts, body.boxed_unsync())));
+            }
+            *this.reading = Some((parts, reading));
         }
         // `reading` is `None` here only if polled after completion.
-        let eof = match this.reading.as_mut().map(|reading| reading.poll_scan(cx)) {
+        let eof = match this
+            .reading
+            .as_mut()
+            .map(|(_, reading)| reading.poll_scan(cx, false))
+        {
             None | Some(Poll::Pending) => return Poll::Pending,
-            Some(Poll::Ready(result)) => result?,
+            Some(Poll::Ready(Ok(Scan::Ended { eof }))) => eof,
+            Some(Poll::Ready(Ok(Scan::Settled(_)))) => {
+                unreachable!("nothing settles unless streaming")
+            }
+            Some(Poll::Ready(Err(error))) => return Poll::Ready(Err(error)),
         };
         match this.reading.take() {
-            Some(reading) => Poll::Ready(Ok(reading.into_response(eof))),
+            Some((parts, reading)) => Poll::Ready(Ok(reading.into_response(parts, eof))),
             None => Poll::Pending,
         }
     }
@@ -311,24 +332,32 @@ where
 
 /// A 2xx JSON answer being scanned.
 struct Reading {
-    parts: http::response::Parts,
     body: ResponseBody,
     scanner: Scanner,
     scan_left: u64,
 }
 
+/// How far a poll of [`Reading::poll_scan`] got.
+enum Scan {
+    /// Kept bytes no cut can take back (streaming only).
+    Settled(Bytes),
+    /// The body ended (`eof`) or the scan limit was reached.
+    Ended { eof: bool },
+}
+
 impl Reading {
-    /// Scans frames until the body ends (`Ok(true)`) or the scan limit is
-    /// reached (`Ok(false)`); a body error fails the call.
-    fn poll_scan(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, BoxError>> {
+    /// Scans frames until the body ends or the scan limit is reached, or
+    /// (when `stream`) until enough kept bytes have settled; a body error
+    /// fails the call.
+    fn poll_scan(&mut self, cx: &mut Context<'_>, stream: bool) -> Poll<Result<Scan, BoxError>> {
         let mut scanned = 0;
         loop {
             if !self.scanner.wants_more() {
-                return Poll::Ready(Ok(false));
+                return Poll::Ready(Ok(Scan::Ended { eof: false }));
             }
             let frame = match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(Ok(true)),
+                Poll::Ready(None) => return Poll::Ready(Ok(Scan::Ended { eof: true })),
                 Poll::Ready(Some(frame)) => frame.map_err(BrokenBody)?,
             };
             let Ok(data) = frame.into_data() else {
@@ -340,7 +369,10 @@ impl Reading {
             self.scanner.feed(&data[..take]);
             self.scan_left -= take as u64;
             if take < data.len() {
-                return Poll::Ready(Ok(false));
+                return Poll::Ready(Ok(Scan::Ended { eof: false }));
+            }
+            if stream && let Some(settled) = self.scanner.take_settled(stream::MIN_HANDOVER) {
+                return Poll::Ready(Ok(Scan::Settled(settled)));
             }
             scanned += take;
             if scanned >= YIELD_EVERY_BYTES {
@@ -350,7 +382,8 @@ impl Reading {
         }
     }
 
-    fn into_response(self, eof: bool) -> Response<ResponseBody> {
+    /// The rest of the kept answer, closed, and the record of what was cut.
+    fn finish(self, eof: bool) -> (Bytes, Truncation) {
         let (body, truncation) = self.scanner.finish(eof);
         if truncation.truncated {
             tracing::debug!(
@@ -361,8 +394,11 @@ impl Reading {
                 "upstream answer truncated"
             );
         }
-        let mut parts = self.parts;
-        parts.headers.remove(CONTENT_LENGTH);
+        (body, truncation)
+    }
+
+    fn into_response(self, mut parts: http::response::Parts, eof: bool) -> Response<ResponseBody> {
+        let (body, truncation) = self.finish(eof);
         parts.extensions.insert(truncation);
         let body = Full::new(body)
             .map_err(|never| match never {})

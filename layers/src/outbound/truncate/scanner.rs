@@ -71,10 +71,12 @@ pub(super) struct Frame {
 /// The incremental truncating scanner; see the module docs of `truncate`.
 #[derive(Debug)]
 pub(super) struct Scanner {
-    /// Most bytes `out` may hold, closing brackets included.
+    /// Most bytes kept (handed over and in `out`), closing brackets included.
     pub(super) limit: usize,
     pub(super) max_items: usize,
     pub(super) out: Vec<u8>,
+    /// Kept bytes already handed over (streamed): `out` starts there.
+    pub(super) base: usize,
     /// Largest capacity `out` reached: the scanner's whole buffer.
     pub(super) peak: usize,
     pub(super) lex: Lex,
@@ -114,6 +116,7 @@ impl Scanner {
             limit,
             max_items,
             out: Vec::new(),
+            base: 0,
             peak: 0,
             lex: Lex::Value,
             stack: Vec::new(),
@@ -191,7 +194,7 @@ impl Scanner {
         match b {
             b'"' => self.string_end(),
             b'\\' => {
-                self.esc_start = self.out.len();
+                self.esc_start = self.len();
                 self.root_key = None;
                 self.lex = Lex::Escape;
                 self.put(b, 1);
@@ -260,7 +263,7 @@ impl Scanner {
     /// Opens a string (value or key) whose quote has just been written.
     pub(super) fn string_start(&mut self, key: bool) {
         self.str_key = key;
-        self.str_start = self.out.len();
+        self.str_start = self.len();
         self.surrogate = None;
         if key && self.stack.len() == 1 {
             self.root_key = Some(0);
@@ -337,7 +340,7 @@ impl Scanner {
                     Lex::Unicode(read + 1)
                 };
                 if read == 3 && (0xD800..0xDC00).contains(&self.esc_code) {
-                    self.surrogate = Some((self.esc_start, self.out.len()));
+                    self.surrogate = Some((self.esc_start, self.len()));
                 }
             }
             (Lex::Literal(word, read), _) if word.get(usize::from(read)) == Some(&b) => {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::super::TAIL_BYTES;
-use super::scan;
+use super::{scan, scan_streamed};
 
 const ROUNDS: usize = 1500;
 
@@ -88,6 +88,11 @@ fn random_documents_always_give_valid_json() {
             whole,
             "round {round} chunk {chunk}"
         );
+        assert_eq!(
+            scan_streamed(input.as_bytes(), max_bytes, max_items, chunk),
+            whole,
+            "round {round} chunk {chunk}: streamed"
+        );
         let (bytes, truncation) = whole;
         let output: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             panic!(
@@ -122,7 +127,8 @@ proptest::proptest! {
         chunk in 1usize..700,
     ) {
         let input: Vec<u8> = prefix.iter().copied().chain(bytes).collect();
-        let (out, _) = scan(&input, max_bytes, max_items, chunk);
+        let (out, record) = scan(&input, max_bytes, max_items, chunk);
         proptest::prop_assert!(out.len() <= max_bytes + TAIL_BYTES);
+        proptest::prop_assert_eq!((out, record), scan_streamed(&input, max_bytes, max_items, chunk));
     }
 }

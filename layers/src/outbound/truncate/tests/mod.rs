@@ -5,6 +5,7 @@ mod big;
 mod fuzz;
 mod layer;
 mod shapes;
+mod streamed;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -23,6 +24,27 @@ fn scan(input: &[u8], max_bytes: usize, max_items: usize, chunk: usize) -> (Byte
         scanner.feed(piece);
     }
     scanner.finish(true)
+}
+
+/// [`scan`] handing over settled bytes after every chunk, as a streamed
+/// answer does: the pieces joined, and the record.
+fn scan_streamed(
+    input: &[u8],
+    max_bytes: usize,
+    max_items: usize,
+    chunk: usize,
+) -> (Bytes, Truncation) {
+    let mut scanner = Scanner::new(max_bytes, max_items);
+    let mut joined = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        scanner.feed(piece);
+        if let Some(settled) = scanner.take_settled(1) {
+            joined.extend_from_slice(&settled);
+        }
+    }
+    let (rest, truncation) = scanner.finish(true);
+    joined.extend_from_slice(&rest);
+    (Bytes::from(joined), truncation)
 }
 
 fn parse(bytes: &[u8]) -> Value {
