@@ -6,25 +6,27 @@
 mod answer;
 mod call;
 mod client;
+mod envelope;
 mod error;
 mod forward;
 mod frames;
 mod link;
 mod registry;
+mod streamed;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use mcp_prometheus_layers::body::ResponseBody;
 use mcp_prometheus_layers::endpoint::UpstreamEndpoint;
 use mcp_prometheus_layers::identity::Probe;
-use mcp_prometheus_layers::outbound::guardrails::GuardrailDecisions;
 use mcp_prometheus_layers::outbound::truncate::Truncation;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
+use envelope::guardrails_of;
 use frames::Frames;
 
 pub use answer::{ApiSuccess, Notes, RawAnswer};
@@ -34,6 +36,7 @@ pub use error::UpstreamError;
 pub use forward::{Forward, GUARDRAIL_HEADER};
 pub use link::{ExternalLink, ExternalUi, LinkConfigError, LinkTime};
 pub use registry::{UnknownUpstream, Upstreams};
+pub use streamed::{Decoded, StreamDecoder};
 
 use crate::config::UpstreamConfig;
 use crate::stack::{OutboundService, UpstreamStacks};
@@ -57,22 +60,6 @@ pub struct Upstream {
     forwards_credentials: bool,
     /// Where a person opens this upstream's queries.
     link: Option<ExternalLink>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope<T> {
-    status: String,
-    #[serde(default = "Option::default")]
-    data: Option<T>,
-    #[serde(default)]
-    error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    warnings: Vec<String>,
-    #[serde(default)]
-    infos: Vec<String>,
 }
 
 /// What a readiness probe of an upstream found.
@@ -135,69 +122,8 @@ impl Upstream {
         scope: &CallScope,
     ) -> Result<ApiSuccess<T>, UpstreamError> {
         let endpoint = call.endpoint;
-        let RawAnswer {
-            status,
-            body,
-            truncation,
-            guardrails,
-        } = self.send(call, Some(scope)).await?;
-        let envelope: Envelope<T> = match serde_json::from_slice(&body) {
-            Ok(envelope) => envelope,
-            Err(error) if status.is_success() => {
-                return Err(UpstreamError::InvalidJson {
-                    upstream: self.name.to_string(),
-                    endpoint,
-                    detail: error.to_string(),
-                });
-            }
-            Err(_) => return Err(self.status_error(endpoint, status, &body)),
-        };
-        if envelope.status == "success" && status.is_success() {
-            return envelope
-                .data
-                .map(|data| ApiSuccess {
-                    data,
-                    notes: Notes {
-                        warnings: envelope.warnings,
-                        infos: envelope.infos,
-                        truncation,
-                        guardrails,
-                    },
-                })
-                .ok_or_else(|| UpstreamError::InvalidJson {
-                    upstream: self.name.to_string(),
-                    endpoint,
-                    detail: "no data in a success answer".into(),
-                });
-        }
-        match (envelope.error_type, envelope.error) {
-            (Some(error_type), Some(message)) => Err(UpstreamError::Prometheus {
-                error_type,
-                message,
-                warnings: envelope.warnings,
-            }),
-            _ => Err(self.status_error(endpoint, status, &body)),
-        }
-    }
-
-    fn status_error(
-        &self,
-        endpoint: &'static str,
-        status: StatusCode,
-        body: &[u8],
-    ) -> UpstreamError {
-        let text = String::from_utf8_lossy(body);
-        let snippet: String = text.trim().chars().take(300).collect();
-        UpstreamError::Status {
-            upstream: self.name.to_string(),
-            endpoint,
-            status: status.as_u16(),
-            snippet: if snippet.is_empty() {
-                status.canonical_reason().unwrap_or("no body").to_owned()
-            } else {
-                snippet
-            },
-        }
+        let answer = self.send(call, Some(scope)).await?;
+        self.decode(endpoint, answer)
     }
 
     /// Sends a request through the outbound stack and reads the whole body,
@@ -209,6 +135,18 @@ impl Upstream {
         scope: Option<&CallScope>,
     ) -> Result<RawAnswer, UpstreamError> {
         let endpoint = call.endpoint;
+        let request = self.scoped_request(call, scope)?;
+        let response = self.dispatch(request, endpoint).await?;
+        self.read_whole(response, endpoint).await
+    }
+
+    /// The request for `call`, with the call's scope (tenants, credentials,
+    /// budget) or, without one, marked as a probe that reads no tenant data.
+    fn scoped_request(
+        &self,
+        call: ApiCall,
+        scope: Option<&CallScope>,
+    ) -> Result<Request<Full<Bytes>>, UpstreamError> {
         let mut request = self.request(call)?;
         match scope {
             Some(scope) => scope.apply(&mut request),
@@ -216,34 +154,36 @@ impl Upstream {
                 request.extensions_mut().insert(Probe);
             }
         }
-        let response = self
-            .service
+        Ok(request)
+    }
+
+    /// Sends `request` through the outbound stack: the answer's head.
+    async fn dispatch(
+        &self,
+        request: Request<Full<Bytes>>,
+        endpoint: &'static str,
+    ) -> Result<http::Response<ResponseBody>, UpstreamError> {
+        self.service
             .clone()
             .oneshot(request)
             .await
-            .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))?;
+            .map_err(|e| UpstreamError::from_transport(&self.name, endpoint, &e))
+    }
+
+    /// Reads an answer's whole body, up to the upstream's
+    /// `max_response_bytes` unless the truncate layer already cut it.
+    async fn read_whole(
+        &self,
+        response: http::Response<ResponseBody>,
+        endpoint: &'static str,
+    ) -> Result<RawAnswer, UpstreamError> {
         let status = response.status();
         let truncation = response.extensions().get::<Truncation>().cloned();
-        let guardrails = response
-            .extensions()
-            .get::<GuardrailDecisions>()
-            .map(|d| d.0.clone())
-            .unwrap_or_default();
+        let guardrails = guardrails_of(&response);
         let mut body = response.into_body();
         let mut buffer = Frames::default();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|error| match find_timeout(error.as_ref()) {
-                Some(timeout) => UpstreamError::Timeout {
-                    upstream: self.name.to_string(),
-                    endpoint,
-                    after: timeout.0,
-                },
-                None => UpstreamError::BrokenAnswer {
-                    upstream: self.name.to_string(),
-                    endpoint,
-                    detail: error_chain(error.as_ref()),
-                },
-            })?;
+            let frame = frame.map_err(|error| self.body_error(endpoint, error.as_ref()))?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -265,6 +205,26 @@ impl Upstream {
             truncation,
             guardrails,
         })
+    }
+
+    /// A body that failed mid-read: timed out, or broke off.
+    fn body_error(
+        &self,
+        endpoint: &'static str,
+        error: &(dyn std::error::Error + 'static),
+    ) -> UpstreamError {
+        match find_timeout(error) {
+            Some(timeout) => UpstreamError::Timeout {
+                upstream: self.name.to_string(),
+                endpoint,
+                after: timeout.0,
+            },
+            None => UpstreamError::BrokenAnswer {
+                upstream: self.name.to_string(),
+                endpoint,
+                detail: error_chain(error),
+            },
+        }
     }
 
     fn request(&self, call: ApiCall) -> Result<Request<Full<Bytes>>, UpstreamError> {
