@@ -29,7 +29,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::ToolsConfig;
 use crate::upstream::{
-    ApiCall, ApiSuccess, Readiness, UnknownUpstream, Upstream, UpstreamError, Upstreams,
+    ApiCall, ApiSuccess, Readiness, StreamDecoder, UnknownUpstream, Upstream, UpstreamError,
+    Upstreams,
 };
 
 use mcp_prometheus_layers::call_scope::{CallScope, NarrowError};
@@ -102,6 +103,15 @@ impl Target {
         self.upstream.api(call, &self.scope).await
     }
 
+    /// Calls the upstream and decodes the answer while it arrives.
+    pub async fn api_streamed<D: StreamDecoder>(
+        &self,
+        call: ApiCall,
+        decoder: D,
+    ) -> Result<ApiSuccess<D::Output>, UpstreamError> {
+        self.upstream.api_streamed(call, &self.scope, decoder).await
+    }
+
     /// Asks the upstream whether it is ready.
     pub async fn readiness(&self) -> Readiness {
         self.upstream.readiness().await
@@ -124,6 +134,19 @@ impl Target {
                 )
             })
             .collect())
+    }
+
+    /// Lets the answer's bytes run to the hard ceiling, keeping the item
+    /// bound: for a summary, which reads the answer while it arrives and
+    /// holds one series at a time, so its size is set by the series it
+    /// keeps, not by what their samples weigh.
+    pub fn summarized(mut self) -> Self {
+        let budget = self
+            .scope
+            .budget
+            .get_or_insert_with(TruncateBudget::default);
+        budget.max_bytes = Some(usize::MAX);
+        self
     }
 
     /// Streams at most `items` items of the answer (the truncate layer

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{DurationArg, TimeArg};
-use super::summary::samples::RangeData;
+use super::summary::stream::RangeStream;
 use super::{Target, ToolContext, ToolError, ToolOutput};
 use crate::promtime::{format_seconds, format_unix, now_unix};
 use crate::upstream::{ApiCall, LinkTime};
@@ -186,7 +186,11 @@ pub async fn range(ctx: ToolContext, args: RangeQueryArgs) -> Result<ToolOutput,
     )?;
     let output = match format {
         RangeFormat::Summary => {
-            let answer = target.api::<RangeData>(call).await?;
+            let answer = target
+                .clone()
+                .summarized()
+                .api_streamed(call, RangeStream::default())
+                .await?;
             range_output::summary(target.name(), answer.data, &window, &answer.notes)
                 .with_notes(answer.notes)
         }

@@ -7,4 +7,8 @@ pub mod matrix;
 pub mod number;
 pub mod samples;
 pub mod stats;
+pub mod stream;
+mod stream_series;
+#[cfg(test)]
+mod stream_tests;
 pub mod vector;
