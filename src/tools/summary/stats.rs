@@ -58,7 +58,7 @@ impl SeriesStats {
             ..Self::default()
         };
         let mut values = Vec::with_capacity(samples.len());
-        let mut mean = 0.0;
+        let mut sum = 0.0;
         for &(_, value) in samples {
             if value.is_nan() {
                 stats.nan += 1;
@@ -66,9 +66,7 @@ impl SeriesStats {
                 stats.inf += 1;
             } else {
                 values.push(value);
-                // A running mean cannot overflow where a sum of huge values would.
-                let n = values.len() as f64;
-                mean += value / n - mean / n;
+                sum += value;
             }
         }
         let finite_samples = || samples.iter().filter(|s| s.1.is_finite());
@@ -78,24 +76,41 @@ impl SeriesStats {
         };
         stats.last = Some(last.1);
         stats.delta = finite(last.1 - first.1);
-        stats.mean = finite(mean);
+        stats.mean = finite(mean(sum, &values));
         stats.trend_per_hour = slope(finite_samples()).map(|s| s * 3600.0).and_then(finite);
-        values.sort_by(f64::total_cmp);
-        stats.min = values.first().copied();
-        stats.max = values.last().copied();
-        stats.p95 = quantile(&values, 0.95);
+        stats.min = values.iter().copied().min_by(f64::total_cmp);
+        stats.max = values.iter().copied().max_by(f64::total_cmp);
+        stats.p95 = quantile(&mut values, 0.95);
         stats
     }
 }
 
-/// The `q` quantile of sorted values, interpolated linearly between the
-/// closest ranks.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
+/// The mean of `values` from their `sum`; when the sum overflowed (values
+/// near `f64::MAX`), a running mean, which cannot.
+fn mean(sum: f64, values: &[f64]) -> f64 {
+    let n = values.len() as f64;
+    if (sum / n).is_finite() {
+        return sum / n;
+    }
+    let mut mean = 0.0;
+    for (i, &value) in values.iter().enumerate() {
+        let n = (i + 1) as f64;
+        mean += value / n - mean / n;
+    }
+    mean
+}
+
+/// The `q` quantile of `values` (reordered), interpolated linearly between
+/// the closest ranks; found by selection, not by sorting.
+pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    let last = values.len().checked_sub(1)?;
     let rank = q.clamp(0.0, 1.0) * last as f64;
-    let below = rank.floor() as usize;
-    let above = rank.ceil() as usize;
-    let (low, high) = (*sorted.get(below)?, *sorted.get(above)?);
+    let below = (rank.floor() as usize).min(last);
+    let (_, &mut low, above) = values.select_nth_unstable_by(below, f64::total_cmp);
+    let high = match rank > below as f64 {
+        true => above.iter().copied().min_by(f64::total_cmp).unwrap_or(low),
+        false => low,
+    };
     finite(low + (high - low) * (rank - below as f64))
 }
 
@@ -103,14 +118,24 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 /// from the first sample so that Unix seconds keep their precision.
 fn slope<'a>(samples: impl Iterator<Item = &'a Sample> + Clone) -> Option<f64> {
     let origin = samples.clone().next()?.0;
-    let (mut n, mut mean_t, mut mean_v) = (0.0, 0.0, 0.0);
+    let (mut n, mut sum_t, mut sum_v) = (0.0, 0.0, 0.0);
     for &(t, v) in samples.clone() {
         n += 1.0;
-        mean_t += (t - origin) / n - mean_t / n;
-        mean_v += v / n - mean_v / n;
+        sum_t += t - origin;
+        sum_v += v;
     }
     if n < 2.0 {
         return None;
+    }
+    let (mut mean_t, mut mean_v) = (sum_t / n, sum_v / n);
+    if !(mean_t.is_finite() && mean_v.is_finite()) {
+        // Sums of values near `f64::MAX` overflow; running means do not.
+        (mean_t, mean_v, n) = (0.0, 0.0, 0.0);
+        for &(t, v) in samples.clone() {
+            n += 1.0;
+            mean_t += (t - origin) / n - mean_t / n;
+            mean_v += v / n - mean_v / n;
+        }
     }
     let (mut covariance, mut variance) = (0.0, 0.0);
     for &(t, v) in samples {
@@ -203,5 +228,23 @@ mod tests {
     #[test]
     fn an_empty_series_is_all_none() {
         assert_eq!(SeriesStats::of(&[]), SeriesStats::default());
+    }
+
+    proptest::proptest! {
+        /// Selection gives the quantile sorting gives.
+        #[test]
+        fn quantile_by_selection_is_quantile_of_the_sorted(
+            values in proptest::collection::vec(-1e9f64..1e9, 1..300),
+            q in 0.0f64..=1.0,
+        ) {
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let last = sorted.len() - 1;
+            let rank = q * last as f64;
+            let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
+            let want = sorted[below] + (sorted[above] - sorted[below]) * (rank - below as f64);
+            let mut reordered = values;
+            proptest::prop_assert_eq!(quantile(&mut reordered, q), Some(want));
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! label values), each well inside the budget. The byte-wise lexer spends
 //! some 35 instructions a byte on them; here an item that starts and ends
 //! in the same chunk and fits the room left is found by a structural scan
-//! (brackets outside strings, strings skipped to their quote with `memchr`)
+//! (brackets outside strings, strings skipped to their quote)
 //! and copied whole. The scanner's state afterwards is what the lexer would
 //! have reached: the item kept and committed, the list's count one up.
 //!
@@ -73,17 +73,19 @@ fn item_len(bytes: &[u8], max_depth: usize) -> Option<usize> {
 }
 
 /// Index of the quote closing the string whose contents start at `from`.
+/// A plain loop: most strings of an answer (sample values, label values)
+/// are a few bytes long, shorter than `memchr`'s set-up pays for.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
         let rest = bytes.get(from..)?;
-        let at = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest.get(..at)?.iter().any(|&b| b < 0x20) {
-            return None;
-        }
+        let at = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         match rest.get(at)? {
             b'"' => return Some(from + at),
             // an escape: its next byte is never the closing quote
-            _ => from += at + 2,
+            b'\\' => from += at + 2,
+            _ => return None,
         }
     }
 }
