@@ -254,7 +254,7 @@ impl PrometheusMcp {
         match outcome {
             Some(Ok(mut output)) => {
                 self.metrics.record(tool, None, started.elapsed());
-                let text = output.full_text();
+                let text = output.take_full_text();
                 let structured = output.take_structured();
                 let mut content = vec![ContentBlock::text(text)];
                 if let Some(png) = output.image.take() {

@@ -30,6 +30,7 @@ use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 
+use super::chunked::ChunkedWriter;
 use super::rebinding::RebindingGuard;
 use crate::mcp::PrometheusMcp;
 
@@ -148,8 +149,17 @@ impl FastPath {
             ServerResult::from(CallToolResponse::from(result)),
             call.id,
         );
-        match serde_json::to_vec(&message) {
-            Ok(body) => respond(StatusCode::OK, "application/json", body),
+        let mut body = ChunkedWriter::default();
+        match serde_json::to_writer(&mut body, &message) {
+            Ok(()) => {
+                let length = http::HeaderValue::from(body.len());
+                let mut response =
+                    respond_with(StatusCode::OK, "application/json", body.into_body());
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, length);
+                response
+            }
             Err(error) => {
                 tracing::error!(%error, "tool answer could not be serialized");
                 respond(
@@ -279,7 +289,16 @@ pub(super) fn respond(
     content_type: &'static str,
     body: Vec<u8>,
 ) -> Response<McpBody> {
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    respond_with(status, content_type, Full::new(Bytes::from(body)).boxed())
+}
+
+/// An answer: `body` as `content_type` with `status`.
+fn respond_with(
+    status: StatusCode,
+    content_type: &'static str,
+    body: McpBody,
+) -> Response<McpBody> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,5 +1,6 @@
 //! `serve`: the transports, the observability listener and shutdown.
 
+mod chunked;
 mod fast_call;
 mod http;
 mod listener;

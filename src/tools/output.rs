@@ -198,8 +198,19 @@ impl ToolOutput {
     /// The text content: the rendering, then what was cut, the guardrails'
     /// warnings and Prometheus's, so a model that reads only text misses
     /// nothing.
+    #[cfg(test)]
     pub fn full_text(&self) -> String {
-        let mut text = self.text.clone();
+        self.text_with_notes(self.text.clone())
+    }
+
+    /// The text content (the rendering, then the notes), moving the
+    /// rendering out instead of copying it (a 10k-series table is megabytes).
+    pub fn take_full_text(&mut self) -> String {
+        let text = std::mem::take(&mut self.text);
+        self.text_with_notes(text)
+    }
+
+    fn text_with_notes(&self, mut text: String) -> String {
         if self.truncated
             && let (Some(returned), Some(total)) = (self.returned, self.total)
         {

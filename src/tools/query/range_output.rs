@@ -30,12 +30,18 @@ pub fn summary(upstream: &str, data: RangeData, window: &Window, notes: &Notes) 
         text.push_str("; statistics per series (format=\"samples\" returns the points):\n");
         text.push_str(&matrix::table(&series, series_name_of));
     }
-    let data = json!({
+    // Each summary is freed as it becomes JSON: 10k series' labels are
+    // never held twice.
+    let series: Vec<Value> = series
+        .into_iter()
+        .map(|s| serde_json::to_value(s).unwrap_or_default())
+        .collect();
+    let mut data = json!({
         "resultType": data.result_type,
         "format": "summary",
         "window": {"start": window.start, "end": window.end, "step": window.step},
-        "series": series,
     });
+    data["series"] = Value::Array(series);
     ToolOutput::new(Family::Query, upstream, data, text).counted(returned, total)
 }
 

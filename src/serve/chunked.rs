@@ -1,0 +1,92 @@
+//! An answer written in pieces: a tool result of megabytes (a 10k-series
+//! summary) is serialized into fixed-size chunks sent as body frames,
+//! instead of one buffer that doubles as it grows (copying itself each
+//! time and holding up to twice its size).
+
+use std::convert::Infallible;
+use std::io;
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody};
+
+use super::fast_call::McpBody;
+
+/// The size of a full chunk; a small answer stays in one smaller buffer.
+const CHUNK: usize = 64 << 10;
+
+/// A [`io::Write`] collecting what is written as a list of chunks.
+#[derive(Debug, Default)]
+pub struct ChunkedWriter {
+    done: Vec<Bytes>,
+    current: Vec<u8>,
+    len: usize,
+}
+
+impl io::Write for ChunkedWriter {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let written = buf.len();
+        self.len += written;
+        while !buf.is_empty() {
+            if self.current.len() == CHUNK {
+                let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
+                self.done.push(Bytes::from(full));
+            }
+            let (now, later) = buf.split_at(buf.len().min(CHUNK - self.current.len()));
+            self.current.extend_from_slice(now);
+            buf = later;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ChunkedWriter {
+    /// How many bytes were written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The chunks as a body: one frame each.
+    pub fn into_body(mut self) -> McpBody {
+        if self.done.is_empty() {
+            return Full::new(Bytes::from(self.current)).boxed();
+        }
+        self.done.push(Bytes::from(self.current));
+        let frames = self
+            .done
+            .into_iter()
+            .map(|chunk| Ok::<_, Infallible>(Frame::data(chunk)));
+        StreamBody::new(futures_util::stream::iter(frames)).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn what_is_written_comes_back_in_order_in_bounded_chunks() {
+        for size in [0, 10, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 17] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let mut writer = ChunkedWriter::default();
+            for piece in data.chunks(777) {
+                writer.write_all(piece).expect("written");
+            }
+            assert_eq!(writer.len(), size);
+            let mut body = writer.into_body();
+            let mut joined = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let chunk = frame.expect("infallible").into_data().expect("data");
+                assert!(chunk.len() <= CHUNK, "{}", chunk.len());
+                joined.extend_from_slice(&chunk);
+            }
+            assert_eq!(joined, data, "size {size}");
+        }
+    }
+}
