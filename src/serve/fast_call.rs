@@ -173,7 +173,7 @@ impl FastPath {
 }
 
 /// The header's value when it is sent exactly once, as text.
-fn only<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn only<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?;
     if values.next().is_some() {
@@ -184,7 +184,7 @@ fn only<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// `Accept` lists both media types, with no weights (a weighted list is
 /// rmcp's to judge).
-fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+pub(super) fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     let (mut json, mut sse) = (false, false);
     for value in headers.get_all(header::ACCEPT) {
         let Ok(value) = value.to_str() else {
@@ -208,7 +208,7 @@ fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
 
 /// The body, which must be `length` bytes (hyper enforces a declared
 /// length; the bound is ours).
-async fn read_exactly(body: Body, length: usize) -> Result<Bytes, ()> {
+pub(super) async fn read_exactly(body: Body, length: usize) -> Result<Bytes, ()> {
     let limited = http_body_util::Limited::new(body, length);
     let bytes = limited.collect().await.map_err(|_| ())?.to_bytes();
     if bytes.len() == length {
@@ -241,7 +241,7 @@ struct PlainParams {
 /// `T` read from a JSON object only. A derived struct also accepts an
 /// array of its fields, which rmcp refuses (and which the rate limit, a
 /// JSON-RPC reader like rmcp, does not count as a call).
-struct MapOnly<T>(T);
+pub(super) struct MapOnly<T>(pub(super) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -309,7 +309,7 @@ fn respond_with(
 
 /// The client sent fewer bytes than it declared, or the connection broke:
 /// rmcp's answer to a body it cannot read.
-fn unreadable_body() -> Response<McpBody> {
+pub(super) fn unreadable_body() -> Response<McpBody> {
     respond(
         StatusCode::INTERNAL_SERVER_ERROR,
         "text/plain; charset=utf-8",

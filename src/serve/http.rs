@@ -15,6 +15,7 @@ use super::listener::{ListenerSettings, serve_connections};
 use super::mcp_route::McpRoute;
 use super::rebinding::RebindingGuard;
 use super::session_bound::SessionBound;
+use super::session_call::SessionCalls;
 use super::{ServeError, sse, well_known};
 use crate::app::App;
 use crate::config::{ServerConfig, Transport};
@@ -49,15 +50,14 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
     if server.transport != Transport::Sse {
         let handler = app.mcp.clone();
         let sessions = Arc::new(LocalSessionManager::default());
-        let rmcp = StreamableHttpService::new(
-            move || Ok(handler.for_session()),
-            sessions.clone(),
-            transport_config(
-                server,
-                app.config.layers.limits.max_body_bytes,
-                shutdown.clone(),
-            ),
+        let config = transport_config(
+            server,
+            app.config.layers.limits.max_body_bytes,
+            shutdown.clone(),
         );
+        let keep_alive = config.sse_keep_alive;
+        let rmcp =
+            StreamableHttpService::new(move || Ok(handler.for_session()), sessions.clone(), config);
         // JSON answers only: the fast path does not write rmcp's SSE framing.
         let fast = server.json_response.then(|| {
             FastPath::new(
@@ -66,10 +66,18 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
                 app.config.layers.limits.max_body_bytes,
             )
         });
-        let bound = server
-            .stateful_sessions
-            .then(|| SessionBound::new(sessions, server.max_sessions));
-        mcp_routes = mcp_routes.route_service(&server.mcp_path, McpRoute::new(rmcp, fast, bound));
+        let sessions = server.stateful_sessions.then(|| {
+            let calls = SessionCalls::new(
+                sessions.clone(),
+                RebindingGuard::new(&server.allowed_hosts, &server.allowed_origins),
+                app.config.layers.limits.max_body_bytes,
+                keep_alive,
+                shutdown.clone(),
+            );
+            (SessionBound::new(sessions, server.max_sessions), calls)
+        });
+        mcp_routes =
+            mcp_routes.route_service(&server.mcp_path, McpRoute::new(rmcp, fast, sessions));
     }
     if server.transport == Transport::Sse || server.legacy_sse {
         mcp_routes = mcp_routes.merge(sse::routes(app, shutdown));

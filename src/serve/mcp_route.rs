@@ -8,7 +8,8 @@
 //! costs two `Arc` clones.
 //!
 //! A request without a session id may open one: its answer goes through
-//! [`SessionBound`] (`server.max_sessions`).
+//! [`SessionBound`] (`server.max_sessions`). A request with one may be a
+//! plain tool call the session takes directly ([`SessionCalls`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use super::fast_call::{Fallback, FastPath, McpBody, ResponseFuture};
 use super::session_bound::{SESSION_ID, SessionBound};
+use super::session_call::SessionCalls;
 
 /// `server.mcp_path`: every method, to rmcp or to the fast path.
 pub struct McpRoute<F> {
@@ -28,6 +30,8 @@ pub struct McpRoute<F> {
     fast: Option<Arc<FastPath>>,
     /// `None` without sessions (`stateful_sessions = false`).
     sessions: Option<Arc<SessionBound>>,
+    /// Tool calls in a session; `None` without sessions.
+    session_calls: Option<Arc<SessionCalls>>,
 }
 
 impl<F> Clone for McpRoute<F> {
@@ -36,18 +40,26 @@ impl<F> Clone for McpRoute<F> {
             rmcp: self.rmcp.clone(),
             fast: self.fast.clone(),
             sessions: self.sessions.clone(),
+            session_calls: self.session_calls.clone(),
         }
     }
 }
 
 impl<F: Fallback> McpRoute<F> {
     /// rmcp's service, with the fast path in front when there is one and
-    /// the bound on its sessions when it keeps any.
-    pub fn new(rmcp: F, fast: Option<FastPath>, sessions: Option<SessionBound>) -> Self {
+    /// the bound on its sessions and the session call path when it keeps
+    /// any.
+    pub fn new(
+        rmcp: F,
+        fast: Option<FastPath>,
+        sessions: Option<(SessionBound, SessionCalls)>,
+    ) -> Self {
+        let (bound, calls) = sessions.unzip();
         Self {
             rmcp: Arc::new(rmcp),
             fast: fast.map(Arc::new),
-            sessions: sessions.map(Arc::new),
+            sessions: bound.map(Arc::new),
+            session_calls: calls.map(Arc::new),
         }
     }
 }
@@ -66,11 +78,14 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
             let ended = self.rmcp.clone().handle(request);
             return Box::pin(async move { ended.await.map(session_ended) });
         }
+        if request.headers().contains_key(SESSION_ID) {
+            return match &self.session_calls {
+                Some(calls) => calls.serve(request, &self.rmcp),
+                None => self.rmcp.clone().handle(request),
+            };
+        }
         // Only a request without a session can open one.
-        let bound = self
-            .sessions
-            .clone()
-            .filter(|_| !request.headers().contains_key(SESSION_ID));
+        let bound = self.sessions.clone();
         let answer = match &self.fast {
             Some(fast) => fast.serve(request, &self.rmcp),
             None => self.rmcp.clone().handle(request),

@@ -8,6 +8,8 @@ mod mcp_route;
 mod observability;
 mod rebinding;
 mod session_bound;
+mod session_call;
+mod session_sse;
 mod shutdown;
 mod sse;
 mod stdio;
