@@ -19,7 +19,7 @@ use axum::body::Body;
 use http::{Method, Request, Response, StatusCode};
 
 use super::fast_call::{Fallback, FastPath, McpBody, ResponseFuture};
-use super::session_bound::{SESSION_ID, SessionBound};
+use super::session_bound::{SessionBound, names_session};
 use super::session_call::SessionCalls;
 
 /// `server.mcp_path`: every method, to rmcp or to the fast path.
@@ -78,7 +78,7 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
             let ended = self.rmcp.clone().handle(request);
             return Box::pin(async move { ended.await.map(session_ended) });
         }
-        if request.headers().contains_key(SESSION_ID) {
+        if names_session(request.headers()) {
             return match &self.session_calls {
                 Some(calls) => calls.serve(request, &self.rmcp),
                 None => self.rmcp.clone().handle(request),

@@ -55,6 +55,15 @@ impl SessionBound {
 /// The header that names a session (and, on an answer, a new one).
 pub const SESSION_ID: &str = "mcp-session-id";
 
+/// Whether a request names a session, decided as rmcp decides it: a value
+/// that is not text counts as none, and rmcp opens a session for it, so
+/// such a request must pass the bound like any other.
+pub fn names_session(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(SESSION_ID)
+        .is_some_and(|value| value.to_str().is_ok())
+}
+
 /// 503 with `Retry-After`: the bound is reached, sessions idle out.
 fn too_many_sessions(max: usize) -> Response<McpBody> {
     let text = format!(

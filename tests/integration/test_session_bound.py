@@ -74,6 +74,48 @@ def test_sessions_past_the_bound_are_refused_and_room_comes_back(server: McpServ
         delete(url, s)
 
 
+def _initialize_with_raw_session_id(url: str, session_id: bytes) -> tuple[int, str | None]:
+    """An initialize whose Mcp-Session-Id is raw bytes (not text)."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    body = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                       "params": {"protocolVersion": LEGACY, "capabilities": {},
+                                  "clientInfo": {"name": "t", "version": "0"}}}).encode()
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.putrequest("POST", u.path)
+        for k, v in {**BASE_HEADERS, "MCP-Protocol-Version": LEGACY,
+                     "Content-Length": str(len(body))}.items():
+            conn.putheader(k, v)
+        conn.putheader("Mcp-Session-Id", session_id)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("mcp-session-id")
+    finally:
+        conn.close()
+
+
+def test_a_session_id_that_is_not_text_does_not_pass_the_bound(server: McpServer) -> None:
+    """rmcp reads a non-text Mcp-Session-Id as none and opens a session: such
+    requests went around the bound (found in review: unlimited sessions)."""
+    url = server.mcp_url
+    opened = []
+    for _ in range(MAX):
+        r = raw_initialize(url)
+        assert r.status == 200, r.text[:300]
+        opened.append(r.headers["mcp-session-id"])
+    for _ in range(3):
+        status, session = _initialize_with_raw_session_id(url, b"\xff")
+        assert (status, session) == (503, None), (status, session)
+    for s in opened:
+        delete(url, s)
+    status, session = _initialize_with_raw_session_id(url, b"\xff")
+    assert status == 200 and session, "under the bound it is served as rmcp serves it"
+    delete(url, session)
+
+
 def test_zero_sessions_is_refused_by_check_config(workdir: Path, stack: Stack) -> None:
     from mcpserver import run_cli
     cfg = ServerConfig([Upstream("local", stack.prom.url, "5s")], server_extra={"max_sessions": 0})
