@@ -132,7 +132,7 @@ impl ServerHandler for PrometheusMcp {
                 .tool_warnings(&request.name, output, &context)
                 .await;
         }
-        Ok(outcome.result.into())
+        Ok(outcome.into_result().into())
     }
 
     #[allow(deprecated)] // logging is how clients before 2026-07-28 set a level

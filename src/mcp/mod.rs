@@ -15,6 +15,7 @@ mod surface;
 
 use std::sync::Arc;
 
+use crate::tools::json_text::JsonText;
 use rmcp::model::{CallToolResult, ContentBlock, Tool};
 use tokio::time::Instant;
 
@@ -54,6 +55,9 @@ pub struct PrometheusMcp {
 /// How one call ended, before it becomes a result and an audit line.
 struct Outcome {
     result: CallToolResult,
+    /// The structured content as JSON text, when the tool wrote it so
+    /// (`result` then has none): see [`CallAnswer`].
+    structured_json: Option<JsonText>,
     outcome: &'static str,
     reason: Option<String>,
     output: Option<crate::tools::ToolOutput>,
@@ -63,10 +67,40 @@ impl Outcome {
     fn failed(outcome: &'static str, message: String) -> Self {
         Self {
             result: CallToolResult::error(vec![ContentBlock::text(message.clone())]),
+            structured_json: None,
             outcome,
             reason: Some(message),
             output: None,
         }
+    }
+
+    /// The result as rmcp sends it: structured content as a `Value`.
+    fn into_result(self) -> CallToolResult {
+        CallAnswer {
+            result: self.result,
+            structured_json: self.structured_json,
+        }
+        .into_result()
+    }
+}
+
+/// A tool call's answer for a transport that writes it itself (the fast
+/// path): big structured content stays JSON text instead of becoming a
+/// `Value` tree only to be written out again.
+pub struct CallAnswer {
+    /// The result; without structured content when `structured_json` has it.
+    pub result: CallToolResult,
+    pub structured_json: Option<JsonText>,
+}
+
+impl CallAnswer {
+    /// The result with its structured content as a `Value`, for rmcp.
+    pub fn into_result(self) -> CallToolResult {
+        let mut result = self.result;
+        if let Some(json) = self.structured_json {
+            result.structured_content = serde_json::from_str(json.as_str()).ok();
+        }
+        result
     }
 }
 
@@ -140,8 +174,12 @@ impl PrometheusMcp {
         name: &str,
         arguments: rmcp::model::JsonObject,
         parts: &http::request::Parts,
-    ) -> CallToolResult {
-        self.call_from(name, arguments, Some(parts)).await.result
+    ) -> CallAnswer {
+        let outcome = self.call_from(name, arguments, Some(parts)).await;
+        CallAnswer {
+            result: outcome.result,
+            structured_json: outcome.structured_json,
+        }
     }
 
     /// What a call reaches upstream with: its HTTP request's scope, or the
@@ -255,7 +293,8 @@ impl PrometheusMcp {
             Some(Ok(mut output)) => {
                 self.metrics.record(tool, None, started.elapsed());
                 let text = output.take_full_text();
-                let structured = output.take_structured();
+                let structured_json = output.take_structured_json();
+                let structured = structured_json.is_none().then(|| output.take_structured());
                 let mut content = vec![ContentBlock::text(text)];
                 if let Some(png) = output.image.take() {
                     use base64::Engine as _;
@@ -263,9 +302,10 @@ impl PrometheusMcp {
                     content.push(ContentBlock::image(data, "image/png"));
                 }
                 let mut result = CallToolResult::success(content);
-                result.structured_content = Some(structured);
+                result.structured_content = structured;
                 Outcome {
                     result,
+                    structured_json,
                     outcome: "ok",
                     reason: None,
                     output: Some(output),

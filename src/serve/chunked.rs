@@ -50,6 +50,15 @@ impl ChunkedWriter {
         self.len
     }
 
+    /// Takes back the last byte written (`None` when nothing was): the
+    /// last chunk is only set aside once more is written, so the byte is
+    /// still in `current`.
+    pub fn pop(&mut self) -> Option<u8> {
+        let byte = self.current.pop()?;
+        self.len -= 1;
+        Some(byte)
+    }
+
     /// The chunks as a body: one frame each.
     pub fn into_body(mut self) -> McpBody {
         if self.done.is_empty() {
@@ -79,6 +88,10 @@ mod tests {
                 writer.write_all(piece).expect("written");
             }
             assert_eq!(writer.len(), size);
+            if size > 0 {
+                assert_eq!(writer.pop(), data.last().copied(), "size {size}");
+                writer.write_all(&data[size - 1..]).expect("written");
+            }
             let mut body = writer.into_body();
             let mut joined = Vec::new();
             while let Some(frame) = body.frame().await {

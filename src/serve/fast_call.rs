@@ -23,14 +23,12 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
-use rmcp::model::{
-    CallToolResponse, ClientCapabilities, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult,
-};
+use rmcp::model::{ClientCapabilities, JsonObject, RequestId};
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 
-use super::chunked::ChunkedWriter;
+use super::fast_answer::write_answer;
 use super::rebinding::RebindingGuard;
 use crate::mcp::PrometheusMcp;
 
@@ -137,7 +135,7 @@ impl FastPath {
 
     /// Runs the call and writes the JSON-RPC answer as rmcp would.
     async fn answer(&self, call: PlainCall, parts: &http::request::Parts) -> Response<McpBody> {
-        let result = self
+        let answer = self
             .mcp
             .call_over_http(
                 &call.params.0.name,
@@ -145,13 +143,8 @@ impl FastPath {
                 parts,
             )
             .await;
-        let message = ServerJsonRpcMessage::response(
-            ServerResult::from(CallToolResponse::from(result)),
-            call.id,
-        );
-        let mut body = ChunkedWriter::default();
-        match serde_json::to_writer(&mut body, &message) {
-            Ok(()) => {
+        match write_answer(call.id, answer) {
+            Ok(body) => {
                 let length = http::HeaderValue::from(body.len());
                 let mut response =
                     respond_with(StatusCode::OK, "application/json", body.into_body());

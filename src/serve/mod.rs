@@ -1,6 +1,7 @@
 //! `serve`: the transports, the observability listener and shutdown.
 
 mod chunked;
+mod fast_answer;
 mod fast_call;
 mod http;
 mod listener;

@@ -12,6 +12,7 @@ pub mod exemplars;
 pub mod hints;
 #[cfg(test)]
 mod hostile_args;
+pub mod json_text;
 mod output;
 pub mod promql;
 mod query;

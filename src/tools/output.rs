@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::json_text::JsonText;
 use crate::upstream::Notes;
 use mcp_prometheus_layers::outbound::guardrails::GuardrailDecision;
 use serde_json::Value;
@@ -66,7 +67,12 @@ pub struct ToolOutput {
     /// Which upstream answered.
     pub upstream: String,
     /// Prometheus's `data`, after our filters and limits.
+    #[serde(skip)]
     pub data: Value,
+    /// `data` already written as JSON, when a tool's data is too big to be
+    /// worth a `Value` tree (a 10k-series summary): it then replaces `data`.
+    #[serde(skip)]
+    raw_data: Option<JsonText>,
     /// Whether items were left out.
     pub truncated: bool,
     /// Whether the upstream had more than was read (the answer was cut
@@ -115,6 +121,7 @@ impl ToolOutput {
             family,
             upstream: upstream.to_owned(),
             data,
+            raw_data: None,
             truncated: false,
             has_more: false,
             total: None,
@@ -187,10 +194,33 @@ impl ToolOutput {
     /// answer's data can be megabytes); what stays behind (counts, notes)
     /// still serves the audit line and the session log.
     pub fn take_structured(&mut self) -> Value {
-        let data = std::mem::take(&mut self.data);
+        let data = match self.raw_data.take() {
+            Some(raw) => serde_json::from_str(raw.as_str()).unwrap_or_default(),
+            None => std::mem::take(&mut self.data),
+        };
         let mut structured = serde_json::to_value(&*self).unwrap_or_default();
         if let Value::Object(object) = &mut structured {
             object.insert("data".into(), data);
+        }
+        structured
+    }
+
+    /// Sets the data as JSON written by the tool (see `raw_data`).
+    pub fn with_raw_data(mut self, data: JsonText) -> Self {
+        self.raw_data = Some(data);
+        self
+    }
+
+    /// The structured content as JSON text, when the tool wrote its data
+    /// as JSON: no `Value` tree is built for it. `None` otherwise (then
+    /// [`ToolOutput::take_structured`]).
+    pub fn take_structured_json(&mut self) -> Option<JsonText> {
+        let data = self.raw_data.take()?;
+        let structured = JsonText::of(&*self)
+            .ok()
+            .and_then(|output| output.with_member("data", &data));
+        if structured.is_none() {
+            self.raw_data = Some(data);
         }
         structured
     }

@@ -2,12 +2,14 @@
 //! series by default, or the samples (thinned out on request) with one
 //! line per series.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Window;
+use crate::tools::json_text::JsonText;
 use crate::tools::render::{count, series_name_of, timestamp};
 use crate::tools::summary::downsample::min_max_per_bucket;
-use crate::tools::summary::matrix::{self, step_text};
+use crate::tools::summary::matrix::{self, SeriesSummary, step_text};
 use crate::tools::summary::number::short_or_dash;
 use crate::tools::summary::samples::{RangeData, parse_value};
 use crate::tools::{Family, ToolOutput};
@@ -28,21 +30,45 @@ pub fn summary(upstream: &str, data: RangeData, window: &Window, notes: &Notes) 
     );
     if !series.is_empty() {
         text.push_str("; statistics per series (format=\"samples\" returns the points):\n");
-        text.push_str(&matrix::table(&series, series_name_of));
+        matrix::write_table(&mut text, &series, series_name_of);
     }
-    // Each summary is freed as it becomes JSON: 10k series' labels are
-    // never held twice.
-    let series: Vec<Value> = series
-        .into_iter()
-        .map(|s| serde_json::to_value(s).unwrap_or_default())
-        .collect();
-    let mut data = json!({
-        "resultType": data.result_type,
-        "format": "summary",
-        "window": {"start": window.start, "end": window.end, "step": window.step},
-    });
-    data["series"] = Value::Array(series);
-    ToolOutput::new(Family::Query, upstream, data, text).counted(returned, total)
+    // Written as JSON straight from the summaries: a `Value` tree of 10k
+    // series would take several times the memory of their text.
+    let data = SummaryData {
+        result_type: &data.result_type,
+        format: "summary",
+        window: WindowJson {
+            start: window.start,
+            end: window.end,
+            step: window.step,
+        },
+        series: &series,
+    };
+    let output = match JsonText::of(&data) {
+        Ok(raw) => ToolOutput::new(Family::Query, upstream, Value::Null, text).with_raw_data(raw),
+        Err(_) => {
+            let data = serde_json::to_value(&data).unwrap_or_default();
+            ToolOutput::new(Family::Query, upstream, data, text)
+        }
+    };
+    output.counted(returned, total)
+}
+
+/// A summary's `data`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryData<'a> {
+    result_type: &'a str,
+    format: &'static str,
+    window: WindowJson,
+    series: &'a [SeriesSummary],
+}
+
+#[derive(Serialize)]
+struct WindowJson {
+    start: f64,
+    end: f64,
+    step: f64,
 }
 
 /// The samples answer: Prometheus's data, each series thinned to
@@ -141,7 +167,7 @@ mod tests {
             {"metric": {"job": "a"}, "values": [[1767366000, "1"], [1767366015, "7"], [1767366030, "3"]]},
         ]}))
         .expect("parses");
-        let output = summary("local", data, &window(), &Notes::default());
+        let mut output = summary("local", data, &window(), &Notes::default());
         assert_eq!((output.returned, output.total), (Some(1), Some(1)));
         assert!(
             output
@@ -150,10 +176,29 @@ mod tests {
             "{}",
             output.text
         );
-        let series = &output.data["series"][0];
+        // Written as JSON text: the same structured content either way.
+        let json = output.take_structured_json().expect("written as JSON");
+        let structured: Value = serde_json::from_str(json.as_str()).expect("JSON");
+        let data = &structured["data"];
+        assert_eq!(
+            data["window"],
+            json!({"start": 1_767_366_000.0, "end": 1_767_366_030.0, "step": 15.0})
+        );
+        assert_eq!(
+            (data["resultType"].as_str(), data["format"].as_str()),
+            (Some("matrix"), Some("summary"))
+        );
+        let series = &data["series"][0];
         assert_eq!(series["labels"], json!({"job": "a"}));
         assert_eq!(series["max"], 7.0);
-        assert!(output.data.to_string().len() < 400, "{}", output.data);
+        assert!(data.to_string().len() < 400, "{data}");
+        assert_eq!(
+            (
+                structured["returned"].as_u64(),
+                structured["total"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
     }
 
     #[test]

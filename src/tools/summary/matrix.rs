@@ -93,12 +93,24 @@ fn mark(
 }
 
 /// A markdown table of the summaries, one row per series.
+#[cfg(test)]
 pub fn table(
     summaries: &[SeriesSummary],
     name: impl Fn(&BTreeMap<String, String>) -> String,
 ) -> String {
+    let mut text = String::new();
+    write_table(&mut text, summaries, name);
+    text
+}
+
+/// Appends a markdown table of the summaries to `text`, one row per series.
+pub fn write_table(
+    text: &mut String,
+    summaries: &[SeriesSummary],
+    name: impl Fn(&BTreeMap<String, String>) -> String,
+) {
     use std::fmt::Write as _;
-    let mut text = String::with_capacity(128 + 120 * summaries.len());
+    text.reserve(128 + 120 * summaries.len());
     text.push_str(
         "| series | points | min | max | mean | last | p95 | delta | trend/h | notes |\n|---|---|---|---|---|---|---|---|---|---|",
     );
@@ -137,7 +149,6 @@ pub fn table(
         text.push_str(&notes.join(", "));
         text.push_str(" |");
     }
-    text
 }
 
 /// `short` for the step of a window.
