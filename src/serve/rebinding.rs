@@ -1,5 +1,6 @@
 //! DNS-rebinding protection for the routes rmcp does not serve (legacy SSE,
-//! the stateless tools/call fast path): the same `Host` and
+//! the stateless tools/call fast path, tool calls handed to a session):
+//! the same `Host` and
 //! `Origin` rules rmcp applies to the streamable transport
 //! (`server.allowed_hosts`, `server.allowed_origins`), which rmcp keeps
 //! private. A browser page on a rebound name must not open a session on a

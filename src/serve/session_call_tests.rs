@@ -24,6 +24,11 @@ fn a_plain_call_becomes_rmcps_message() {
         serde_json::to_value(&ours).expect("json"),
         serde_json::to_value(&rmcps).expect("json")
     );
+    // The same request type too (a custom request would write the same JSON).
+    let ClientJsonRpcMessage::Request(ref parsed) = rmcps else {
+        panic!("rmcp did not parse a request");
+    };
+    assert!(matches!(parsed.request, ClientRequest::CallToolRequest(_)));
     let ClientJsonRpcMessage::Request(request) = ours else {
         panic!("not a request");
     };
