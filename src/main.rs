@@ -1,5 +1,6 @@
 //! mcp-prometheus: an MCP server in front of Prometheus and Grafana Mimir.
 
+mod allocator;
 mod app;
 mod cli;
 mod config;
@@ -23,13 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::config::Config;
 
-/// mimalloc instead of glibc's malloc: a tool call allocates and frees
-/// thousands of small blocks (JSON values, strings, headers), and glibc's
-/// paths cost several times mimalloc's per block (bench/instructions.py).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::purge_freed_memory_at_once();
     // rustls needs one process-wide provider before any TLS config is made.
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
