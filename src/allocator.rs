@@ -11,21 +11,25 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// (`mimalloc.h`).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Gives pages that became free back to the system at once instead of a
-/// second later (mimalloc v3's default; v2 waits 10 ms). One call over
-/// 10k series goes through phases (series read, summaries, the answer's
-/// text and JSON) that each free what the one before used; with the delay,
-/// each phase's pages were still resident when the next one grew, and the
-/// peak was the sum of all of them: 61 MiB instead of 38 MiB for one such
-/// call (bench/bench.py, range case).
-pub fn purge_freed_memory_at_once() {
+/// How long freed pages stay resident before mimalloc gives them back:
+/// v2's 10 ms rather than v3's second. One call over 10k series goes
+/// through phases (series read, summaries, the answer's text and JSON) that
+/// each free what the one before used; a second later is after the call,
+/// so every phase's pages were resident together. Peak RSS over four such
+/// calls (bench/bench.py's range case): 60 MiB with 1 s, 44 MiB with
+/// 10 ms, 36 MiB with 0, which would give pages back (and fault them in
+/// again) on every small call too.
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
+
+/// Sets [`PURGE_DELAY_MS`]; called first thing in `main`.
+pub fn purge_freed_memory_soon() {
     // SAFETY: `mi_version` reads a constant; `mi_option_set` sets a plain
     // integer option before any other thread exists (mimalloc reads options
     // with atomic loads). The option's number is that of v2 and v3: another
     // major version keeps its default.
     unsafe {
         if matches!(libmimalloc_sys::mi_version() / 10_000, 2 | 3) {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
         }
     }
 }
@@ -52,9 +56,9 @@ mod tests {
             "option {} is not purge_delay ({before})",
             super::MI_OPTION_PURGE_DELAY
         );
-        super::purge_freed_memory_at_once();
+        super::purge_freed_memory_soon();
         // SAFETY: as above.
         let after = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(after, 0);
+        assert_eq!(after, super::PURGE_DELAY_MS);
     }
 }

@@ -25,7 +25,7 @@ use crate::cli::{Cli, Command, ServeArgs};
 use crate::config::Config;
 
 fn main() -> ExitCode {
-    allocator::purge_freed_memory_at_once();
+    allocator::purge_freed_memory_soon();
     // rustls needs one process-wide provider before any TLS config is made.
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()

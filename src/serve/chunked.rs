@@ -24,9 +24,33 @@ pub struct ChunkedWriter {
 }
 
 impl io::Write for ChunkedWriter {
-    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
-        let written = buf.len();
-        self.len += written;
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    /// serde_json writes an answer a few bytes at a time: the common case,
+    /// room in the current chunk, is one copy.
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.len += buf.len();
+        if buf.len() <= CHUNK - self.current.len() {
+            self.current.extend_from_slice(buf);
+        } else {
+            self.write_across(buf);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ChunkedWriter {
+    /// Fills the current chunk, sets it aside and goes on in new ones.
+    fn write_across(&mut self, mut buf: &[u8]) {
         while !buf.is_empty() {
             if self.current.len() == CHUNK {
                 let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
@@ -36,11 +60,6 @@ impl io::Write for ChunkedWriter {
             self.current.extend_from_slice(now);
             buf = later;
         }
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
