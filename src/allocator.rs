@@ -12,14 +12,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How long freed pages stay resident before mimalloc gives them back:
-/// v2's 10 ms rather than v3's second. One call over 10k series goes
-/// through phases (series read, summaries, the answer's text and JSON) that
-/// each free what the one before used; a second later is after the call,
-/// so every phase's pages were resident together. Peak RSS over four such
-/// calls (bench/bench.py's range case): 60 MiB with 1 s, 44 MiB with
-/// 10 ms, 36 MiB with 0, which would give pages back (and fault them in
-/// again) on every small call too.
-const PURGE_DELAY_MS: std::ffi::c_long = 10;
+/// 100 ms rather than v3's second. One call over 10k series goes through
+/// phases (series read, summaries, the answer's text and JSON) that each
+/// free what the one before used; a second later is after the call, so
+/// every phase's pages were resident together. Peak RSS over four such
+/// calls (bench/bench.py's range case): 60 MiB with 1 s, 54 MiB with
+/// 100 ms, 44 MiB with 10 ms, 36 MiB with 0. Shorter delays give pages
+/// back between ordinary calls too, to fault them in again on the next
+/// one.
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 /// Sets [`PURGE_DELAY_MS`]; called first thing in `main`.
 pub fn purge_freed_memory_soon() {

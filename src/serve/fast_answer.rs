@@ -7,20 +7,27 @@ use std::io::Write as _;
 
 use rmcp::model::{CallToolResponse, RequestId, ServerJsonRpcMessage, ServerResult};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+
 use super::chunked::ChunkedWriter;
+use super::fast_call::McpBody;
 use crate::mcp::CallAnswer;
 
-/// The answer to call `id`, in chunks.
-pub fn write_answer(id: RequestId, answer: CallAnswer) -> serde_json::Result<ChunkedWriter> {
-    let mut body = ChunkedWriter::default();
+/// The body of the answer to call `id`: one buffer, as rmcp writes it;
+/// in 64 KiB chunks when the tool wrote its structured content as JSON
+/// text (only answers of megabytes do).
+pub fn write_answer(id: RequestId, answer: CallAnswer) -> serde_json::Result<(McpBody, usize)> {
     let Some(structured) = answer.structured_json else {
         let message = ServerJsonRpcMessage::response(
             ServerResult::from(CallToolResponse::from(answer.result)),
             id,
         );
-        serde_json::to_writer(&mut body, &message)?;
-        return Ok(body);
+        let body = serde_json::to_vec(&message)?;
+        let length = body.len();
+        return Ok((Full::new(Bytes::from(body)).boxed(), length));
     };
+    let mut body = ChunkedWriter::default();
     body.write_all(br#"{"jsonrpc":"2.0","id":"#)
         .map_err(serde_json::Error::io)?;
     serde_json::to_writer(&mut body, &id)?;
@@ -38,7 +45,8 @@ pub fn write_answer(id: RequestId, answer: CallAnswer) -> serde_json::Result<Chu
     body.write_all(structured.as_str().as_bytes())
         .map_err(serde_json::Error::io)?;
     body.write_all(b"}}").map_err(serde_json::Error::io)?;
-    Ok(body)
+    let length = body.len();
+    Ok((body.into_body(), length))
 }
 
 #[cfg(test)]
@@ -51,8 +59,9 @@ mod tests {
     use crate::tools::json_text::JsonText;
 
     async fn written(id: RequestId, answer: CallAnswer) -> Value {
-        let body = write_answer(id, answer).expect("written").into_body();
+        let (body, length) = write_answer(id, answer).expect("written");
         let bytes = body.collect().await.expect("infallible").to_bytes();
+        assert_eq!(bytes.len(), length);
         serde_json::from_slice(&bytes).expect("JSON")
     }
 

@@ -144,10 +144,9 @@ impl FastPath {
             )
             .await;
         match write_answer(call.id, answer) {
-            Ok(body) => {
-                let length = http::HeaderValue::from(body.len());
-                let mut response =
-                    respond_with(StatusCode::OK, "application/json", body.into_body());
+            Ok((body, length)) => {
+                let length = http::HeaderValue::from(length);
+                let mut response = respond_with(StatusCode::OK, "application/json", body);
                 response
                     .headers_mut()
                     .insert(header::CONTENT_LENGTH, length);
