@@ -320,8 +320,12 @@ where
         {
             None | Some(Poll::Pending) => return Poll::Pending,
             Some(Poll::Ready(Ok(Scan::Ended { eof }))) => eof,
+            // Only a streamed read hands bytes over; were one ever handed
+            // here, the answer would be missing them: fail the call.
             Some(Poll::Ready(Ok(Scan::Settled(_)))) => {
-                unreachable!("nothing settles unless streaming")
+                return Poll::Ready(Err(
+                    "truncate: kept bytes handed over while buffering".into()
+                ));
             }
             Some(Poll::Ready(Err(error))) => return Poll::Ready(Err(error)),
         };
