@@ -16,10 +16,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// phases (series read, summaries, the answer's text and JSON) that each
 /// free what the one before used; a second later is after the call, so
 /// every phase's pages were resident together. Peak RSS over four such
-/// calls (bench/bench.py's range case): 60 MiB with 1 s, 54 MiB with
-/// 100 ms, 44 MiB with 10 ms, 36 MiB with 0. Shorter delays give pages
-/// back between ordinary calls too, to fault them in again on the next
-/// one.
+/// calls (bench/bench.py's range data): 52 MiB with 100 ms, 44 MiB with
+/// 10 ms, 36 MiB with 0; 60 MiB after two calls with 1 s. Shorter delays
+/// give pages back between ordinary calls too, to fault them in again on
+/// the next one.
 const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 /// Sets [`PURGE_DELAY_MS`]; called first thing in `main`.
