@@ -128,9 +128,7 @@ impl FastPath {
         if !plain {
             return None;
         }
-        only(headers, header::CONTENT_LENGTH.as_str())
-            .and_then(|value| value.parse::<usize>().ok())
-            .filter(|length| *length <= self.max_body_bytes)
+        length_within(headers, self.max_body_bytes)
     }
 
     /// Runs the call and writes the JSON-RPC answer as rmcp would.
@@ -162,6 +160,14 @@ impl FastPath {
             }
         }
     }
+}
+
+/// The request's `Content-Length` when it is sent once and is at most
+/// `max` (a body the fast paths read before deciding).
+pub(super) fn length_within(headers: &HeaderMap, max: usize) -> Option<usize> {
+    only(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|value| value.parse::<usize>().ok())
+        .filter(|length| *length <= max)
 }
 
 /// The header's value when it is sent exactly once, as text.

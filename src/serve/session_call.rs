@@ -33,8 +33,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::fast_call::{
-    Fallback, MapOnly, McpBody, ResponseFuture, accepts_json_and_sse, only, read_exactly,
-    unreadable_body,
+    Fallback, MapOnly, McpBody, ResponseFuture, accepts_json_and_sse, length_within, only,
+    read_exactly, unreadable_body,
 };
 use super::rebinding::RebindingGuard;
 use super::session_bound::SESSION_ID;
@@ -131,9 +131,7 @@ impl SessionCalls {
         if !plain {
             return None;
         }
-        only(headers, header::CONTENT_LENGTH.as_str())
-            .and_then(|value| value.parse::<usize>().ok())
-            .filter(|length| *length <= self.max_body_bytes)
+        length_within(headers, self.max_body_bytes)
     }
 }
 

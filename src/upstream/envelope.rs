@@ -9,6 +9,9 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiSuccess, Notes, RawAnswer, Upstream, UpstreamError};
 
+/// How much of a parser's message an invalid-JSON error keeps.
+const MAX_DETAIL_CHARS: usize = 300;
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Envelope<T> {
@@ -79,8 +82,14 @@ impl Upstream {
         }
     }
 
-    /// A success answer that is not the JSON it should be.
+    /// A success answer that is not the JSON it should be. The parser's
+    /// words quote the upstream's bytes (a bad value of megabytes), so
+    /// they are cut before they reach the caller and the logs.
     pub(super) fn invalid_json(&self, endpoint: &'static str, detail: String) -> UpstreamError {
+        let detail = match detail.char_indices().nth(MAX_DETAIL_CHARS) {
+            Some((end, _)) => format!("{}…", detail.get(..end).unwrap_or_default()),
+            None => detail,
+        };
         UpstreamError::InvalidJson {
             upstream: self.name.to_string(),
             endpoint,

@@ -220,6 +220,20 @@ async fn garbage_is_not_valid_json() {
 }
 
 #[tokio::test]
+async fn a_parser_message_quoting_the_upstream_is_cut() {
+    let (url, _) = serve_fake().await;
+    let quoted = format!("invalid value: string \"{}\"", "é".repeat(100_000));
+    let error = upstream(&url, |_| {})
+        .invalid_json("/api/v1/query_range", quoted)
+        .to_string();
+    assert!(error.len() < 1_000, "{} bytes", error.len());
+    assert!(
+        error.contains("invalid value: string") && error.contains('…'),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn oversized_answers_are_refused_with_advice() {
     let error = error_of("/api/v1/big").await;
     assert!(

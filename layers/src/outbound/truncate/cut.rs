@@ -260,7 +260,7 @@ impl Scanner {
         self.skip = Some(resume);
     }
 
-    fn innermost_list(&self) -> Option<usize> {
+    pub(super) fn innermost_list(&self) -> Option<usize> {
         self.stack.iter().rposition(|frame| frame.list)
     }
 

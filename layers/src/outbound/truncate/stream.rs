@@ -64,9 +64,8 @@ impl Scanner {
         if self.data != DataState::In || self.skip.is_some() {
             return self.base;
         }
-        self.stack
-            .iter()
-            .rfind(|frame| frame.list)
+        self.innermost_list()
+            .and_then(|i| self.stack.get(i))
             .filter(|list| list.kept > 0)
             .map_or(self.base, |list| list.commit.max(self.base))
     }
