@@ -228,7 +228,7 @@ def prepare_blocks(big: int, small: int, log_dir: Path) -> tuple[Path, int]:
                        stdout=f, stderr=subprocess.STDOUT)
     om.unlink()
     log(f"promtool created the block in {time.monotonic() - t0:.1f}s")
-    stamp.write_text(json.dumps({"end": end, "big": big, "small": small}))
+    (cache / "stamp.json").write_text(json.dumps({"end": end, "big": big, "small": small}))
     return cache, end
 
 
@@ -264,7 +264,7 @@ def prepare_range_block(series: int, log_dir: Path) -> tuple[Path, int]:
                        stdout=f, stderr=subprocess.STDOUT)
     om.unlink()
     log(f"created the bench_range block ({series} x {RANGE_SAMPLES}) in {time.monotonic() - t0:.1f}s")
-    stamp.write_text(json.dumps({"end": end, "series": series}))
+    (cache / "stamp.json").write_text(json.dumps({"end": end, "series": series}))
     return cache, end
 
 
