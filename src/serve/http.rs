@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::fast_call::FastPath;
 use super::listener::{ListenerSettings, serve_connections};
-use super::mcp_route::McpRoute;
+use super::mcp_route::{McpRoute, SessionRoutes};
 use super::rebinding::RebindingGuard;
 use super::session_bound::SessionBound;
 use super::session_call::SessionCalls;
+use super::session_owners::SessionOwners;
 use super::{ServeError, sse, well_known};
 use crate::app::App;
 use crate::config::{ServerConfig, Transport};
@@ -74,7 +75,11 @@ pub fn router(app: &App, shutdown: CancellationToken) -> Router {
                 keep_alive,
                 shutdown.clone(),
             );
-            (SessionBound::new(sessions, server.max_sessions), calls)
+            SessionRoutes {
+                owners: SessionOwners::new(sessions.clone(), server.max_sessions),
+                bound: SessionBound::new(sessions, server.max_sessions),
+                calls,
+            }
         });
         mcp_routes =
             mcp_routes.route_service(&server.mcp_path, McpRoute::new(rmcp, fast, sessions));

@@ -8,8 +8,10 @@
 //! costs two `Arc` clones.
 //!
 //! A request without a session id may open one: its answer goes through
-//! [`SessionBound`] (`server.max_sessions`). A request with one may be a
-//! plain tool call the session takes directly ([`SessionCalls`]).
+//! [`SessionBound`] (`server.max_sessions`) and the session is recorded
+//! with its opener ([`SessionOwners`]). A request with one must come from
+//! that opener, and may be a plain tool call the session takes directly
+//! ([`SessionCalls`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,8 +21,18 @@ use axum::body::Body;
 use http::{Method, Request, Response, StatusCode};
 
 use super::fast_call::{Fallback, FastPath, McpBody, ResponseFuture};
-use super::session_bound::{SessionBound, names_session};
+use super::owner::Owner;
+use super::session_bound::{SESSION_ID, SessionBound, names_session};
 use super::session_call::SessionCalls;
+use super::session_owners::{SessionOwners, Use, session_not_found};
+
+/// What a route that keeps sessions needs: their bound, the tool calls
+/// they take directly and who opened each.
+pub struct SessionRoutes {
+    pub bound: SessionBound,
+    pub calls: SessionCalls,
+    pub owners: SessionOwners,
+}
 
 /// `server.mcp_path`: every method, to rmcp or to the fast path.
 pub struct McpRoute<F> {
@@ -32,6 +44,8 @@ pub struct McpRoute<F> {
     sessions: Option<Arc<SessionBound>>,
     /// Tool calls in a session; `None` without sessions.
     session_calls: Option<Arc<SessionCalls>>,
+    /// Who opened each session; `None` without sessions.
+    owners: Option<Arc<SessionOwners>>,
 }
 
 impl<F> Clone for McpRoute<F> {
@@ -41,6 +55,7 @@ impl<F> Clone for McpRoute<F> {
             fast: self.fast.clone(),
             sessions: self.sessions.clone(),
             session_calls: self.session_calls.clone(),
+            owners: self.owners.clone(),
         }
     }
 }
@@ -49,17 +64,21 @@ impl<F: Fallback> McpRoute<F> {
     /// rmcp's service, with the fast path in front when there is one and
     /// the bound on its sessions and the session call path when it keeps
     /// any.
-    pub fn new(
-        rmcp: F,
-        fast: Option<FastPath>,
-        sessions: Option<(SessionBound, SessionCalls)>,
-    ) -> Self {
-        let (bound, calls) = sessions.unzip();
+    pub fn new(rmcp: F, fast: Option<FastPath>, sessions: Option<SessionRoutes>) -> Self {
+        let (bound, calls, owners) = match sessions {
+            Some(SessionRoutes {
+                bound,
+                calls,
+                owners,
+            }) => (Some(bound), Some(calls), Some(owners)),
+            None => (None, None, None),
+        };
         Self {
             rmcp: Arc::new(rmcp),
             fast: fast.map(Arc::new),
             sessions: bound.map(Arc::new),
             session_calls: calls.map(Arc::new),
+            owners: owners.map(Arc::new),
         }
     }
 }
@@ -74,9 +93,32 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
     }
 
     fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        // The caller, when sessions are kept: it must own the session it
+        // names, and owns the one it opens.
+        let owner = self
+            .owners
+            .as_ref()
+            .map(|owners| (owners.clone(), Owner::of(request.extensions())));
+        if let Some((owners, owner)) = &owner
+            && names_session(request.headers())
+            && owners.check(request.headers(), owner) == Use::Refused
+        {
+            tracing::warn!("a request named a session its caller did not open: answered 404");
+            return Box::pin(std::future::ready(Ok(session_not_found())));
+        }
         if request.method() == Method::DELETE {
+            let id = request.headers().get(SESSION_ID).cloned();
             let ended = self.rmcp.clone().handle(request);
-            return Box::pin(async move { ended.await.map(session_ended) });
+            return Box::pin(async move {
+                let response = session_ended(ended.await?);
+                if let (Some((owners, _)), Some(id)) = (owner, id)
+                    && response.status().is_success()
+                    && let Ok(id) = id.to_str()
+                {
+                    owners.forget(id);
+                }
+                Ok(response)
+            });
         }
         if names_session(request.headers()) {
             return match &self.session_calls {
@@ -90,9 +132,13 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
             Some(fast) => fast.serve(request, &self.rmcp),
             None => self.rmcp.clone().handle(request),
         };
-        match bound {
-            None => answer,
-            Some(bound) => Box::pin(async move { Ok(bound.admit(answer.await?).await) }),
+        match (bound, owner) {
+            (Some(bound), Some((owners, owner))) => Box::pin(async move {
+                let response = bound.admit(answer.await?).await;
+                owners.record(&response, owner).await;
+                Ok(response)
+            }),
+            _ => answer,
         }
     }
 }

@@ -41,7 +41,9 @@ use tracing::Instrument;
 use super::rebinding::{RebindingError, RebindingGuard};
 use crate::app::App;
 use crate::mcp::PrometheusMcp;
-use session::{Opened, Owner, Session, SessionError, SessionGuard, Sessions};
+use session::{Opened, Session, SessionError, SessionGuard, Sessions};
+
+use super::owner::Owner;
 use transport::{ChannelTransport, STALL_LIMIT};
 
 /// Where a client opens its event stream.
@@ -197,7 +199,9 @@ impl SseState {
             inbound,
             outbound: (answers_tx, answers),
             guard,
-        } = self.sessions.open(Owner::of(parts), &self.shutdown)?;
+        } = self
+            .sessions
+            .open(Owner::of(&parts.extensions), &self.shutdown)?;
         let transport =
             ChannelTransport::new(inbound, answers_tx, session.closed().clone(), STALL_LIMIT);
         let span = tracing::info_span!("sse_session", session = %session.id());
@@ -229,7 +233,7 @@ impl SseState {
         self.rebinding.check(&parts)?;
         let id = session_id(&parts).ok_or(SseError::MissingSession)?;
         let session = self.sessions.get(&id).ok_or(SseError::UnknownSession)?;
-        if !session.is_owned_by(&Owner::of(&parts)) {
+        if !session.is_owned_by(&Owner::of(&parts.extensions)) {
             tracing::warn!(session = %session.id(), "legacy SSE message from another caller refused");
             return Err(SseError::NotOwner);
         }

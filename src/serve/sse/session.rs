@@ -10,12 +10,12 @@ use std::time::Duration;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::request::Parts;
-use mcp_prometheus_layers::identity::Principal;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::serve::owner::Owner;
 
 /// Messages a session buffers in each direction. Outbound: answers the
 /// client has not read yet; inbound: POSTed messages rmcp has not taken.
@@ -37,24 +37,6 @@ pub enum SessionError {
     Ended,
     #[error("the session is busy: its earlier messages are still queued; retry shortly")]
     Busy,
-}
-
-/// Who opened a session: the authenticated principal's issuer and subject,
-/// or nobody (authn off). Every POST must come from the same one, so a
-/// leaked session id alone does not let another caller act in the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner(Option<(String, String)>);
-
-impl Owner {
-    /// The owner a request acts for, from the authn layer's `Principal`.
-    pub fn of(parts: &Parts) -> Self {
-        Self(
-            parts
-                .extensions
-                .get::<Principal>()
-                .map(|p| (p.issuer.clone(), p.subject.clone())),
-        )
-    }
 }
 
 /// One open session.
@@ -239,7 +221,10 @@ mod tests {
     use super::*;
 
     fn owner(subject: Option<&str>) -> Owner {
-        Owner(subject.map(|s| ("https://issuer.example".to_owned(), s.to_owned())))
+        match subject {
+            Some(subject) => Owner::subject("https://issuer.example", subject),
+            None => Owner::anonymous(),
+        }
     }
 
     #[test]

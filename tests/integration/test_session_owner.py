@@ -1,0 +1,99 @@
+"""Streamable HTTP sessions (clients before 2026-07-28) belong to the caller
+that opened them. rmcp knows a session by its id alone; the server records
+who opened each one (issuer and subject), and a request naming a session
+another caller opened gets rmcp's own answer to an unknown session (404,
+the same bytes), whatever it asks: a tool call, the event stream or the
+session's end. The owner's session goes on as before, and no request of the
+other caller reaches the upstream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from authasserts import assert_no_upstream, assert_tenants_within
+from authstack import LayeredServer
+from constants import ALICE_TENANTS
+from httputil import HttpResponse, http_get, http_post
+from rawmcp import BASE_HEADERS, bearer, raw_initialize, raw_tool_result
+from tenant_router import TenantRouter
+
+LEGACY = "2025-11-25"
+NOT_FOUND = "Not Found: Session not found"
+
+
+def session_headers(session: str, caller: dict[str, str]) -> dict[str, str]:
+    return {**BASE_HEADERS, **caller, "Mcp-Session-Id": session, "MCP-Protocol-Version": LEGACY}
+
+
+def call_up(url: str, session: str, caller: dict[str, str], rpc_id: int) -> HttpResponse:
+    body = {"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call",
+            "params": {"name": "execute_query", "arguments": {"query": "up"}}}
+    return http_post(url, json.dumps(body).encode(), session_headers(session, caller))
+
+
+def delete(url: str, session: str, caller: dict[str, str]) -> int:
+    req = urllib.request.Request(url, method="DELETE", headers=session_headers(session, caller))
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def tenants(result: dict[str, Any]) -> set[str]:
+    return {s["metric"].get("tenant", "?") for s in result["structuredContent"]["data"]["result"]}
+
+
+def open_session(url: str, caller: dict[str, str]) -> str:
+    r = raw_initialize(url, caller)
+    assert r.status == 200, r.text[:300]
+    return r.headers["mcp-session-id"]
+
+
+def test_another_caller_cannot_call_read_or_end_a_session(authn_server: LayeredServer,
+                                                          router: TenantRouter) -> None:
+    url = authn_server.mcp_url
+    alice = bearer(authn_server.token(["team-a"], sub="alice"))
+    bob = bearer(authn_server.token(["team-b"], sub="bob"))
+    session = open_session(url, alice)
+    mark = router.mark()
+
+    refused = call_up(url, session, bob, 2)
+    assert (refused.status, refused.text) == (404, NOT_FOUND), f"HTTP {refused.status} {refused.text[:300]}"
+    unknown = call_up(url, "no-such-session", bob, 2)
+    assert (unknown.status, unknown.text) == (refused.status, refused.text), \
+        "another's session must read as no session at all"
+    stream = http_get(url, 5, {**session_headers(session, bob), "Accept": "text/event-stream"})
+    assert (stream.status, stream.text) == (404, NOT_FOUND), f"GET: HTTP {stream.status} {stream.text[:300]}"
+    assert delete(url, session, bob) == 404
+    time.sleep(0.3)
+    assert_no_upstream(router, mark, "bob in alice's session")
+
+    # Alice's session is untouched by all of it and reads her tenants only.
+    result = raw_tool_result(call_up(url, session, alice, 3))
+    assert not result.get("isError"), result
+    assert tenants(result) == ALICE_TENANTS, result
+    assert assert_tenants_within(router, mark, ALICE_TENANTS, "alice") == ALICE_TENANTS
+    assert delete(url, session, alice) == 204
+    assert call_up(url, session, alice, 4).status == 404, "a session ended by its owner is gone"
+
+
+def test_the_owner_is_the_subject_not_the_token(authn_server: LayeredServer, router: TenantRouter) -> None:
+    """A refreshed token of the same subject keeps the session (clients
+    refresh mid-session); a token of another subject with the same groups
+    does not (groups are not who one is)."""
+    url = authn_server.mcp_url
+    alice = bearer(authn_server.token(["team-a"], sub="alice"))
+    session = open_session(url, alice)
+    mark = router.mark()
+    again = bearer(authn_server.token(["team-a"], sub="alice"))
+    assert not raw_tool_result(call_up(url, session, again, 2)).get("isError")
+    mallory = bearer(authn_server.token(["team-a"], sub="mallory"))
+    assert call_up(url, session, mallory, 3).status == 404
+    assert assert_tenants_within(router, mark, ALICE_TENANTS, "alice") == ALICE_TENANTS
+    assert delete(url, session, alice) == 204
