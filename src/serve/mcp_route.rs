@@ -9,9 +9,9 @@
 //!
 //! A request without a session id may open one: its answer goes through
 //! [`SessionBound`] (`server.max_sessions`) and the session is recorded
-//! with its opener ([`SessionOwners`]). A request with one must come from
-//! that opener, and may be a plain tool call the session takes directly
-//! ([`SessionCalls`]).
+//! with its opener ([`SessionOwners`]). A request naming one its caller did
+//! not open goes on naming no session; one naming its own may be a plain
+//! tool call the session takes directly ([`SessionCalls`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use super::fast_call::{Fallback, FastPath, McpBody, ResponseFuture};
 use super::owner::Owner;
 use super::session_bound::{SESSION_ID, SessionBound, names_session};
 use super::session_call::SessionCalls;
-use super::session_owners::{SessionOwners, Use, session_not_found};
+use super::session_owners::{NO_SESSION, SessionOwners, Use};
 
 /// What a route that keeps sessions needs: their bound, the tool calls
 /// they take directly and who opened each.
@@ -92,19 +92,30 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
-        // The caller, when sessions are kept: it must own the session it
-        // names, and owns the one it opens.
+    fn call(&mut self, mut request: Request<Body>) -> ResponseFuture {
+        // The caller, when sessions are kept: it may use only the sessions
+        // it opened, and owns the one it opens.
         let owner = self
             .owners
             .as_ref()
             .map(|owners| (owners.clone(), Owner::of(request.extensions())));
         if let Some((owners, owner)) = &owner
             && names_session(request.headers())
-            && owners.check(request.headers(), owner) == Use::Refused
         {
-            tracing::warn!("a request named a session its caller did not open: answered 404");
-            return Box::pin(std::future::ready(Ok(session_not_found())));
+            match owners.check(request.headers(), owner) {
+                Use::Owned => {}
+                Use::Foreign => {
+                    tracing::warn!(
+                        "a request named a session another caller opened: sent on as no session"
+                    );
+                    request.headers_mut().insert(SESSION_ID, NO_SESSION);
+                }
+                // Perhaps one rmcp holds but nobody was told of (its
+                // `initialize` answer was dropped): nobody's to use.
+                Use::Unknown => {
+                    request.headers_mut().insert(SESSION_ID, NO_SESSION);
+                }
+            }
         }
         if request.method() == Method::DELETE {
             let id = request.headers().get(SESSION_ID).cloned();

@@ -4,17 +4,18 @@
 //! a leaked id (a log line, a proxy's trace) could post into the session,
 //! read its stream (the answers to its owner's calls, another tenant's
 //! data) or end it. Each session an `initialize` opens is recorded here
-//! with its [`Owner`]; a request naming a session it does not own, or one
-//! never opened here, is answered as rmcp answers an unknown session (404),
-//! so it learns nothing of whether the session exists. The legacy SSE
-//! transport binds its sessions the same way (`sse/session.rs`).
+//! with its [`Owner`]; a request naming a session its caller does not own,
+//! or one never opened here, has the id replaced by [`NO_SESSION`], which
+//! names none: rmcp then answers it exactly as a request naming a session
+//! that does not exist (404 under a session protocol after its own checks,
+//! the header ignored under 2026-07-28), so the caller learns nothing of
+//! whether the session exists. The legacy SSE transport answers another
+//! caller's session as an unknown one too (`sse/mod.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
+use http::{HeaderMap, HeaderValue, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use super::fast_call::McpBody;
@@ -31,13 +32,19 @@ pub struct SessionOwners {
     max: usize,
 }
 
-/// What a request naming a session may do with it.
+/// The session id a request naming a session it may not use is sent on
+/// with: rmcp's ids are UUIDs, so it names no session, ever.
+pub const NO_SESSION: HeaderValue = HeaderValue::from_static("not-a-session-of-this-caller");
+
+/// Whose session a request names.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Use {
     /// Its caller opened the session.
     Owned,
-    /// Another caller's session, or none opened here: 404.
-    Refused,
+    /// Another caller opened it.
+    Foreign,
+    /// No session opened here (ended, pruned, or never one).
+    Unknown,
 }
 
 impl SessionOwners {
@@ -55,12 +62,13 @@ impl SessionOwners {
     /// [`super::session_bound::names_session`]).
     pub fn check(&self, headers: &HeaderMap, owner: &Owner) -> Use {
         let Some(id) = headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) else {
-            return Use::Refused;
+            return Use::Unknown;
         };
         let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
         match owners.get(id) {
             Some(opener) if opener == owner => Use::Owned,
-            _ => Use::Refused,
+            Some(_) => Use::Foreign,
+            None => Use::Unknown,
         }
     }
 
@@ -107,16 +115,6 @@ impl SessionOwners {
     }
 }
 
-/// rmcp's own answer to a session it does not know: a refused caller
-/// cannot tell another's session from none, and a client that gets it
-/// starts a new session, as the MCP specification has it.
-pub fn session_not_found() -> Response<McpBody> {
-    let body = Full::new(Bytes::from_static(b"Not Found: Session not found"));
-    let mut response = Response::new(body.boxed());
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;
@@ -148,23 +146,26 @@ mod tests {
         );
         owners.record(&opened(Some("s-1")), alice.clone()).await;
         assert_eq!(owners.check(&naming("s-1"), &alice), Use::Owned);
-        assert_eq!(owners.check(&naming("s-1"), &bob), Use::Refused);
-        // Same subject from another issuer is another caller.
+        assert_eq!(owners.check(&naming("s-1"), &bob), Use::Foreign);
+        // Same subject from another issuer, or through another OAuth
+        // client, is another caller.
         let elsewhere = Owner::subject("https://other.example", "alice");
-        assert_eq!(owners.check(&naming("s-1"), &elsewhere), Use::Refused);
+        assert_eq!(owners.check(&naming("s-1"), &elsewhere), Use::Foreign);
+        let other_app = alice.clone().through("another-app");
+        assert_eq!(owners.check(&naming("s-1"), &other_app), Use::Foreign);
         // Nobody (authn off) owns only what nobody opened.
         assert_eq!(
             owners.check(&naming("s-1"), &Owner::anonymous()),
-            Use::Refused
+            Use::Foreign
         );
         // A session never opened here is nobody's.
-        assert_eq!(owners.check(&naming("s-2"), &alice), Use::Refused);
-        assert_eq!(owners.check(&HeaderMap::new(), &alice), Use::Refused);
+        assert_eq!(owners.check(&naming("s-2"), &alice), Use::Unknown);
+        assert_eq!(owners.check(&HeaderMap::new(), &alice), Use::Unknown);
         // An answer that opened no session records nothing.
         owners.record(&opened(None), bob.clone()).await;
         assert_eq!(owners.len(), 1);
         owners.forget("s-1");
-        assert_eq!(owners.check(&naming("s-1"), &alice), Use::Refused);
+        assert_eq!(owners.check(&naming("s-1"), &alice), Use::Unknown);
     }
 
     /// The table keeps only sessions rmcp still has once past its bound.
@@ -180,20 +181,14 @@ mod tests {
             assert!(owners.len() <= 3, "{}", owners.len());
         }
         assert_eq!(owners.check(&naming(&live), &nobody), Use::Owned);
-        assert_eq!(owners.check(&naming("gone-1"), &nobody), Use::Refused);
+        assert_eq!(owners.check(&naming("gone-1"), &nobody), Use::Unknown);
     }
 
-    #[tokio::test]
-    async fn a_refused_caller_reads_what_rmcp_says_of_an_unknown_session() {
-        let response = session_not_found();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert!(response.headers().is_empty(), "as rmcp's: no headers");
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        assert_eq!(&body[..], b"Not Found: Session not found");
+    /// rmcp makes its ids as UUIDs (hex digits and `-`): the stand-in can
+    /// never be one.
+    #[test]
+    fn the_stand_in_id_is_no_uuid() {
+        let id = NO_SESSION.to_str().expect("text");
+        assert!(id.chars().any(|c| !c.is_ascii_hexdigit() && c != '-'));
     }
 }

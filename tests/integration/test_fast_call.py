@@ -159,10 +159,8 @@ REFUSED = [
     ("a foreign Host", {}, "evil.example.com:1234", 403),
     ("a foreign Origin", {"Origin": "https://evil.example.com"}, None, 403),
     ("an Mcp-Name naming another tool", {"Mcp-Name": "get_targets"}, None, 400),
-    # a session no caller opened here is refused before rmcp reads the
-    # request, as another caller's is (test_session_owner.py)
     ("a session id under an older version", {"Mcp-Session-Id": "no-such-session",
-                                              "MCP-Protocol-Version": "2025-11-25"}, None, 404),
+                                              "MCP-Protocol-Version": "2025-11-25"}, None, 400),
 ]
 
 

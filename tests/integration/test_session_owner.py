@@ -1,10 +1,11 @@
 """Streamable HTTP sessions (clients before 2026-07-28) belong to the caller
 that opened them. rmcp knows a session by its id alone; the server records
-who opened each one (issuer and subject), and a request naming a session
-another caller opened gets rmcp's own answer to an unknown session (404,
-the same bytes), whatever it asks: a tool call, the event stream or the
-session's end. The owner's session goes on as before, and no request of the
-other caller reaches the upstream.
+who opened each one (issuer, subject, OAuth client), and a request naming a
+session another caller opened is sent on naming none: it gets rmcp's own
+answer to an unknown session (404, the same bytes), whatever it asks (a
+tool call, the event stream, the session's end), and a 2026-07-28 call,
+which needs no session, is answered as always. The owner's session goes on
+as before, and no request of the other caller reaches the upstream in it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 from authasserts import assert_no_upstream, assert_tenants_within
 from authstack import LayeredServer
-from constants import ALICE_TENANTS
+from constants import ALICE_TENANTS, BOB_TENANTS
 from httputil import HttpResponse, http_get, http_post
-from rawmcp import BASE_HEADERS, bearer, raw_initialize, raw_tool_result
+from rawmcp import BASE_HEADERS, bearer, raw_call, raw_initialize, raw_tool_result
 from tenant_router import TenantRouter
 
 LEGACY = "2025-11-25"
@@ -83,17 +84,41 @@ def test_another_caller_cannot_call_read_or_end_a_session(authn_server: LayeredS
     assert call_up(url, session, alice, 4).status == 404, "a session ended by its owner is gone"
 
 
-def test_the_owner_is_the_subject_not_the_token(authn_server: LayeredServer, router: TenantRouter) -> None:
-    """A refreshed token of the same subject keeps the session (clients
-    refresh mid-session); a token of another subject with the same groups
-    does not (groups are not who one is)."""
+def test_the_owner_is_who_not_which_token(authn_server: LayeredServer, router: TenantRouter) -> None:
+    """A refreshed token of the same subject and client keeps the session
+    (clients refresh mid-session); a token of another subject with the same
+    groups does not (groups are not who one is), nor the same user through
+    another OAuth client (another application she signed in to)."""
     url = authn_server.mcp_url
-    alice = bearer(authn_server.token(["team-a"], sub="alice"))
+    alice = bearer(authn_server.token(["team-a"], sub="alice", azp="desktop-app"))
     session = open_session(url, alice)
     mark = router.mark()
-    again = bearer(authn_server.token(["team-a"], sub="alice"))
+    again = bearer(authn_server.token(["team-a"], sub="alice", azp="desktop-app"))
     assert not raw_tool_result(call_up(url, session, again, 2)).get("isError")
-    mallory = bearer(authn_server.token(["team-a"], sub="mallory"))
+    mallory = bearer(authn_server.token(["team-a"], sub="mallory", azp="desktop-app"))
     assert call_up(url, session, mallory, 3).status == 404
+    other_app = bearer(authn_server.token(["team-a"], sub="alice", azp="other-app"))
+    assert call_up(url, session, other_app, 4).status == 404
     assert assert_tenants_within(router, mark, ALICE_TENANTS, "alice") == ALICE_TENANTS
+    assert delete(url, session, alice) == 204
+
+
+def test_stateless_calls_naming_a_session_are_answered_as_ever(authn_server: LayeredServer,
+                                                               router: TenantRouter) -> None:
+    """2026-07-28 needs no session and rmcp ignores the header there: a
+    stale id is no reason to refuse a call, and another caller's id gives
+    that caller its own answer, never the session's."""
+    url = authn_server.mcp_url
+    alice = bearer(authn_server.token(["team-a"], sub="alice"))
+    bob = bearer(authn_server.token(["team-b"], sub="bob"))
+    session = open_session(url, alice)
+    stale = raw_tool_result(raw_call(url, "execute_query", {"query": "up"},
+                                     {**alice, "Mcp-Session-Id": "ended-long-ago"}))
+    assert tenants(stale) == ALICE_TENANTS, stale
+    mark = router.mark()
+    bobs = raw_tool_result(raw_call(url, "execute_query", {"query": "up"}, {**bob, "Mcp-Session-Id": session}))
+    assert tenants(bobs) == BOB_TENANTS, bobs
+    assert assert_tenants_within(router, mark, BOB_TENANTS, "bob naming alice's session") == BOB_TENANTS
+    mine = raw_tool_result(call_up(url, session, alice, 2))
+    assert tenants(mine) == ALICE_TENANTS, mine
     assert delete(url, session, alice) == 204

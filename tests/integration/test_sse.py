@@ -10,6 +10,7 @@ reach data, at the recording tenant router too.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -230,8 +231,11 @@ def test_another_principal_cannot_post_into_a_session(sse_authn: LayeredServer, 
         s.initialize(alice)
         mark = router.mark()
         r = s.post(tool_call(2, "execute_query", {"query": "up"}), bob)
-        assert r.status == 403, f"HTTP {r.status} {r.text}"
-        assert "another caller" in jsonrpc_error(r)["message"], r.text
+        # answered as a session that does not exist: the id tells bob nothing
+        unknown = http_post(f"{sse_authn.srv.base_url}/message?sessionId=no-such-session",
+                            json.dumps(tool_call(2, "execute_query", {"query": "up"})).encode(),
+                            {"Content-Type": "application/json", **bob})
+        assert (r.status, r.json()) == (404, unknown.json()), f"HTTP {r.status} {r.text} / {unknown.text}"
         time.sleep(0.5)
         assert_no_upstream(router, mark, "bob in alice's session")
         assert s.post(tool_call(3, "execute_query", {"query": "up"}), alice).status == 202

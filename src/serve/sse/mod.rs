@@ -67,8 +67,6 @@ pub enum SseError {
         "unknown or ended session: open GET /sse first, then POST to the endpoint its first event names"
     )]
     UnknownSession,
-    #[error("this session was opened by another caller: open your own with GET /sse")]
-    NotOwner,
     #[error("{0}")]
     Session(#[from] SessionError),
     #[error("the request body is larger than {0} bytes (layers.limits.max_body_bytes)")]
@@ -87,7 +85,7 @@ impl SseError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Rebinding(RebindingError::BadHost) => StatusCode::BAD_REQUEST,
-            Self::Rebinding(_) | Self::NotOwner => StatusCode::FORBIDDEN,
+            Self::Rebinding(_) => StatusCode::FORBIDDEN,
             Self::MissingSession | Self::UnknownSession | Self::Session(SessionError::Ended) => {
                 StatusCode::NOT_FOUND
             }
@@ -234,8 +232,10 @@ impl SseState {
         let id = session_id(&parts).ok_or(SseError::MissingSession)?;
         let session = self.sessions.get(&id).ok_or(SseError::UnknownSession)?;
         if !session.is_owned_by(&Owner::of(&parts.extensions)) {
-            tracing::warn!(session = %session.id(), "legacy SSE message from another caller refused");
-            return Err(SseError::NotOwner);
+            // Answered as a session that does not exist: a leaked id does
+            // not even tell its holder that the session is open.
+            tracing::warn!(session = %session.id(), "legacy SSE message from another caller refused as unknown");
+            return Err(SseError::UnknownSession);
         }
         let body = read_body(body, self.max_body_bytes).await?;
         let mut message = parse_message(&body)?;
