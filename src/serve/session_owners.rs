@@ -118,7 +118,7 @@ impl SessionOwners {
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;
-    use http_body_util::Empty;
+    use http_body_util::{BodyExt as _, Empty};
     use rmcp::transport::streamable_http_server::session::SessionManager as _;
 
     use super::*;
@@ -188,7 +188,8 @@ mod tests {
     /// never be one.
     #[test]
     fn the_stand_in_id_is_no_uuid() {
-        let id = NO_SESSION.to_str().expect("text");
+        let stand_in = NO_SESSION;
+        let id = stand_in.to_str().expect("text");
         assert!(id.chars().any(|c| !c.is_ascii_hexdigit() && c != '-'));
     }
 }

@@ -177,14 +177,16 @@ async fn unknown_or_missing_session_is_404_naming_get_sse() {
 }
 
 #[tokio::test]
-async fn another_principal_is_refused_and_the_session_untouched() {
+async fn another_principal_is_refused_as_unknown_and_the_session_untouched() {
     let app = app(|_| {}).await;
     let router = router(&app, &CancellationToken::new());
     let (endpoint, mut events) = open(&router, Some("alice")).await.1.expect("opened");
+    let unknown = post(&router, "/message?sessionId=nope", INITIALIZE, Some("bob")).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
     for who in [Some("bob"), None] {
-        let (status, body) = post(&router, &endpoint, INITIALIZE, who).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{who:?}: {body}");
-        assert!(body.contains("another caller"), "{body}");
+        // the same answer as no session at all: the id tells nothing
+        let refused = post(&router, &endpoint, INITIALIZE, who).await;
+        assert_eq!(refused, unknown, "{who:?}");
     }
     let (status, _) = post(&router, &endpoint, INITIALIZE, Some("alice")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
