@@ -102,19 +102,14 @@ impl<F: Fallback> tower::Service<Request<Body>> for McpRoute<F> {
         if let Some((owners, owner)) = &owner
             && names_session(request.headers())
         {
-            match owners.check(request.headers(), owner) {
-                Use::Owned => {}
-                Use::Foreign => {
-                    tracing::warn!(
-                        "a request named a session another caller opened: sent on as no session"
-                    );
-                    request.headers_mut().insert(SESSION_ID, NO_SESSION);
-                }
-                // Perhaps one rmcp holds but nobody was told of (its
-                // `initialize` answer was dropped): nobody's to use.
-                Use::Unknown => {
-                    request.headers_mut().insert(SESSION_ID, NO_SESSION);
-                }
+            let named = owners.check(request.headers(), owner);
+            if named == Use::Foreign {
+                tracing::warn!("a request named a session another caller opened: sent on as none");
+            }
+            // An unknown id may still be one rmcp holds but nobody was told
+            // of (its `initialize` answer was dropped): nobody's to use.
+            if named != Use::Owned {
+                request.headers_mut().insert(SESSION_ID, NO_SESSION);
             }
         }
         if request.method() == Method::DELETE {

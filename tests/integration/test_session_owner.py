@@ -124,3 +124,43 @@ def test_stateless_calls_naming_a_session_are_answered_as_ever(authn_server: Lay
     mine = raw_tool_result(call_up(url, session, alice, 2))
     assert tenants(mine) == ALICE_TENANTS, mine
     assert delete(url, session, alice) == 204
+
+
+def post_naming_twice(url: str, first: str, second: str, caller: dict[str, str]) -> tuple[int, str]:
+    """A legacy `execute_query up` carrying two Mcp-Session-Id headers."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    body = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                       "params": {"name": "execute_query", "arguments": {"query": "up"}}}).encode()
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.putrequest("POST", u.path)
+        for k, v in {**BASE_HEADERS, **caller, "MCP-Protocol-Version": LEGACY,
+                     "Content-Length": str(len(body))}.items():
+            conn.putheader(k, v)
+        conn.putheader("Mcp-Session-Id", first)
+        conn.putheader("Mcp-Session-Id", second)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def test_a_second_session_header_does_not_reach_anothers_session(authn_server: LayeredServer,
+                                                                 router: TenantRouter) -> None:
+    """The owner check and rmcp read the same (first) id: bob naming his own
+    session first and alice's second stays in his; alice's first is hers,
+    refused."""
+    url = authn_server.mcp_url
+    alice = bearer(authn_server.token(["team-a"], sub="alice"))
+    bob = bearer(authn_server.token(["team-b"], sub="bob"))
+    hers, his = open_session(url, alice), open_session(url, bob)
+    mark = router.mark()
+    assert post_naming_twice(url, hers, his, bob) == (404, NOT_FOUND)
+    status, text = post_naming_twice(url, his, hers, bob)
+    assert status == 200, text[:300]
+    assert assert_tenants_within(router, mark, BOB_TENANTS, "bob") == BOB_TENANTS
+    for session, caller in ((hers, alice), (his, bob)):
+        assert delete(url, session, caller) == 204
