@@ -38,12 +38,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::owner::Owner;
 use super::rebinding::{RebindingError, RebindingGuard};
 use crate::app::App;
 use crate::mcp::PrometheusMcp;
 use session::{Opened, Session, SessionError, SessionGuard, Sessions};
-
-use super::owner::Owner;
 use transport::{ChannelTransport, STALL_LIMIT};
 
 /// Where a client opens its event stream.
